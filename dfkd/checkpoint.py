@@ -1,0 +1,262 @@
+"""Self-describing, safely loaded, atomically written model checkpoints.
+
+A checkpoint is a plain dict of Python types and tensors, so it loads with
+``torch.load(weights_only=True)``: architecture config (enough to rebuild the
+model), ``state_dict``, task, input feature spec, class labels, size
+statistics of the training graphs and provenance. Arbitrary pickles (a whole
+``nn.Module``) load only with ``trust=True``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pickle
+import tempfile
+import warnings
+from typing import Any, Dict, List, Optional
+
+import torch
+from torch import nn
+
+from dfkd.config import FeatureSpec, GraphSizeStats, ModelConfig
+from dfkd.nn.registry import build_model, parse_arch
+from dfkd.version import __version__
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "dfkd.checkpoint"
+FORMAT_VERSION = 1
+TASKS = ("classification", "regression")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read or does not fit; the message names the file and the fix."""
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash or a full disk leaves the previous file at ``path`` intact.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def safe_torch_load(path: str, trust: bool = False, map_location: Any = "cpu") -> Any:
+    """``torch.load`` with ``weights_only=True`` unless ``trust``; one-line :class:`CheckpointError` on failure."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if trust:
+        warnings.warn(f"loading {path} with trust=True: arbitrary code in the file can run", stacklevel=3)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not trust)
+    except pickle.UnpicklingError as exc:
+        if trust:
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from None
+        raise CheckpointError(
+            f"{path}: holds pickled Python objects that safe loading refuses (such as a whole nn.Module); "
+            "re-save its state_dict, or pass --trust-checkpoint / trust=True if you trust its source"
+        ) from None
+    except Exception as exc:  # truncated zip, random bytes, ...
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint, truncated or corrupted? ({_first_line(exc)})"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _strip_prefixes(state: Dict[str, Any]) -> Dict[str, Any]:
+    out = {}
+    for key, value in state.items():
+        for prefix in _PREFIXES:
+            while key.startswith(prefix):
+                key = key[len(prefix):]
+        out[key] = value
+    return out
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """Everything stored with a model. Rebuild it with :meth:`build_model`.
+
+    Attributes:
+        model_config: architecture and sizes (``None`` only for trusted pickled modules).
+        state_dict: the weights.
+        task: ``classification`` or ``regression``.
+        feature_spec: node-feature encoding the model expects.
+        label_values: raw label of each class index.
+        size_stats: aggregate node/degree statistics of the training graphs.
+        provenance: free-form facts (dataset, seed, accuracy, dfkd version, ...).
+        module: a trusted, fully pickled module (``trust=True`` only).
+    """
+
+    model_config: Optional[ModelConfig]
+    state_dict: Dict[str, torch.Tensor]
+    task: str = "classification"
+    feature_spec: Optional[FeatureSpec] = None
+    label_values: List[Any] = dataclasses.field(default_factory=list)
+    size_stats: Optional[GraphSizeStats] = None
+    provenance: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    module: Optional[nn.Module] = None
+    path: Optional[str] = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.model_config.out_channels if self.model_config else len(self.label_values)
+
+    @classmethod
+    def from_model(cls, model: nn.Module, **meta: Any) -> "Checkpoint":
+        """Wrap a zoo model (it carries its ``config``) and metadata."""
+        config = getattr(model, "config", None)
+        if not isinstance(config, ModelConfig):
+            raise CheckpointError(
+                f"{type(model).__name__} has no dfkd ModelConfig: save its state_dict and load it with arch=..."
+            )
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        return cls(model_config=config, state_dict=state, **meta)
+
+    def to_dict(self) -> Dict[str, Any]:
+        if self.model_config is None:
+            raise CheckpointError("a pickled module without a ModelConfig cannot be saved in the safe format")
+        if self.task not in TASKS:
+            raise CheckpointError(f"unknown task {self.task!r}: choose one of {TASKS}")
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "dfkd_version": __version__,
+            "model_config": self.model_config.to_dict(),
+            "state_dict": self.state_dict,
+            "task": self.task,
+            "feature_spec": self.feature_spec.to_dict() if self.feature_spec else None,
+            "label_values": list(self.label_values),
+            "size_stats": self.size_stats.to_dict() if self.size_stats else None,
+            "provenance": dict(self.provenance),
+        }
+
+    def save(self, path: str) -> None:
+        """Write atomically (temporary file + rename)."""
+        atomic_save(self.to_dict(), path)
+        logger.info("saved checkpoint %s", path)
+
+    def build_model(self) -> nn.Module:
+        """Rebuild the model with its weights, in eval mode."""
+        if self.module is not None:
+            return self.module.eval()
+        model = build_model(self.model_config)
+        try:
+            result = model.load_state_dict(self.state_dict, strict=False)
+        except RuntimeError as exc:  # shape mismatch
+            raise CheckpointError(
+                f"{self.path or 'checkpoint'}: weights do not fit {self.model_config.short_name} "
+                f"(in={self.model_config.in_channels}, out={self.model_config.out_channels}): "
+                f"{_first_line(exc)}; check --arch / --in-channels / --classes"
+            ) from None
+        problems = []
+        if result.missing_keys:
+            problems.append(f"missing {_abbrev(result.missing_keys)}")
+        if result.unexpected_keys:
+            problems.append(f"unexpected {_abbrev(result.unexpected_keys)}")
+        if problems:
+            raise CheckpointError(
+                f"{self.path or 'checkpoint'}: weights do not fit {self.model_config.short_name} "
+                f"(in={self.model_config.in_channels}, out={self.model_config.out_channels}): {'; '.join(problems)}; "
+                "check --arch / --in-channels / --classes"
+            )
+        return model.eval()
+
+    @classmethod
+    def load(
+        cls,
+        path: str,
+        trust: bool = False,
+        map_location: Any = "cpu",
+        arch: Optional[str] = None,
+        in_channels: Optional[int] = None,
+        num_classes: Optional[int] = None,
+    ) -> "Checkpoint":
+        """Read a checkpoint: dfkd's format, a plain ``state_dict`` (needs ``arch``,
+        ``in_channels``, ``num_classes``) or, with ``trust=True``, a pickled module."""
+        obj = safe_torch_load(path, trust=trust, map_location=map_location)
+        if isinstance(obj, nn.Module):
+            return cls(model_config=getattr(obj, "config", None), state_dict=obj.state_dict(), module=obj,
+                       path=path, provenance={"source": "pickled module"})
+        if not isinstance(obj, dict):
+            raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dfkd checkpoint or state_dict")
+        if obj.get("format") == FORMAT:
+            return cls._from_dfkd_dict(obj, path)
+        state = obj.get("state_dict", obj) if isinstance(obj.get("state_dict", None), dict) else obj
+        if state and all(isinstance(v, torch.Tensor) for v in state.values()):
+            if arch is None or in_channels is None or num_classes is None:
+                raise CheckpointError(
+                    f"{path}: is a plain state_dict without architecture; pass --arch NAME-LAYERS-HIDDEN "
+                    "--in-channels F --classes C (arch=, in_channels=, num_classes= in Python)"
+                )
+            config = ModelConfig(**{**parse_arch(arch), "in_channels": in_channels, "out_channels": num_classes})
+            return cls(model_config=config, state_dict=_strip_prefixes(state), path=path,
+                       label_values=list(range(num_classes)), provenance={"source": "state_dict"})
+        raise CheckpointError(f"{path}: a dict that is neither a dfkd checkpoint nor a state_dict of tensors")
+
+    @classmethod
+    def _from_dfkd_dict(cls, obj: Dict[str, Any], path: str) -> "Checkpoint":
+        version = obj.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint format version {version!r} is newer than this dfkd reads ({FORMAT_VERSION}); "
+                "upgrade dfkd"
+            )
+        try:
+            config = ModelConfig.from_dict(obj["model_config"])
+            spec = FeatureSpec.from_dict(obj["feature_spec"]) if obj.get("feature_spec") else None
+            stats = GraphSizeStats.from_dict(obj["size_stats"]) if obj.get("size_stats") else None
+            state = obj["state_dict"]
+            task = obj.get("task", "classification")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: damaged dfkd checkpoint ({_first_line(exc)})") from None
+        if task not in TASKS:
+            raise CheckpointError(f"{path}: unknown task {task!r}")
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"{path}: damaged dfkd checkpoint (state_dict is not a dict of tensors)")
+        return cls(
+            model_config=config, state_dict=_strip_prefixes(state), task=task, feature_spec=spec,
+            label_values=list(obj.get("label_values") or []), size_stats=stats,
+            provenance=dict(obj.get("provenance") or {}), path=path,
+        )
+
+
+def _abbrev(keys: List[str], limit: int = 3) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"[{shown}{', ...' if len(keys) > limit else ''}] ({len(keys)} keys)"
+
+
+def save_model(path: str, model: nn.Module, **meta: Any) -> Checkpoint:
+    """Save a zoo model with metadata (see :class:`Checkpoint` fields); returns the checkpoint."""
+    ckpt = Checkpoint.from_model(model, **meta)
+    ckpt.save(path)
+    ckpt.path = path
+    return ckpt
+
+
+def load_checkpoint(path: str, trust: bool = False, **kwargs: Any) -> Checkpoint:
+    """Read a checkpoint (see :meth:`Checkpoint.load`)."""
+    return Checkpoint.load(path, trust=trust, **kwargs)
+
+
+def load_model(path: str, trust: bool = False, **kwargs: Any) -> nn.Module:
+    """Rebuild a model from a checkpoint in one call; it comes back in eval mode."""
+    return Checkpoint.load(path, trust=trust, **kwargs).build_model()

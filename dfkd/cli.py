@@ -1,0 +1,226 @@
+"""Command-line interface: a thin layer over the Python API.
+
+Every subcommand parses its options, calls the API and prints a short summary.
+User errors (bad options, files, datasets) end with one line on stderr and
+exit status 2; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+from typing import Callable, List, Optional
+
+import torch
+
+from dfkd.checkpoint import CheckpointError, load_checkpoint
+from dfkd.data import DatasetFormatError, load_dataset, split_from_record, split_indices
+from dfkd.version import __version__
+
+logger = logging.getLogger("dfkd")
+
+EXIT_USAGE = 2
+
+EPILOG_TRAIN = """examples:
+  dfkd train-teacher --dataset MUTAG --arch gin-5-64 --out teacher.pt
+  dfkd train-teacher --dataset PROTEINS --data-root ./datasets --fold 3 --epochs 150 --out t3.pt
+"""
+EPILOG_EVAL = """examples:
+  dfkd evaluate --model teacher.pt --dataset MUTAG
+  dfkd evaluate --model student.pt --teacher teacher.pt --dataset MUTAG
+"""
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed as one line, exit status 2."""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+
+
+def _add_dataset(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--dataset", required=required, help="dataset name (MUTAG and PTC are bundled; TU:NAME for PyG)")
+    p.add_argument("--data-root", default=None, help="folder holding NAME/NAME.txt in GIN format")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--fold", type=int, default=None, help="standard 10-fold split index (1..10)")
+    split.add_argument("--holdout", type=float, default=None, help="stratified test fraction instead of a fold")
+
+
+def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow checkpoints that hold pickled code (unsafe: only for files you trust)")
+    p.add_argument("--arch", default=None, help="architecture of a plain state_dict, e.g. gin-5-64")
+    p.add_argument("--in-channels", type=int, default=None, help="node-feature width of a plain state_dict")
+    p.add_argument("--classes", type=int, default=None, help="number of classes of a plain state_dict")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dfkd", description="Data-free knowledge distillation for graph neural networks.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="run 'dfkd COMMAND --help' for the options of a command",
+    )
+    parser.add_argument("--version", action="version", version=f"dfkd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    class Formatter(fmt, argparse.RawDescriptionHelpFormatter):
+        pass
+
+    p = sub.add_parser("train-teacher", help="train a teacher GNN on a real dataset", epilog=EPILOG_TRAIN,
+                       formatter_class=Formatter)
+    _add_dataset(p)
+    p.add_argument("--arch", default="gin-5-64", help="architecture NAME-LAYERS-HIDDEN")
+    p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-ratio", type=float, default=0.1, help="part of the training split used to pick the best epoch")
+    p.add_argument("--device", default="cpu")
+    _add_common(p)
+    p.set_defaults(func=cmd_train_teacher)
+
+    p = sub.add_parser("evaluate", help="accuracy, teacher agreement, size and latency of a model",
+                       epilog=EPILOG_EVAL, formatter_class=Formatter)
+    p.add_argument("--model", required=True, help="checkpoint of the model to score")
+    p.add_argument("--teacher", default=None, help="teacher checkpoint to compare with")
+    _add_dataset(p)
+    p.add_argument("--all", action="store_true", help="score every graph of the dataset, not the test split")
+    p.add_argument("--json", default=None, help="also write the report as JSON here")
+    p.add_argument("--device", default="cpu")
+    _add_checkpoint_options(p)
+    _add_common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("info", help="versions, device, scatter backend, registered models and generators",
+                       formatter_class=Formatter)
+    _add_common(p)
+    p.set_defaults(func=cmd_info)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub, Formatter)
+    return parser
+
+
+# Later modules (distill, generate) add subcommands here without touching the core parser.
+_EXTRA_COMMANDS: List[Callable] = []
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+def _dataset(args: argparse.Namespace):
+    return load_dataset(args.dataset, root=args.data_root)
+
+
+def cmd_train_teacher(args: argparse.Namespace) -> int:
+    from dfkd.train import TrainConfig, train_teacher
+
+    dataset = _dataset(args)
+    config = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    result = train_teacher(dataset, args.arch, fold=args.fold, holdout=args.holdout, config=config,
+                           val_ratio=args.val_ratio, show_progress=not args.quiet, device=args.device,
+                           dataset_name=args.dataset)
+    result.checkpoint.save(args.out)
+    split = result.checkpoint.provenance["split"]
+    print(f"teacher {args.arch} on {args.dataset} ({split['kind']} {split.get('fold', split.get('ratio'))}): "
+          f"val accuracy {result.val_accuracy:.4f}, test accuracy {result.test_accuracy:.4f} -> {args.out}")
+    return 0
+
+
+def _load(path: str, args: argparse.Namespace):
+    return load_checkpoint(path, trust=args.trust_checkpoint, arch=args.arch,
+                           in_channels=args.in_channels, num_classes=args.classes)
+
+
+def check_features(ckpt, dataset, role: str) -> None:
+    """One-line error when a model's input width does not match a dataset's features."""
+    expected = ckpt.model_config.in_channels if ckpt.model_config else None
+    if expected is not None and expected != dataset.num_features:
+        raise UserError(
+            f"{role} {ckpt.path} expects {expected} node features but the dataset has {dataset.num_features}: "
+            "use the dataset the model was trained on"
+        )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dfkd.evaluate import evaluate
+
+    ckpt = _load(args.model, args)
+    teacher_ckpt = _load(args.teacher, args) if args.teacher else None
+    dataset = _dataset(args)
+    check_features(ckpt, dataset, "model")
+    if teacher_ckpt:
+        check_features(teacher_ckpt, dataset, "teacher")
+    if args.all:
+        idx, where = list(range(len(dataset))), "all graphs"
+    elif args.fold is not None or args.holdout is not None:
+        _, idx, split = split_indices(dataset, fold=args.fold, holdout=args.holdout)
+        where = f"test split {split}"
+    else:
+        # The split the (teacher) model was trained with, so its test graphs stay unseen.
+        record = (teacher_ckpt or ckpt).provenance.get("split") or ckpt.provenance.get("split")
+        if record is None:
+            idx, where = list(range(len(dataset))), "all graphs (no split recorded in the checkpoint)"
+        else:
+            _, idx = split_from_record(dataset, record)
+            where = f"test split {record}"
+    graphs = [dataset[i] for i in idx]
+    report = evaluate(ckpt.build_model().to(args.device), graphs,
+                      teacher=teacher_ckpt.build_model().to(args.device) if teacher_ckpt else None,
+                      device=args.device)
+    print(f"{args.dataset}, {where}: {report.num_graphs} graphs")
+    print(f"  model    accuracy {report.accuracy:.4f}  params {report.parameters:,}  latency {report.latency_ms:.3f} ms/graph")
+    if teacher_ckpt:
+        print(f"  teacher  accuracy {report.teacher_accuracy:.4f}  params {report.teacher_parameters:,}  "
+              f"latency {report.teacher_latency_ms:.3f} ms/graph")
+        print(f"  agreement {report.agreement:.4f}  relative accuracy {report.relative_accuracy:.4f}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"dataset": args.dataset, "split": where, **report.to_dict()}, handle, indent=2)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import torch_geometric
+
+    import dfkd.generators as generators
+    from dfkd.nn import list_models
+    from dfkd.ops import available_backends, get_backend
+
+    print(f"dfkd {__version__}")
+    print(f"python {platform.python_version()}, torch {torch.__version__}, torch_geometric {torch_geometric.__version__}")
+    cuda = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu only"
+    print(f"device: {cuda}, {torch.get_num_threads()} CPU threads")
+    print(f"scatter backend: {get_backend()} (available: {', '.join(available_backends())})")
+    print(f"models: {', '.join(list_models())}")
+    print(f"generators: {', '.join(generators.list_generators()) or '(none registered)'}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``dfkd`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    _setup_logging(args)
+    try:
+        return args.func(args)
+    except (UserError, CheckpointError, DatasetFormatError, FileNotFoundError, ValueError) as exc:
+        if args.debug:
+            raise
+        print(f"dfkd {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"dfkd {args.command}: interrupted", file=sys.stderr)
+        return 130

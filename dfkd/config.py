@@ -1,0 +1,121 @@
+"""Configuration dataclasses shared by the API, the CLI and checkpoints.
+
+Every config round-trips through plain Python types (``to_dict`` /
+``from_dict``) so it can live inside a ``weights_only`` checkpoint and rebuild
+the object it describes with one call.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Type, TypeVar
+
+T = TypeVar("T", bound="Config")
+
+
+class Config:
+    """Mixin: dict round-trip with a clear error on unknown keys."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: Type[T], data: Dict[str, Any]) -> T:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s) {unknown}: known fields are {sorted(names)}")
+        return cls(**data)
+
+    def replace(self: T, **changes: Any) -> T:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclasses.dataclass
+class ModelConfig(Config):
+    """Everything needed to rebuild a graph-classification model.
+
+    Args:
+        arch: registered architecture name (``gin``, ``gcn``, ``sage``, ``mlp``).
+        in_channels: node-feature width ``F``.
+        out_channels: number of classes (or regression targets).
+        num_layers: message-passing layers.
+        hidden: hidden width.
+        dropout: dropout before the prediction head.
+        batch_norm: BatchNorm after every layer (and inside GIN's MLP).
+        residual: add the layer input to its output when widths match.
+        pool: graph readout, ``sum``, ``mean`` or ``max``.
+        jk: ``cat`` pools every layer (input included) and concatenates them,
+            as GIN's readout does; ``last`` pools the last layer only.
+    """
+
+    arch: str = "gin"
+    in_channels: int = 1
+    out_channels: int = 2
+    num_layers: int = 5
+    hidden: int = 64
+    dropout: float = 0.5
+    batch_norm: bool = True
+    residual: bool = False
+    pool: str = "sum"
+    jk: str = "cat"
+
+    def __post_init__(self) -> None:
+        if self.num_layers < 1 or self.hidden < 1 or self.in_channels < 1 or self.out_channels < 1:
+            raise ValueError(
+                f"invalid model size (layers={self.num_layers}, hidden={self.hidden}, "
+                f"in={self.in_channels}, out={self.out_channels}): all must be >= 1"
+            )
+        if self.pool not in ("sum", "mean", "max"):
+            raise ValueError(f"unknown pool {self.pool!r}: choose sum, mean or max")
+        if self.jk not in ("cat", "last"):
+            raise ValueError(f"unknown jk {self.jk!r}: choose cat or last")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def short_name(self) -> str:
+        """Compact form used by the CLI, e.g. ``gin-5-64``."""
+        return f"{self.arch}-{self.num_layers}-{self.hidden}"
+
+
+@dataclasses.dataclass
+class FeatureSpec(Config):
+    """How node features are encoded, so generators can synthesise valid inputs.
+
+    Args:
+        dim: feature width ``F``.
+        encoding: ``one_hot`` (one-hot of a categorical node tag), ``degree``
+            (one-hot of the node degree, clipped at ``max_degree``) or
+            ``continuous``.
+        categories: raw tag value of each one-hot column (``one_hot`` only).
+        max_degree: largest degree column (``degree`` only).
+    """
+
+    dim: int
+    encoding: str = "one_hot"
+    categories: list = dataclasses.field(default_factory=list)
+    max_degree: int = 0
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ("one_hot", "degree", "continuous"):
+            raise ValueError(f"unknown feature encoding {self.encoding!r}: choose one_hot, degree or continuous")
+        if self.dim < 1:
+            raise ValueError(f"feature dim must be >= 1, got {self.dim}")
+
+    @property
+    def categorical(self) -> bool:
+        """Whether each node's features are a one-hot vector."""
+        return self.encoding in ("one_hot", "degree")
+
+
+@dataclasses.dataclass
+class GraphSizeStats(Config):
+    """Size statistics of the graphs a model was trained on (no graphs themselves).
+
+    Generators use them to draw node counts; they are aggregate numbers only.
+    """
+
+    min_nodes: int
+    max_nodes: int
+    mean_nodes: float
+    mean_degree: float

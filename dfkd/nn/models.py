@@ -1,0 +1,136 @@
+"""Graph-classification models built from the layers in :mod:`dfkd.nn.conv`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Type
+
+import torch
+from torch import Tensor, nn
+
+from dfkd.config import ModelConfig
+from dfkd.nn.conv import GCNConv, GINConv, NodeLinear, SAGEConv
+from dfkd.nn.registry import register_model
+from dfkd.ops import scatter
+
+
+@dataclass
+class ModelOutput:
+    """What a forward pass with ``return_embeddings=True`` gives.
+
+    Attributes:
+        logits: ``[B, C]`` predictions.
+        node_embeddings: per layer ``[N, H]`` node states after each layer
+            (input features excluded).
+        graph_embedding: ``[B, D]`` the pooled vector fed to the head.
+    """
+
+    logits: Tensor
+    node_embeddings: List[Tensor]
+    graph_embedding: Tensor
+
+
+class GraphClassifier(nn.Module):
+    r"""A stack of message-passing layers, a graph readout and a linear head.
+
+    Each layer computes ``h ← dropout?(ReLU(BN(conv(h))))`` (+ ``h`` when
+    ``residual`` and widths match). The readout pools node states per graph
+    (``sum``/``mean``/``max``); with ``jk="cat"`` the pooled input and every
+    layer are concatenated, which equals GIN's sum of per-layer predictions
+    (Xu et al., ICLR 2019, Eq. 4.2). Dropout is applied before the head.
+
+    Args:
+        config (ModelConfig): sizes and options.
+        conv (type): layer class taking ``(in_channels, out_channels)``.
+
+    Shapes:
+        x ``[N, F]``, edge_index ``[2, E]``, batch ``[N]``, edge_weight ``[E]`` → logits ``[B, C]``.
+    """
+
+    conv_cls: Type[nn.Module] = GINConv
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        width = c.in_channels
+        for _ in range(c.num_layers):
+            self.convs.append(self._make_conv(width, c.hidden))
+            self.norms.append(nn.BatchNorm1d(c.hidden) if c.batch_norm else nn.Identity())
+            width = c.hidden
+        readout = c.in_channels + c.num_layers * c.hidden if c.jk == "cat" else c.hidden
+        self.dropout = nn.Dropout(c.dropout)
+        self.head = nn.Linear(readout, c.out_channels)
+
+    def _make_conv(self, in_channels: int, out_channels: int) -> nn.Module:
+        return self.conv_cls(in_channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Optional[Tensor] = None,
+        edge_weight: Optional[Tensor] = None,
+        num_graphs: Optional[int] = None,
+        return_embeddings: bool = False,
+    ):
+        if batch is None:
+            batch = x.new_zeros(x.size(0), dtype=torch.long)
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1 if batch.numel() > 0 else 0
+        pool = self.config.pool
+        pooled = [scatter(x, batch, num_graphs, pool)] if self.config.jk == "cat" else []
+        states: List[Tensor] = []
+        h = x
+        for conv, norm in zip(self.convs, self.norms):
+            out = torch.relu(norm(conv(h, edge_index, edge_weight)))
+            if self.config.residual and out.shape == h.shape:
+                out = out + h
+            h = out
+            states.append(h)
+            if self.config.jk == "cat":
+                pooled.append(scatter(h, batch, num_graphs, pool))
+        graph = torch.cat(pooled, dim=-1) if self.config.jk == "cat" else scatter(h, batch, num_graphs, pool)
+        logits = self.head(self.dropout(graph))
+        if return_embeddings:
+            return ModelOutput(logits=logits, node_embeddings=states, graph_embedding=graph)
+        return logits
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"arch={c.short_name}, in={c.in_channels}, out={c.out_channels}, pool={c.pool}, jk={c.jk}"
+
+
+@register_model("gin")
+class GIN(GraphClassifier):
+    """GIN graph classifier (Xu et al., ICLR 2019)."""
+
+    def _make_conv(self, in_channels: int, out_channels: int) -> nn.Module:
+        return GINConv(in_channels, out_channels, batch_norm=self.config.batch_norm)
+
+
+@register_model("gcn")
+class GCN(GraphClassifier):
+    """GCN graph classifier (Kipf & Welling, ICLR 2017)."""
+
+    conv_cls = GCNConv
+
+
+@register_model("sage")
+class GraphSAGE(GraphClassifier):
+    """GraphSAGE graph classifier with mean aggregation (Hamilton et al., NeurIPS 2017)."""
+
+    conv_cls = SAGEConv
+
+
+@register_model("mlp")
+class MLP(GraphClassifier):
+    """Baseline that ignores edges: per-node MLP, then the same readout."""
+
+    conv_cls = NodeLinear
