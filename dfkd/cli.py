@@ -7,11 +7,12 @@ exit status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import platform
 import sys
-from typing import Callable, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -26,6 +27,14 @@ EXIT_USAGE = 2
 EPILOG_TRAIN = """examples:
   dfkd train-teacher --dataset MUTAG --arch gin-5-64 --out teacher.pt
   dfkd train-teacher --dataset PROTEINS --data-root ./datasets --fold 3 --epochs 150 --out t3.pt
+"""
+EPILOG_DISTILL = """examples:
+  dfkd distill --teacher teacher.pt --generator gfkd --student gin-2-32 --out student.pt --eval-dataset MUTAG
+  dfkd distill --teacher teacher.pt --out student.pt --resume          # continue an interrupted run
+  dfkd distill --teacher teacher.pt --real-dataset MUTAG --out kd.pt   # real-data KD ceiling
+"""
+EPILOG_GENERATE = """examples:
+  dfkd generate --teacher teacher.pt --generator gfkd --num-graphs 100 --out synth.pt --graphml synth_graphml/
 """
 EPILOG_EVAL = """examples:
   dfkd evaluate --model teacher.pt --dataset MUTAG
@@ -103,13 +112,88 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_info)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub, Formatter)
+    p = sub.add_parser("distill", help="distil a student from a teacher checkpoint without real data",
+                       epilog=EPILOG_DISTILL, formatter_class=Formatter)
+    p.add_argument("--teacher", required=True, help="teacher checkpoint")
+    p.add_argument("--student", default="gin-2-32", help="student architecture NAME-LAYERS-HIDDEN")
+    p.add_argument("--out", required=True, help="student checkpoint to write (report beside it as .report.json)")
+    _add_generator_options(p)
+    g = p.add_argument_group("student training")
+    g.add_argument("--epochs", type=int, default=400)
+    g.add_argument("--lr", type=float, default=0.01)
+    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--loss", default="kl", help="loss recipe NAME[=WEIGHT],... (kl, mae, mse)")
+    g.add_argument("--temperature", type=float, default=2.0)
+    g.add_argument("--no-resample", action="store_true",
+                   help="reuse the same synthetic graphs every epoch instead of fresh samples of their distributions")
+    g.add_argument("--student-batch-norm", choices=["on", "off"], default="on", help="BatchNorm in the student")
+    g = p.add_argument_group("evaluation and baselines (real data, never used for data-free training)")
+    g.add_argument("--eval-dataset", default=None, help="report accuracy on this dataset's test split")
+    g.add_argument("--real-dataset", default=None, help="distil on this dataset's training split instead (KD ceiling)")
+    g.add_argument("--data-root", default=None, help="folder holding NAME/NAME.txt in GIN format")
+    g = p.add_argument_group("run control")
+    g.add_argument("--work-dir", default=None, help="synthetic set and resumable state (default: OUT.run/)")
+    g.add_argument("--resume", action="store_true", help="continue an interrupted run from its work dir")
+    g.add_argument("--checkpoint-every", type=int, default=25, help="epochs between resumable checkpoints")
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow a teacher checkpoint that holds pickled code (unsafe)")
+    _add_common(p)
+    p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("generate", help="synthesise graphs from a teacher (no student)",
+                       epilog=EPILOG_GENERATE, formatter_class=Formatter)
+    p.add_argument("--teacher", required=True, help="teacher checkpoint")
+    p.add_argument("--out", required=True, help="synthetic set to write (.pt)")
+    _add_generator_options(p)
+    p.add_argument("--graphml", default=None, help="also export every graph as GraphML into this folder")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
+    _add_common(p)
+    p.set_defaults(func=cmd_generate)
     return parser
 
 
-# Later modules (distill, generate) add subcommands here without touching the core parser.
-_EXTRA_COMMANDS: List[Callable] = []
+def _add_generator_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("graph generation")
+    g.add_argument("--generator", default="gfkd", help="registered generator (see 'dfkd info')")
+    g.add_argument("--num-graphs", type=int, default=256, help="synthetic graphs to generate")
+    g.add_argument("--nodes", default=None, help="node-count range MIN:MAX (default: teacher's statistics, else 10:30)")
+    g.add_argument("--iterations", type=int, default=None, help="generator optimisation steps (gfkd)")
+    g.add_argument("--estimator", default=None, help="structure gradient: arm, concrete, straight_through (gfkd)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other generator option, e.g. --set bn_weight=0.5 (repeatable)")
+    g.add_argument("--seed", type=int, default=0, help="seeds generation and training")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def generator_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """Generator config overrides from --nodes, --iterations, --estimator and --set."""
+    options: Dict[str, Any] = {}
+    if args.nodes:
+        try:
+            low, high = (int(v) for v in args.nodes.split(":"))
+        except ValueError:
+            raise UserError(f"--nodes {args.nodes!r}: write MIN:MAX, e.g. 10:30") from None
+        options.update(min_nodes=low, max_nodes=high)
+    if args.iterations is not None:
+        options["iterations"] = args.iterations
+    if args.estimator is not None:
+        options["estimator"] = args.estimator
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r}: write KEY=VALUE, e.g. --set bn_weight=0.5")
+        options[key.strip()] = _parse_value(value.strip())
+    if args.num_graphs < 1:
+        raise UserError(f"--num-graphs must be >= 1, got {args.num_graphs}")
+    return options
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -186,6 +270,74 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"dataset": args.dataset, "split": where, **report.to_dict()}, handle, indent=2)
+    return 0
+
+
+def _split_graphs(dataset, ckpt, part: str) -> list:
+    """The teacher's recorded split ('train' or 'test' part) when it was trained on this dataset, else all graphs."""
+    from dfkd.data import canonical_name
+
+    record = ckpt.provenance.get("split")
+    trained_on = ckpt.provenance.get("dataset")
+    if record and trained_on and canonical_name(str(trained_on)) == canonical_name(dataset.name):
+        train, test = split_from_record(dataset, record)
+        return [dataset[i] for i in (train if part == "train" else test)]
+    logger.warning("teacher records no split on %s: using all its graphs", dataset.name)
+    return list(dataset)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from dfkd.distill import DistillConfig, distill_student
+    from dfkd.distill.api import report_path
+
+    options = generator_options(args)
+    teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
+    eval_graphs = real_graphs = None
+    if args.eval_dataset:
+        dataset = load_dataset(args.eval_dataset, root=args.data_root)
+        check_features(teacher, dataset, "teacher")
+        eval_graphs = _split_graphs(dataset, teacher, "test")
+    if args.real_dataset:
+        dataset = load_dataset(args.real_dataset, root=args.data_root)
+        check_features(teacher, dataset, "teacher")
+        real_graphs = _split_graphs(dataset, teacher, "train")
+    config = DistillConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, loss=args.loss,
+                           temperature=args.temperature, resample=not args.no_resample, seed=args.seed,
+                           checkpoint_every=args.checkpoint_every)
+    result = distill_student(
+        teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
+        generator_options=options, config=config, eval_graphs=eval_graphs, real_graphs=real_graphs, out=args.out,
+        work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=args.device,
+        student_options={"batch_norm": args.student_batch_norm == "on"},
+    )
+    rep = result.report
+    print(f"student {args.student} <- teacher {teacher.model_config.short_name} via {rep.extra['generator']}: "
+          f"{rep.student_parameters:,} vs {rep.teacher_parameters:,} parameters; generation {rep.generation_seconds:.1f} s, "
+          f"distillation {rep.distill_seconds:.1f} s")
+    if rep.final:
+        f = rep.final
+        print(f"{args.eval_dataset} test: teacher accuracy {f['teacher_accuracy']:.4f}, student accuracy "
+              f"{f['accuracy']:.4f}, relative accuracy {f['relative_accuracy']:.4f}, agreement {f['agreement']:.4f}")
+    print(f"saved {args.out} and {report_path(args.out)}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from dfkd.distill import make_generator
+
+    options = generator_options(args)
+    teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
+    gen = make_generator(args.generator, teacher, device=args.device, **options)
+    graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet)
+    graphs.save(args.out)
+    summary = graphs.summary()
+    print(f"{len(graphs)} graphs from {gen!r}: {summary['mean_nodes']:.1f} nodes, {summary['mean_edges']:.1f} edges "
+          f"on average; teacher agrees with the targets on {summary.get('teacher_agreement', float('nan')):.2%} "
+          f"(mean confidence {summary.get('teacher_confidence', float('nan')):.3f}, predicted classes "
+          f"{summary.get('class_histogram')}) -> {args.out}")
+    if args.graphml:
+        paths = graphs.export_graphml(args.graphml)
+        print(f"exported {len(paths)} GraphML files to {args.graphml}")
     return 0
 
 

@@ -1,7 +1,15 @@
 """Graph generators that synthesise training graphs from a frozen teacher.
 
-Installed as ``dfkd.generators`` (see ``package_dir`` in setup.cfg).
+Installed as ``dfkd.generators`` (see ``package_dir`` in setup.cfg). Importing the package
+registers every built-in family.
 """
 from dfkd.generators.registry import get_generator_class, list_generators, register_generator
+from dfkd.generators.synthetic import SyntheticGraphSet
+from dfkd.generators.base import GraphGenerator
+from dfkd.generators.gfkd import BernoulliGraphGenerator, GFKDConfig
+from dfkd.generators.random import RandomGraphConfig, RandomGraphGenerator
 
-__all__ = ["get_generator_class", "list_generators", "register_generator"]
+__all__ = [
+    "BernoulliGraphGenerator", "GFKDConfig", "GraphGenerator", "RandomGraphConfig", "RandomGraphGenerator", "SyntheticGraphSet", "get_generator_class",
+    "list_generators", "register_generator",
+]

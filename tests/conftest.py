@@ -29,3 +29,15 @@ def toy_graph():
     edge_index = torch.tensor([src, dst])
     batch = torch.tensor([0, 0, 0, 1, 1, 1])
     return x, edge_index, batch
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(mutag, tmp_path_factory):
+    """A small GIN teacher briefly trained on MUTAG fold 1 (with its checkpoint path)."""
+    import dfkd
+    from dfkd.train import TrainConfig
+
+    result = dfkd.train_teacher(mutag, "gin-3-16", fold=1, config=TrainConfig(epochs=20, seed=0), show_progress=False)
+    path = str(tmp_path_factory.mktemp("teacher") / "teacher.pt")
+    result.checkpoint.save(path)
+    return dfkd.load_checkpoint(path)

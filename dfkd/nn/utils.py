@@ -1,11 +1,11 @@
-"""Helpers to call any graph model on a PyG ``Batch``."""
+"""Helpers to call any graph model on tensors or on a PyG ``Batch``."""
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Optional
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dfkd.nn.models import GraphClassifier
 
@@ -19,32 +19,39 @@ def accepts_edge_weight(model: nn.Module) -> bool:
     return "edge_weight" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
-def forward_batch(model: nn.Module, batch: Any, return_embeddings: bool = False) -> Any:
-    """Run ``model`` on a PyG ``Batch``/``Data``, passing ``edge_weight`` when the batch has one.
+def call_model(model: nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: Optional[int] = None,
+               edge_weight: Optional[Tensor] = None, return_embeddings: bool = False) -> Any:
+    """Run a graph model on tensors.
 
-    Models of the zoo also get ``num_graphs`` (avoids a device sync) and
-    ``return_embeddings``. Any other module is called as
-    ``model(x, edge_index, batch[, edge_weight=...])``.
+    Zoo models also get ``num_graphs`` (no device sync) and ``return_embeddings``. Any other
+    module is called as ``model(x, edge_index, batch[, edge_weight=...])``.
+
+    Shapes:
+        x ``[N, F]``, edge_index ``[2, E]``, batch ``[N]``, edge_weight ``[E]`` → ``[B, C]``.
     """
-    edge_weight = getattr(batch, "edge_weight", None)
-    vec = getattr(batch, "batch", None)
-    if vec is None:
-        vec = torch.zeros(batch.num_nodes, dtype=torch.long, device=batch.x.device)
     if isinstance(model, GraphClassifier):
-        num_graphs = getattr(batch, "num_graphs", None)
-        return model(batch.x, batch.edge_index, vec, edge_weight=edge_weight,
-                     num_graphs=num_graphs, return_embeddings=return_embeddings)
+        return model(x, edge_index, batch, edge_weight=edge_weight, num_graphs=num_graphs,
+                     return_embeddings=return_embeddings)
     if return_embeddings:
         raise ValueError(f"{type(model).__name__} does not expose embeddings: use a dfkd.nn model")
     if edge_weight is not None:
         if not accepts_edge_weight(model):
             raise ValueError(
-                f"{type(model).__name__}.forward takes no edge_weight: use a discrete-structure generator (e.g. ARM)"
+                f"{type(model).__name__}.forward takes no edge_weight: use the ARM estimator, which needs none"
             )
-        return model(batch.x, batch.edge_index, vec, edge_weight=edge_weight)
-    return model(batch.x, batch.edge_index, vec)
+        return model(x, edge_index, batch, edge_weight=edge_weight)
+    return model(x, edge_index, batch)
+
+
+def forward_batch(model: nn.Module, batch: Any, return_embeddings: bool = False) -> Any:
+    """Run ``model`` on a PyG ``Batch``/``Data``, passing ``edge_weight`` when the batch has one."""
+    vec = getattr(batch, "batch", None)
+    if vec is None:
+        vec = torch.zeros(batch.num_nodes, dtype=torch.long, device=batch.x.device)
+    return call_model(model, batch.x, batch.edge_index, vec, num_graphs=getattr(batch, "num_graphs", None),
+                      edge_weight=getattr(batch, "edge_weight", None), return_embeddings=return_embeddings)
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Number of parameters (frozen ones included: this is the model's size)."""
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,145 @@
+"""End-to-end data-free distillation: teacher checkpoint → generator → student checkpoint + report."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Any, Dict, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from dfkd.checkpoint import Checkpoint, load_checkpoint
+from dfkd.distill.distiller import DistillConfig, Distiller, DistillReport
+from dfkd.distill.sources import GraphListSource, GraphSource, SyntheticSetSource
+from dfkd.generators import GraphGenerator, SyntheticGraphSet, get_generator_class
+from dfkd.nn import build_model
+from dfkd.version import __version__
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STUDENT = "gin-2-32"
+DEFAULT_NUM_GRAPHS = 256
+SYNTHETIC_FILE = "synthetic.pt"
+STATE_FILE = "distill_state.pt"
+
+
+@dataclasses.dataclass
+class DistillResult:
+    """The trained student (eval mode), its checkpoint, the report and the synthetic graphs used."""
+
+    student: nn.Module
+    checkpoint: Checkpoint
+    report: DistillReport
+    graphs: Optional[SyntheticGraphSet]
+
+
+def build_student(spec: str, teacher: Checkpoint, **options: Any) -> nn.Module:
+    """A zoo model with the teacher's input width and class count."""
+    return build_model(spec, in_channels=teacher.model_config.in_channels if teacher.model_config else
+                       teacher.feature_spec.dim, out_channels=teacher.num_classes, **options)
+
+
+def make_generator(name: str, teacher: Checkpoint, device: str = "cpu", **options: Any) -> GraphGenerator:
+    """Resolve a registered generator and bind it to the teacher; options override its config."""
+    cls = get_generator_class(name)
+    names = {f.name for f in dataclasses.fields(cls.config_cls)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ValueError(f"generator {name!r} has no option(s) {unknown}: choose from {sorted(names)}")
+    return cls.from_checkpoint(teacher, device=device, **options)
+
+
+def distill_student(
+    teacher: Union[str, Checkpoint],
+    student: Union[str, nn.Module] = DEFAULT_STUDENT,
+    generator: str = "gfkd",
+    num_graphs: int = DEFAULT_NUM_GRAPHS,
+    generator_options: Optional[Dict[str, Any]] = None,
+    config: Optional[DistillConfig] = None,
+    eval_graphs: Optional[Sequence] = None,
+    real_graphs: Optional[Sequence] = None,
+    out: Optional[str] = None,
+    work_dir: Optional[str] = None,
+    resume: bool = False,
+    show_progress: bool = True,
+    device: str = "cpu",
+    trust: bool = False,
+    student_options: Optional[Dict[str, Any]] = None,
+) -> DistillResult:
+    """Distil ``teacher`` into ``student`` without real training data.
+
+    Args:
+        teacher: checkpoint path or :class:`Checkpoint`.
+        student: architecture string (``gin-2-32``) or a model.
+        generator: registered generator name (``gfkd``, ``random``); ignored with ``real_graphs``.
+        num_graphs: synthetic graphs to generate (offline generators).
+        generator_options: overrides of the generator's config dataclass.
+        config: the distillation recipe (seed included).
+        eval_graphs: labelled real graphs for reporting only.
+        real_graphs: distil on these real graphs instead (the real-data KD ceiling).
+        out: student checkpoint path; the report goes beside it as ``.report.json``.
+        work_dir: where the synthetic set and resumable state live (default ``<out>.run/``).
+        resume: reuse the synthetic set and continue the distillation state found in ``work_dir``.
+    """
+    config = config or DistillConfig()
+    ckpt = teacher if isinstance(teacher, Checkpoint) else load_checkpoint(teacher, trust=trust)
+    if ckpt.task != "classification":
+        raise ValueError(f"{ckpt.path}: {ckpt.task} teachers are not supported by this distiller yet")
+    teacher_model = ckpt.build_model()
+    student_model = student if isinstance(student, nn.Module) else None
+    if student_model is None:
+        torch.manual_seed(config.seed)
+        student_model = build_student(student, ckpt, **(student_options or {}))
+    work_dir = work_dir or (f"{out}.run" if out else None)
+    if resume and not work_dir:
+        raise ValueError("resume needs --out or --work-dir to find the saved state")
+    if work_dir:
+        os.makedirs(work_dir, exist_ok=True)
+
+    graphs, gen_seconds, gen_name = None, 0.0, "real" if real_graphs is not None else generator
+    if real_graphs is not None:
+        source: GraphSource = GraphListSource(real_graphs, config.batch_size)
+    else:
+        synth_path = os.path.join(work_dir, SYNTHETIC_FILE) if work_dir else None
+        if resume and synth_path and os.path.exists(synth_path):
+            graphs = SyntheticGraphSet.load(synth_path)
+            logger.info("reusing %d synthetic graphs from %s", len(graphs), synth_path)
+        else:
+            gen = make_generator(generator, ckpt, device=device, **(generator_options or {}))
+            logger.info("generating %d graphs with %r", num_graphs, gen)
+            start = time.perf_counter()
+            graphs = gen.generate(num_graphs, seed=config.seed, show_progress=show_progress)
+            gen_seconds = time.perf_counter() - start
+            graphs.meta["seconds_total"] = gen_seconds
+            if synth_path:
+                graphs.save(synth_path)
+        gen_seconds = gen_seconds or float(graphs.meta.get("seconds_total", 0.0))
+        source = SyntheticSetSource(graphs, config.batch_size, resample=config.resample)
+
+    state_path = os.path.join(work_dir, STATE_FILE) if work_dir else None
+    distiller = Distiller(teacher_model, student_model, source, config, eval_graphs=eval_graphs,
+                          state_path=state_path, device=device, show_progress=show_progress)
+    report = distiller.fit(resume=resume)
+    report.generation_seconds = gen_seconds
+    report.extra.update({"generator": gen_name, "generator_config": (graphs.meta.get("config") if graphs else None),
+                         "teacher": ckpt.path, "teacher_provenance": ckpt.provenance})
+    student_ckpt = Checkpoint.from_model(
+        student_model, task=ckpt.task, feature_spec=ckpt.feature_spec, label_values=list(ckpt.label_values),
+        size_stats=ckpt.size_stats,
+        provenance={"distilled_from": ckpt.path, "generator": gen_name, "data_free": real_graphs is None,
+                    "distill_config": config.to_dict(), "metrics": report.final, "dfkd_version": __version__,
+                    "dataset": ckpt.provenance.get("dataset"), "split": ckpt.provenance.get("split")},
+    )
+    if out:
+        student_ckpt.save(out)
+        student_ckpt.path = out
+        report.save(report_path(out))
+    return DistillResult(student=student_model.eval(), checkpoint=student_ckpt, report=report, graphs=graphs)
+
+
+def report_path(out: str) -> str:
+    """``student.pt`` → ``student.report.json``."""
+    root, _ = os.path.splitext(out)
+    return f"{root}.report.json"

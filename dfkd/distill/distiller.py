@@ -1,0 +1,228 @@
+"""The distiller: trains a student to match a frozen teacher on batches from any graph source."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from torch import nn
+
+from dfkd.checkpoint import atomic_save, safe_torch_load
+from dfkd.config import Config
+from dfkd.distill.sources import GraphSource
+from dfkd.evaluate import accuracy, labels_of, predict
+from dfkd.losses import get_loss, parse_recipe
+from dfkd.nn import count_parameters, forward_batch
+from dfkd.utils import progress
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT = "dfkd.distill-state"
+
+
+@dataclasses.dataclass
+class DistillConfig(Config):
+    """Student-training recipe (GFKD paper: KL, T=2, Adam 0.01 with linear decay, batch 32, 400 epochs).
+
+    Args:
+        epochs: passes over the source.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        lr_schedule: ``linear`` (decay to 0) or ``constant``.
+        batch_size: graphs per step.
+        loss: recipe ``NAME[=WEIGHT],...`` over registered losses (``kl``, ``mae``, ``mse``).
+        temperature: softmax temperature of the KL term.
+        resample: draw fresh samples from the synthetic set's learnt distributions every epoch.
+        seed: seeds initialisation, shuffling, sampling and dropout (epoch by epoch, so resume is exact).
+        checkpoint_every: epochs between resumable checkpoints (0 = never).
+        eval_every: epochs between evaluations on the optional real graphs (reporting only).
+    """
+
+    epochs: int = 400
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    lr_schedule: str = "linear"
+    batch_size: int = 32
+    loss: str = "kl"
+    temperature: float = 2.0
+    resample: bool = True
+    seed: int = 0
+    checkpoint_every: int = 25
+    eval_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
+            raise ValueError(f"invalid distillation config: epochs={self.epochs}, batch_size={self.batch_size}, "
+                             f"lr={self.lr}, temperature={self.temperature}")
+        if self.lr_schedule not in ("linear", "constant"):
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}: choose linear or constant")
+        parse_recipe(self.loss)
+
+
+@dataclasses.dataclass
+class DistillReport:
+    """What a distillation run did and measured (also written as JSON)."""
+
+    config: Dict[str, Any]
+    source: Dict[str, Any]
+    teacher_parameters: int
+    student_parameters: int
+    distill_seconds: float = 0.0
+    generation_seconds: float = 0.0
+    epochs_run: int = 0
+    resumed_from_epoch: int = 0
+    history: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    final: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str) -> None:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self.to_dict(), handle, indent=2, default=str)
+        os.replace(tmp, path)
+
+
+class Distiller:
+    """Train ``student`` to imitate the frozen ``teacher`` on graphs from ``source``.
+
+    Real ``eval_graphs`` (optional) are used for reporting only: accuracy, agreement with the
+    teacher and relative accuracy every ``eval_every`` epochs; they never touch training.
+    With ``state_path`` the run writes an atomic resumable checkpoint every
+    ``checkpoint_every`` epochs; ``fit(resume=True)`` continues from it to the same result.
+    """
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, source: GraphSource,
+                 config: Optional[DistillConfig] = None, eval_graphs: Optional[Sequence] = None,
+                 state_path: Optional[str] = None, device: str = "cpu", show_progress: bool = True):
+        self.config = config or DistillConfig()
+        self.device = torch.device(device)
+        self.teacher = teacher.to(self.device).eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.student = student.to(self.device)
+        self.source = source
+        self.eval_graphs = list(eval_graphs) if eval_graphs else None
+        self.state_path = state_path
+        self.show_progress = show_progress
+        self.recipe = [(get_loss(name), weight, name) for name, weight in parse_recipe(self.config.loss)]
+        self._teacher_eval = None
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        blob = json.dumps({"config": {k: v for k, v in self.config.to_dict().items()
+                                      if k not in ("checkpoint_every", "eval_every")},
+                           "source": self.source.describe().get("graphs")}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _lr_factor(self, epoch: int) -> float:
+        return 1.0 - epoch / self.config.epochs if self.config.lr_schedule == "linear" else 1.0
+
+    def _loss(self, student_out, teacher_out) -> Dict[str, torch.Tensor]:
+        terms = {name: fn(student_out, teacher_out, temperature=self.config.temperature) * weight
+                 for fn, weight, name in self.recipe}
+        terms["loss"] = sum(terms.values())
+        return terms
+
+    def evaluate(self) -> Dict[str, float]:
+        """Accuracy / agreement / relative accuracy on the evaluation graphs."""
+        if not self.eval_graphs:
+            return {}
+        y = labels_of(self.eval_graphs)
+        if self._teacher_eval is None:
+            self._teacher_eval = predict(self.teacher, self.eval_graphs, device=self.device)
+        student = predict(self.student, self.eval_graphs, device=self.device)
+        t_acc, s_acc = accuracy(self._teacher_eval, y), accuracy(student, y)
+        return {"accuracy": s_acc, "teacher_accuracy": t_acc,
+                "agreement": float((student.argmax(-1) == self._teacher_eval.argmax(-1)).float().mean()),
+                "relative_accuracy": s_acc / t_acc if t_acc else float("nan")}
+
+    # --- state ----------------------------------------------------------------------------------
+    def _save_state(self, epoch: int, opt, report: DistillReport) -> None:
+        if not self.state_path:
+            return
+        atomic_save({"format": STATE_FORMAT, "fingerprint": self._fingerprint(), "epoch": epoch,
+                     "student": self.student.state_dict(), "optimizer": opt.state_dict(),
+                     "source": self.source.state_dict(), "history": report.history,
+                     "seconds": report.distill_seconds}, self.state_path)
+
+    def _load_state(self, opt) -> Optional[Dict[str, Any]]:
+        if not self.state_path or not os.path.exists(self.state_path):
+            return None
+        state = safe_torch_load(self.state_path)
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise ValueError(f"{self.state_path}: not a dfkd distillation state; delete it or choose another --out")
+        if state["fingerprint"] != self._fingerprint():
+            raise ValueError(f"{self.state_path}: was written with a different configuration; "
+                             "resume with the same options or start afresh without --resume")
+        self.student.load_state_dict(state["student"])
+        opt.load_state_dict(state["optimizer"])
+        self.source.load_state_dict(state["source"])
+        return state
+
+    # --- training -------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> DistillReport:
+        cfg = self.config
+        opt = torch.optim.Adam(self.student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        report = DistillReport(config=cfg.to_dict(), source=self.source.describe(),
+                               teacher_parameters=count_parameters(self.teacher),
+                               student_parameters=count_parameters(self.student))
+        start_epoch = 0
+        if resume:
+            state = self._load_state(opt)
+            if state is not None:
+                start_epoch, report.history = state["epoch"], state["history"]
+                report.resumed_from_epoch, report.distill_seconds = start_epoch, state["seconds"]
+                logger.info("resuming from epoch %d (%s)", start_epoch, self.state_path)
+        bar = progress(range(start_epoch, cfg.epochs), enabled=self.show_progress, desc="distill",
+                       initial=start_epoch, total=cfg.epochs)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            # Every epoch is a pure function of (state at its start, seed, epoch): resume is exact.
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * self._lr_factor(epoch)
+            self.student.train()
+            sums: Dict[str, float] = {}
+            count = 0
+            for batch in self.source.batches(epoch, gen):
+                batch = batch.to(self.device)
+                if batch.num_graphs < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.student.modules()):
+                    continue  # BatchNorm cannot train on a single graph
+                teacher_out = getattr(batch, "teacher_logits", None)
+                if teacher_out is None:
+                    with torch.no_grad():
+                        teacher_out = forward_batch(self.teacher, batch)
+                terms = self._loss(forward_batch(self.student, batch), teacher_out)
+                opt.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                opt.step()
+                for name, value in terms.items():
+                    sums[name] = sums.get(name, 0.0) + value.item() * batch.num_graphs
+                count += batch.num_graphs
+            report.distill_seconds += time.perf_counter() - t0
+            row: Dict[str, Any] = {"epoch": epoch + 1, **{k: v / max(count, 1) for k, v in sums.items()}}
+            if self.eval_graphs and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+                row.update(self.evaluate())
+            report.history.append(row)
+            if not math.isfinite(row.get("loss", 0.0)):
+                raise FloatingPointError(f"distillation loss became {row.get('loss')} at epoch {epoch + 1}; "
+                                         "lower --lr or check the teacher's outputs")
+            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss", "accuracy", "agreement")})
+            if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
+                self._save_state(epoch + 1, opt, report)
+        self.student.eval()
+        report.epochs_run = cfg.epochs
+        report.final = self.evaluate()
+        if self.state_path:
+            self._save_state(cfg.epochs, opt, report)
+        return report

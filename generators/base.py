@@ -1,0 +1,104 @@
+"""The generator interface shared by every family.
+
+A generator knows the frozen teacher (and what its inputs look like) and
+nothing of the distiller. *Offline* generators optimise a fixed
+:class:`SyntheticGraphSet` once (:meth:`GraphGenerator.generate`); *online*
+generators produce fresh batches while the student trains.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from abc import ABC, abstractmethod
+from typing import Any, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from dfkd.config import Config, FeatureSpec, GraphSizeStats
+from dfkd.nn import call_model
+from dfkd.generators.synthetic import SyntheticGraphSet
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NODES = (10, 30)  # GFKD's reference range when the teacher stores no size statistics
+
+
+class GraphGenerator(ABC):
+    """Base class: teacher, input spec, class count and a config dataclass.
+
+    Args:
+        teacher: the frozen model; it is put in eval mode and its parameters stop requiring grads.
+        feature_spec: node-feature encoding the teacher expects.
+        num_classes: teacher output width.
+        size_stats: node-count statistics from the teacher checkpoint, if any.
+        config: an instance of ``config_cls``; keyword ``overrides`` replace its fields.
+        device: where generation runs.
+    """
+
+    config_cls: type = Config
+    online: bool = False
+    registered_name: str = ""
+
+    def __init__(self, teacher: nn.Module, feature_spec: FeatureSpec, num_classes: int,
+                 size_stats: Optional[GraphSizeStats] = None, config: Optional[Config] = None,
+                 device: str = "cpu", **overrides: Any):
+        config = config or self.config_cls()
+        self.config = config.replace(**overrides) if overrides else config
+        self.teacher = teacher.to(device).eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.feature_spec, self.num_classes, self.size_stats = feature_spec, num_classes, size_stats
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, device: str = "cpu", **overrides: Any) -> "GraphGenerator":
+        """Build from a :class:`dfkd.Checkpoint` of the teacher."""
+        if checkpoint.feature_spec is None:
+            raise ValueError(
+                f"{checkpoint.path or 'teacher'}: the checkpoint does not say how node features are encoded; "
+                "re-save it with dfkd (feature_spec) or use --arch/--in-channels with a continuous encoding"
+            )
+        return cls(checkpoint.build_model(), checkpoint.feature_spec, checkpoint.num_classes,
+                   size_stats=checkpoint.size_stats, device=device, **overrides)
+
+    def node_range(self) -> Tuple[int, int]:
+        """``(min, max)`` node count: the config's, else the teacher's training statistics, else 10-30."""
+        lo, hi = getattr(self.config, "min_nodes", None), getattr(self.config, "max_nodes", None)
+        if self.size_stats is not None:
+            lo = lo if lo is not None else max(2, self.size_stats.min_nodes)
+            hi = hi if hi is not None else self.size_stats.max_nodes
+        lo, hi = (lo if lo is not None else DEFAULT_NODES[0]), (hi if hi is not None else DEFAULT_NODES[1])
+        if not 1 <= lo <= hi:
+            raise ValueError(f"invalid node range {lo}:{hi}: need 1 <= min <= max")
+        return lo, hi
+
+    def teacher_logits(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int,
+                       edge_weight: Optional[Tensor] = None) -> Tensor:
+        return call_model(self.teacher, x, edge_index, batch, num_graphs=num_graphs, edge_weight=edge_weight)
+
+    @torch.no_grad()
+    def label_set(self, graphs: SyntheticGraphSet, batch_size: int = 512) -> SyntheticGraphSet:
+        """Fill ``graphs.teacher_logits`` with the teacher's outputs."""
+        outs = []
+        for start in range(0, len(graphs), batch_size):
+            b = graphs.batch(range(start, min(start + batch_size, len(graphs)))).to(self.device)
+            outs.append(self.teacher_logits(b.x, b.edge_index, b.batch, b.num_graphs).cpu())
+        graphs.teacher_logits = torch.cat(outs) if outs else torch.zeros(0, self.num_classes)
+        return graphs
+
+    def balanced_targets(self, num_graphs: int, generator: torch.Generator) -> Tensor:
+        """``[G]`` class targets, each class equally often (up to one), in random order."""
+        targets = torch.arange(num_graphs) % self.num_classes
+        return targets[torch.randperm(num_graphs, generator=generator)]
+
+    @abstractmethod
+    def generate(self, num_graphs: int, seed: int = 0, show_progress: bool = True) -> SyntheticGraphSet:
+        """Synthesise ``num_graphs`` graphs."""
+
+    def __repr__(self) -> str:
+        default = self.config_cls()
+        changed = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)
+                   if getattr(self.config, f.name) != getattr(default, f.name)}
+        args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,108 @@
+import json
+import os
+
+import pytest
+import torch
+
+import dfkd
+from dfkd.distill import DistillConfig, Distiller, GraphListSource, SyntheticSetSource, distill_student
+from dfkd.generators import RandomGraphGenerator
+
+
+@pytest.fixture(scope="module")
+def synthetic(tiny_teacher):
+    return RandomGraphGenerator.from_checkpoint(tiny_teacher).generate(40, seed=0, show_progress=False)
+
+
+def _student(seed=0):
+    torch.manual_seed(seed)
+    return dfkd.build_model("gin-2-8", in_channels=7, out_channels=2)
+
+
+def _states_equal(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_student_learns_to_imitate_the_teacher(tiny_teacher, mutag):
+    teacher = tiny_teacher.build_model()
+    graphs = [mutag[i] for i in range(100)]
+    student = _student()
+    report = Distiller(teacher, student, GraphListSource(graphs), DistillConfig(epochs=30, eval_every=10),
+                       eval_graphs=graphs, show_progress=False).fit()
+    assert report.history[-1]["kl"] < report.history[0]["kl"]
+    assert report.final["agreement"] >= 0.8
+    assert set(report.final) == {"accuracy", "teacher_accuracy", "agreement", "relative_accuracy"}
+
+
+def test_eval_graphs_never_change_training(tiny_teacher, synthetic, mutag):
+    teacher = tiny_teacher.build_model()
+    cfg = DistillConfig(epochs=3)
+    a, b = _student(), _student()
+    Distiller(teacher, a, SyntheticSetSource(synthetic, 8), cfg, show_progress=False).fit()
+    Distiller(teacher, b, SyntheticSetSource(synthetic, 8), cfg, eval_graphs=list(mutag)[:20],
+              show_progress=False).fit()
+    assert _states_equal(a, b)
+
+
+def test_resume_after_kill_equals_uninterrupted(tiny_teacher, synthetic, tmp_path):
+    teacher = tiny_teacher.build_model()
+    cfg = DistillConfig(epochs=6, checkpoint_every=2, seed=5)
+    full = _student()
+    Distiller(teacher, full, SyntheticSetSource(synthetic, 8), cfg, show_progress=False).fit()
+
+    state = str(tmp_path / "state.pt")
+
+    class Killed(Exception):
+        pass
+
+    class DyingSource(SyntheticSetSource):
+        def batches(self, epoch, generator):
+            if epoch == 4:  # dies mid-run, after the epoch-4 checkpoint
+                raise Killed()
+            yield from super().batches(epoch, generator)
+
+    with pytest.raises(Killed):
+        Distiller(teacher, _student(), DyingSource(synthetic, 8), cfg, state_path=state, show_progress=False).fit()
+    assert torch.load(state)["epoch"] == 4
+    resumed = _student(seed=99)  # different init: everything must come from the checkpoint
+    report = Distiller(teacher, resumed, SyntheticSetSource(synthetic, 8), cfg, state_path=state,
+                       show_progress=False).fit(resume=True)
+    assert report.resumed_from_epoch == 4 and len(report.history) == 6
+    assert _states_equal(full, resumed)
+    with pytest.raises(ValueError, match="different configuration"):
+        Distiller(teacher, _student(), SyntheticSetSource(synthetic, 8), cfg.replace(lr=0.5), state_path=state,
+                  show_progress=False).fit(resume=True)
+
+
+def test_resample_draws_fresh_graphs(tiny_teacher):
+    from dfkd.generators import BernoulliGraphGenerator
+
+    graphs = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=3).generate(10, show_progress=False)
+    source = SyntheticSetSource(graphs, 10, resample=True)
+    first = next(source.batches(0, torch.Generator().manual_seed(0)))
+    second = next(source.batches(1, torch.Generator().manual_seed(1)))
+    assert not hasattr(first, "teacher_logits")  # labelled online by the teacher
+    assert first.edge_index.shape != second.edge_index.shape or not torch.equal(first.x, second.x)
+
+
+def test_distill_student_end_to_end(tiny_teacher, mutag, tmp_path):
+    out = str(tmp_path / "student.pt")
+    result = distill_student(tiny_teacher, "gcn-2-8", generator="gfkd", num_graphs=16,
+                             generator_options={"iterations": 5}, config=DistillConfig(epochs=2),
+                             eval_graphs=list(mutag)[:20], out=out, show_progress=False)
+    ckpt = dfkd.load_checkpoint(out)
+    assert ckpt.model_config.short_name == "gcn-2-8" and ckpt.provenance["data_free"] is True
+    assert ckpt.feature_spec == tiny_teacher.feature_spec
+    report = json.load(open(str(tmp_path / "student.report.json")))
+    assert report["final"]["accuracy"] == result.report.final["accuracy"]
+    assert report["generation_seconds"] > 0 and report["student_parameters"] < report["teacher_parameters"]
+    assert os.path.exists(str(tmp_path / "student.pt.run" / "synthetic.pt"))
+    with pytest.raises(ValueError, match="has no option"):
+        distill_student(tiny_teacher, generator_options={"bogus": 1}, show_progress=False)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="invalid distillation config"):
+        DistillConfig(epochs=0)
+    with pytest.raises(ValueError, match="no loss"):
+        DistillConfig(loss="nope")

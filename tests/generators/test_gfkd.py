@@ -1,0 +1,130 @@
+import logging
+
+import pytest
+import torch
+
+import dfkd
+from dfkd.config import FeatureSpec
+from dfkd.generators import BernoulliGraphGenerator, SyntheticGraphSet, get_generator_class, list_generators
+
+
+def _check_valid(graphs, spec, low, high):
+    assert torch.all((graphs.num_nodes >= low) & (graphs.num_nodes <= high))
+    for g in range(len(graphs)):
+        data = graphs[g]
+        ei = data.edge_index
+        assert ei.numel() == 0 or (ei.min() >= 0 and ei.max() < data.num_nodes)
+        assert not torch.any(ei[0] == ei[1]), "self-loop"
+        pairs = set(map(tuple, ei.t().tolist()))
+        assert all((b, a) in pairs for a, b in pairs), "not symmetric"
+        assert data.x.shape == (data.num_nodes, spec.dim)
+        if spec.categorical:
+            assert torch.all(data.x.sum(-1) == 1) and set(data.x.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_registry():
+    assert {"gfkd", "random"} <= set(list_generators())
+    assert get_generator_class("GFKD") is BernoulliGraphGenerator
+    with pytest.raises(ValueError, match="could not resolve generator 'nope' among choices"):
+        get_generator_class("nope")
+
+
+def test_generates_valid_graphs_and_keeps_teacher_frozen(tiny_teacher):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=20, min_nodes=5, max_nodes=9)
+    assert repr(gen) == "BernoulliGraphGenerator(iterations=20, min_nodes=5, max_nodes=9)"
+    before = {k: v.clone() for k, v in gen.teacher.state_dict().items()}
+    graphs = gen.generate(12, seed=0, show_progress=False)
+    _check_valid(graphs, tiny_teacher.feature_spec, 5, 9)
+    assert not gen.teacher.training
+    assert all(torch.equal(before[k], v) for k, v in gen.teacher.state_dict().items())
+    assert torch.bincount(graphs.target, minlength=2).tolist() == [6, 6]  # balanced targets
+    assert graphs.teacher_logits.shape == (12, 2)
+
+
+def test_one_batched_teacher_call_per_pass(tiny_teacher):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=5)
+    calls = []
+    gen.teacher.register_forward_pre_hook(lambda module, args: calls.append(1))
+    gen.generate(40, show_progress=False)
+    # Two passes per iteration (ARM's antithetic pair) + one labelling pass, whatever the graph count.
+    assert len(calls) == 2 * 5 + 1
+
+
+def test_seeded_generation_is_deterministic(tiny_teacher):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=10)
+    a, b = gen.generate(8, seed=3, show_progress=False), gen.generate(8, seed=3, show_progress=False)
+    assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index)
+    c = gen.generate(8, seed=4, show_progress=False)
+    assert not (torch.equal(a.x, c.x) and torch.equal(a.edge_index, c.edge_index))
+
+
+def test_optimisation_fits_the_targets(tiny_teacher):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=150)
+    graphs = gen.generate(32, show_progress=False)
+    history = graphs.meta["history"]
+    assert history[-1]["ce"] < history[0]["ce"]
+    assert graphs.summary()["teacher_agreement"] >= 0.75
+
+
+@pytest.mark.parametrize("estimator", ["concrete", "straight_through"])
+def test_relaxed_estimators(tiny_teacher, estimator):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=10, estimator=estimator)
+    graphs = gen.generate(6, show_progress=False)
+    _check_valid(graphs, tiny_teacher.feature_spec, 10, 28)
+
+
+def test_degree_encoded_teacher():
+    spec = FeatureSpec(dim=6, encoding="degree", max_degree=5)
+    teacher = dfkd.build_model("gin-2-8", in_channels=6, out_channels=3)
+    gen = BernoulliGraphGenerator(teacher, spec, 3, iterations=5, min_nodes=4, max_nodes=8)
+    graphs = gen.generate(9, show_progress=False)
+    _check_valid(graphs, spec, 4, 8)
+    for g in range(len(graphs)):  # features are the one-hot degree of the structure
+        data = graphs[g]
+        deg = torch.bincount(data.edge_index[1], minlength=data.num_nodes).clamp(max=5)
+        assert torch.equal(data.x.argmax(-1), deg)
+
+
+def test_teacher_without_batchnorm_or_edge_weight(caplog):
+    spec = FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2])
+
+    class BlackBox(torch.nn.Module):  # a user's model: no BatchNorm, no edge_weight argument
+        def __init__(self):
+            super().__init__()
+            self.net = dfkd.build_model("gcn-2-8", in_channels=3, out_channels=2, batch_norm=False)
+
+        def forward(self, x, edge_index, batch):
+            return self.net(x, edge_index, batch)
+
+    with caplog.at_level(logging.WARNING):
+        graphs = BernoulliGraphGenerator(BlackBox(), spec, 2, iterations=3).generate(4, show_progress=False)
+    assert "no BatchNorm layers" in caplog.text and len(graphs) == 4
+    with pytest.raises(ValueError, match="takes no edge_weight"):
+        BernoulliGraphGenerator(BlackBox(), spec, 2, iterations=1, estimator="concrete").generate(2, show_progress=False)
+
+
+def test_config_errors(tiny_teacher):
+    with pytest.raises(ValueError, match="unknown estimator"):
+        BernoulliGraphGenerator.from_checkpoint(tiny_teacher, estimator="reinforce")
+    with pytest.raises(ValueError, match="invalid node range"):
+        BernoulliGraphGenerator.from_checkpoint(tiny_teacher, min_nodes=9, max_nodes=3).generate(2)
+
+
+def test_save_load_resample_and_export(tiny_teacher, tmp_path):
+    graphs = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=5).generate(6, show_progress=False)
+    path = str(tmp_path / "synth.pt")
+    graphs.save(path)
+    loaded = SyntheticGraphSet.load(path)
+    assert torch.equal(loaded.x, graphs.x) and torch.equal(loaded.edge_index, graphs.edge_index)
+    assert torch.equal(loaded.teacher_logits, graphs.teacher_logits) and loaded.meta["generator"] == "gfkd"
+    fresh = loaded.resample(torch.Generator().manual_seed(0))
+    _check_valid(fresh, tiny_teacher.feature_spec, 10, 28)
+    assert torch.equal(fresh.num_nodes, graphs.num_nodes) and fresh.teacher_logits is None
+    nx_graph = loaded.to_networkx(0)
+    assert nx_graph.number_of_nodes() == int(graphs.num_nodes[0])
+    assert nx_graph.number_of_edges() == int(graphs.num_edges[0])
+    files = loaded.export_graphml(str(tmp_path / "graphml"))
+    assert len(files) == 6
+    with pytest.raises(ValueError, match="not a dfkd synthetic graph set"):
+        torch.save({"x": 1}, str(tmp_path / "other.pt"))
+        SyntheticGraphSet.load(str(tmp_path / "other.pt"))
