@@ -10,8 +10,8 @@ Later benchmarks reuse these checkpoints.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -21,16 +21,8 @@ import torch
 import dfkd
 from dfkd.train import TrainConfig, train_teacher
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-# Epochs and batch sizes per dataset: the GIN recipe (Adam 0.01, halved every 50 epochs), shortened on
-# the larger sets so a full 10-fold run fits in minutes on 2 CPU cores.
-RECIPES = {
-    "MUTAG": dict(epochs=300, batch_size=32),
-    "PTC": dict(epochs=300, batch_size=32),
-    "PROTEINS": dict(epochs=150, batch_size=32),
-    "IMDBBINARY": dict(epochs=150, batch_size=32),
-    "NCI1": dict(epochs=100, batch_size=64),
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import DEFAULT_DATA_ROOT, HERE, TEACHER_RECIPES, command, machine, table, teacher_recipe  # noqa: E402
 
 
 def teacher_path(root: str, dataset: str, arch: str, fold: int) -> str:
@@ -39,8 +31,8 @@ def teacher_path(root: str, dataset: str, arch: str, fold: int) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=list(RECIPES))
-    parser.add_argument("--data-root", default=os.path.join(HERE, "..", "..", "shared", "datasets"))
+    parser.add_argument("--datasets", nargs="+", default=list(TEACHER_RECIPES))
+    parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
     parser.add_argument("--arch", default="gin-5-64")
     parser.add_argument("--folds", type=int, nargs="+", default=list(range(1, 11)))
     parser.add_argument("--epochs", type=int, default=None, help="override the per-dataset epochs")
@@ -52,7 +44,7 @@ def main(argv=None) -> int:
     rows = []
     for name in args.datasets:
         dataset = dfkd.load_dataset(name, root=args.data_root)
-        recipe = dict(RECIPES.get(name, dict(epochs=150, batch_size=32)))
+        recipe = teacher_recipe(name)
         if args.epochs:
             recipe["epochs"] = args.epochs
         accs, start = [], time.time()
@@ -66,33 +58,44 @@ def main(argv=None) -> int:
                   f"best epoch {result.train_result.best_epoch})", flush=True)
         wall = time.time() - start
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        rows.append((name, len(accs), statistics.mean(accs), std, recipe, wall))
+        rows.append(dict(dataset=name, folds=len(accs), mean=statistics.mean(accs), std=std, recipe=recipe,
+                         wall=wall, command=command(), machine=machine()))
         print(f"{name}: {statistics.mean(accs):.4f} ± {std:.4f} over {len(accs)} folds, {wall:.0f} s", flush=True)
     write_results(args, rows)
     return 0
 
 
 def write_results(args, rows) -> None:
-    cmd = "python benchmarks/train_teachers.py " + " ".join(sys.argv[1:])
+    """Merge this run's rows into ``<results>.json`` (one row per dataset) and regenerate the markdown."""
+    store = os.path.splitext(args.results)[0] + ".json"
+    merged = {}
+    if os.path.exists(store):
+        with open(store, encoding="utf-8") as handle:
+            merged = {row["dataset"]: row for row in json.load(handle)}
+    merged.update({row["dataset"]: row for row in rows})
+    ordered = [merged[k] for k in TEACHER_RECIPES if k in merged] + [v for k, v in merged.items()
+                                                                     if k not in TEACHER_RECIPES]
+    os.makedirs(os.path.dirname(args.results), exist_ok=True)
+    with open(store, "w", encoding="utf-8") as handle:
+        json.dump(ordered, handle, indent=1)
+    body = [[r["dataset"], r["folds"], f"{r['mean']:.4f} ± {r['std']:.4f}",
+             ", ".join(f"{k}={v}" for k, v in r["recipe"].items()), f"{r['wall']:.0f}", f"`{r['command']}`",
+             r["machine"]] for r in ordered]
     lines = [
         "# Teachers",
         "",
         f"{args.arch} teachers trained on the standard 10-fold splits (train part minus a stratified 10% "
-        "validation part that picks the best epoch; test part scored once). Checkpoints are written to "
-        "`benchmarks/runs/teachers/` (not in git) and reused by the distillation benchmarks.",
+        "validation part that picks the best epoch, ties to the later epoch; test part scored once). "
+        "Checkpoints are written to `benchmarks/runs/teachers/` (not in git) and reused by later benchmarks. "
+        "Wall times were measured with other benchmark processes sharing the 2 cores.",
         "",
-        f"- command: `{cmd}`",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, dfkd {dfkd.__version__}",
+        *table(["dataset", "folds", "test accuracy (mean ± std)", "recipe", "wall time (s)", "command", "machine"],
+               body),
         "",
-        "| dataset | folds | test accuracy (mean ± std) | epochs | batch | wall time (s) |",
-        "|---|---|---|---|---|---|",
+        "GIN paper (Xu et al. 2019, Table 1; best epoch chosen on the test folds, so optimistic): "
+        "MUTAG 89.4 ± 5.6, PTC 64.6 ± 7.0, PROTEINS 76.2 ± 2.8, IMDB-B 75.1 ± 5.1, NCI1 82.7 ± 1.7.",
+        "",
     ]
-    for name, n, mean, std, recipe, wall in rows:
-        lines.append(f"| {name} | {n} | {mean:.4f} ± {std:.4f} | {recipe['epochs']} | {recipe['batch_size']} | {wall:.0f} |")
-    lines += ["", "GIN paper (Xu et al. 2019, Table 1; best epoch chosen on the test folds, so optimistic): "
-              "MUTAG 89.4 ± 5.6, PTC 64.6 ± 7.0, PROTEINS 76.2 ± 2.8, IMDB-B 75.1 ± 5.1, NCI1 82.7 ± 1.7.", ""]
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
 

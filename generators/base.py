@@ -63,11 +63,15 @@ class GraphGenerator(ABC):
                    size_stats=checkpoint.size_stats, device=device, **overrides)
 
     def node_range(self) -> Tuple[int, int]:
-        """``(min, max)`` node count: the config's, else the teacher's training statistics, else 10-30."""
+        """``(min, max)`` node count: the config's, else from the teacher's training statistics (same
+        minimum and mean), else GFKD's 10-30."""
         lo, hi = getattr(self.config, "min_nodes", None), getattr(self.config, "max_nodes", None)
         if self.size_stats is not None:
-            lo = lo if lo is not None else max(2, self.size_stats.min_nodes)
-            hi = hi if hi is not None else self.size_stats.max_nodes
+            stats = self.size_stats
+            lo = lo if lo is not None else max(2, stats.min_nodes)
+            # Uniform on [min, 2·mean − min] keeps the training mean; [min, max] would not for skewed
+            # sizes (PROTEINS: mean 39, max 620, so graphs 8x too large on average).
+            hi = hi if hi is not None else max(lo, min(stats.max_nodes, round(2 * stats.mean_nodes) - lo))
         lo, hi = (lo if lo is not None else DEFAULT_NODES[0]), (hi if hi is not None else DEFAULT_NODES[1])
         if not 1 <= lo <= hi:
             raise ValueError(f"invalid node range {lo}:{hi}: need 1 <= min <= max")

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from dfkd.config import Config
 from dfkd.generators.base import GraphGenerator
+from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.estimators import ESTIMATORS, arm_gradient, arm_samples, binary_concrete
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, undirected
@@ -63,14 +64,17 @@ class GFKDConfig(Config):
         target_confidence: ``(low, high)``: give graph ``g`` a soft target with probability
             ``p_g ~ U(low, high)`` on its class (the rest spread evenly) instead of a one-hot target,
             so the set covers the teacher's uncertain region too, not only over-confident graphs.
+        type_prior: start one-hot features from node types sampled from the distribution inverted
+            from the teacher's first BatchNorm layer (:mod:`dfkd.generators.priors`) instead of
+            uniformly random types.
         init_degree: expected degree of the initial structure (``None``: the teacher's training mean, else 2).
         init_noise: std of the noise added to the initial structure logits (diversity).
         min_nodes, max_nodes: node-count range (``None``: teacher's statistics, else 10-30).
     """
 
-    iterations: int = 500
-    structure_lr: float = 0.1
-    feature_lr: float = 0.05
+    iterations: int = 300
+    structure_lr: float = 0.01
+    feature_lr: float = 0.001
     lr_decay_every: int = 0
     estimator: str = "arm"
     concrete_temperature: float = 0.5
@@ -81,6 +85,7 @@ class GFKDConfig(Config):
     entropy_weight: float = 0.0
     hard_features: bool = True
     target_confidence: Optional[Tuple[float, float]] = None
+    type_prior: bool = True
     init_degree: Optional[float] = None
     init_noise: float = 1.0
     min_nodes: Optional[int] = None
@@ -124,11 +129,24 @@ class BernoulliGraphGenerator(GraphGenerator):
         degree = cfg.init_degree or (self.size_stats.mean_degree if self.size_stats else 2.0)
         p0 = (degree / (counts.float() - 1).clamp(min=1)).clamp(0.01, 0.99)[pair_graph]
         noise = torch.randn(pairs.size(1), generator=gen).to(dev) * cfg.init_noise
-        phi = (torch.log(p0) - torch.log1p(-p0) + noise).requires_grad_(True)
+        # E[σ(a + s·z)] ≈ σ(a / sqrt(1 + π s² / 8)): scale the logit so the noise keeps the mean degree.
+        scale = math.sqrt(1 + math.pi * cfg.init_noise ** 2 / 8)
+        phi = ((torch.log(p0) - torch.log1p(-p0)) * scale + noise).requires_grad_(True)
         params = [{"params": [phi], "lr": cfg.structure_lr}]
         feat = None
         if spec.encoding != "degree":
-            feat = torch.randn(node_graph.numel(), spec.dim, generator=gen).to(dev).requires_grad_(True)
+            feat = torch.randn(node_graph.numel(), spec.dim, generator=gen).to(dev)
+            if spec.encoding == "one_hot" and cfg.type_prior:
+                with torch.no_grad():
+                    init_edges = undirected(pairs[:, torch.rand(pairs.size(1), generator=gen).to(dev)
+                                                  < torch.sigmoid(phi)])
+                prior, residual = estimate_type_prior(self.teacher, spec.dim, init_edges, node_graph, num_graphs)
+                if prior is not None:
+                    # Gumbel-max: argmax(log π + Gumbel) is a sample of π, so the initial hard types follow it.
+                    feat = torch.log(prior.clamp(min=1e-8)) + (-torch.log(-torch.log(
+                        torch.rand(feat.shape, generator=gen).to(dev).clamp(1e-10, 1 - 1e-10))))
+                    self.type_prior = prior
+            feat.requires_grad_(True)
             params.append({"params": [feat], "lr": cfg.feature_lr})
         opt = torch.optim.Adam(params)
         sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_decay_every, 0.1) if cfg.lr_decay_every else None
@@ -144,13 +162,15 @@ class BernoulliGraphGenerator(GraphGenerator):
             hard = F.one_hot(soft.argmax(-1), spec.dim).to(soft.dtype)
             return hard - soft.detach() + soft
 
-        def per_graph_ce(edge_index: Tensor, x: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
+        def per_graph_ce(edge_index: Tensor, x: Tensor,
+                         edge_weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
             logits = self.teacher_logits(x, edge_index, node_graph, num_graphs, edge_weight)
             if target_probs is None:
                 return F.cross_entropy(logits, targets, reduction="none"), logits
             # KL(q || teacher): zero when the teacher's confidence equals the graph's target confidence.
             return (target_probs * (torch.log(target_probs) - F.log_softmax(logits, -1))).sum(-1), logits
 
+        sample = torch.rand(pairs.size(1), generator=gen).to(dev) < torch.sigmoid(phi.detach())
         history = []
         start = time.perf_counter()
         bar = progress(range(cfg.iterations), enabled=show_progress, desc="gfkd")
@@ -174,7 +194,8 @@ class BernoulliGraphGenerator(GraphGenerator):
             if feat is not None and cfg.entropy_weight > 0 and spec.encoding != "continuous":
                 probs = torch.softmax(feat, -1)
                 loss = loss - cfg.entropy_weight * (probs * torch.log(probs + 1e-12)).sum(-1).mean()
-            loss.backward()
+            if loss.requires_grad:  # degree-encoded features under ARM leave nothing to back-propagate
+                loss.backward()
             if cfg.estimator == "arm":
                 with torch.no_grad():
                     ei1 = undirected(pairs[:, z1])

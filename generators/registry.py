@@ -1,39 +1,28 @@
-"""Generator registry: ``@register_generator("gfkd")`` and ``resolve_generator``."""
+"""Generator registry: ``@register_generator("gfkd")`` and ``get_generator_class``."""
 from __future__ import annotations
 
-import fnmatch
-from typing import Callable, Dict, List
+from typing import Callable, List
 
-_GENERATORS: Dict[str, Callable] = {}
+from dfkd.registry import Registry
 
-
-def _key(name: str) -> str:
-    # As in PyG's resolver: case, '-' and '_' do not matter.
-    return name.lower().replace("-", "").replace("_", "")
+GENERATORS: Registry[type] = Registry("generator", loose=True)
 
 
-def register_generator(name: str) -> Callable:
-    """Class decorator that makes a generator resolvable by ``name``."""
+def register_generator(name: str) -> Callable[[type], type]:
+    """Class decorator that makes a generator resolvable by ``name`` (case, ``-`` and ``_`` ignored)."""
 
-    def decorator(cls: Callable) -> Callable:
-        key = _key(name)
-        if key in _GENERATORS:
-            raise ValueError(f"generator {name!r} is already registered")
-        _GENERATORS[key] = cls
+    def decorator(cls: type) -> type:
         cls.registered_name = name
-        return cls
+        return GENERATORS.register(name)(cls)
 
     return decorator
 
 
 def list_generators(pattern: str = "*") -> List[str]:
     """Registered generator names matching a glob pattern."""
-    return sorted(cls.registered_name for cls in _GENERATORS.values() if fnmatch.fnmatch(cls.registered_name, pattern))
+    return GENERATORS.names(pattern)
 
 
-def get_generator_class(name: str) -> Callable:
+def get_generator_class(name: str) -> type:
     """The class registered as ``name``; a clear error listing the choices otherwise."""
-    try:
-        return _GENERATORS[_key(name)]
-    except KeyError:
-        raise ValueError(f"could not resolve generator {name!r} among choices {list_generators()}") from None
+    return GENERATORS.get(name)

@@ -113,7 +113,7 @@ def test_generate_and_export(cli_teacher, tmp_path, capsys):
         (["--set", "bogus=1"], "has no option(s) ['bogus']"),
         (["--set", "novalue"], "write KEY=VALUE"),
         (["--estimator", "magic"], "unknown estimator"),
-        (["--generator", "vae"], "could not resolve generator 'vae'"),
+        (["--generator", "vae"], "no generator 'vae' registered"),
         (["--num-graphs", "0"], "--num-graphs must be >= 1"),
     ],
 )

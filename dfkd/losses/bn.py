@@ -31,6 +31,11 @@ def _has_running_stats(module: nn.Module) -> bool:
         and module.running_mean is not None
 
 
+def first_batchnorm(model: nn.Module) -> Optional[nn.Module]:
+    """The first BatchNorm layer (in module order) that keeps running statistics, or ``None``."""
+    return next((m for m in model.modules() if _has_running_stats(m)), None)
+
+
 class BatchNormStatsLoss:
     """Collects the BatchNorm prior of every forward pass while attached.
 

@@ -1,34 +1,14 @@
 """Loss registry and recipes (a recipe is data: ``"kl"`` or ``"kl=1,mae=0.5"``)."""
 from __future__ import annotations
 
-import fnmatch
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, List, Tuple
 
-_LOSSES: Dict[str, Callable] = {}
+from dfkd.registry import Registry
 
-
-def register_loss(name: str) -> Callable:
-    """Decorator: ``@register_loss("kl")`` on ``fn(student_out, teacher_out, **params) -> Tensor``."""
-
-    def decorator(fn: Callable) -> Callable:
-        key = name.lower()
-        if key in _LOSSES:
-            raise ValueError(f"loss {key!r} is already registered")
-        _LOSSES[key] = fn
-        return fn
-
-    return decorator
-
-
-def list_losses(pattern: str = "*") -> List[str]:
-    return sorted(n for n in _LOSSES if fnmatch.fnmatch(n, pattern))
-
-
-def get_loss(name: str) -> Callable:
-    try:
-        return _LOSSES[name.lower()]
-    except KeyError:
-        raise ValueError(f"no loss {name!r} registered: choose one of {list_losses()}") from None
+LOSSES: Registry[Callable] = Registry("loss")
+register_loss = LOSSES.register
+get_loss = LOSSES.get
+list_losses = LOSSES.names
 
 
 def parse_recipe(spec: str) -> List[Tuple[str, float]]:

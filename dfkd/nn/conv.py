@@ -22,7 +22,23 @@ def _weighted_messages(x: Tensor, edge_index: Tensor, edge_weight: Optional[Tens
     return msg if edge_weight is None else msg * edge_weight.view(-1, 1)
 
 
-class GINConv(nn.Module):
+class MessagePassingLayer(nn.Module):
+    """Base of the layers below: stores the widths, resets children, prints ``Name(in, out)``."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"
+
+
+class GINConv(MessagePassingLayer):
     r"""Graph isomorphism layer (Xu et al., ICLR 2019, Eq. 4.1) with edge weights.
 
     .. math::
@@ -41,8 +57,7 @@ class GINConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True, train_eps: bool = False):
-        super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        super().__init__(in_channels, out_channels)
         self.mlp = nn.Sequential(
             nn.Linear(in_channels, out_channels),
             nn.BatchNorm1d(out_channels) if batch_norm else nn.Identity(),
@@ -52,20 +67,15 @@ class GINConv(nn.Module):
         self.eps = nn.Parameter(torch.zeros(1), requires_grad=train_eps)
 
     def reset_parameters(self) -> None:
-        for module in self.mlp:
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+        super().reset_parameters()
         self.eps.data.zero_()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
         agg = scatter(_weighted_messages(x, edge_index, edge_weight), edge_index[1], x.size(0), "sum")
         return self.mlp((1 + self.eps) * x + agg)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"
 
-
-class GCNConv(nn.Module):
+class GCNConv(MessagePassingLayer):
     r"""Graph convolution (Kipf & Welling, ICLR 2017, Eq. 2) with edge weights.
 
     .. math::
@@ -77,12 +87,8 @@ class GCNConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        super().__init__(in_channels, out_channels)
         self.lin = nn.Linear(in_channels, out_channels)
-
-    def reset_parameters(self) -> None:
-        self.lin.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
         h = self.lin(x)
@@ -94,11 +100,8 @@ class GCNConv(nn.Module):
         agg = scatter(h.index_select(0, edge_index[0]) * norm.view(-1, 1), edge_index[1], n, "sum")
         return agg + h * (inv_sqrt * inv_sqrt).view(-1, 1)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"
 
-
-class SAGEConv(nn.Module):
+class SAGEConv(MessagePassingLayer):
     r"""GraphSAGE layer with weighted mean aggregation (Hamilton et al., NeurIPS 2017, Alg. 1).
 
     .. math::
@@ -109,14 +112,9 @@ class SAGEConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        super().__init__(in_channels, out_channels)
         self.lin_self = nn.Linear(in_channels, out_channels)
         self.lin_neigh = nn.Linear(in_channels, out_channels, bias=False)
-
-    def reset_parameters(self) -> None:
-        self.lin_self.reset_parameters()
-        self.lin_neigh.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
         n = x.size(0)
@@ -126,23 +124,13 @@ class SAGEConv(nn.Module):
         mean = total / scatter(w, edge_index[1], n, "sum").clamp(min=1.0).view(-1, 1)
         return self.lin_self(x) + self.lin_neigh(mean)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"
 
-
-class NodeLinear(nn.Module):
+class NodeLinear(MessagePassingLayer):
     """A per-node linear layer that ignores the graph (the MLP baseline's 'conv')."""
 
     def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        super().__init__(in_channels, out_channels)
         self.lin = nn.Linear(in_channels, out_channels)
-
-    def reset_parameters(self) -> None:
-        self.lin.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
         return self.lin(x)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"

@@ -1,34 +1,18 @@
 """Model registry (``register_model`` / ``build_model``), in the style of timm."""
 from __future__ import annotations
 
-import fnmatch
 import re
-from typing import Any, Callable, Dict, List, Union
+from typing import Any, Callable, Dict, Union
 
 from torch import nn
 
 from dfkd.config import ModelConfig
+from dfkd.registry import Registry
 
-_MODELS: Dict[str, Callable[[ModelConfig], nn.Module]] = {}
+MODELS: Registry[Callable[[ModelConfig], nn.Module]] = Registry("architecture")
 _ARCH_RE = re.compile(r"^([a-z_]+)-(\d+)-(\d+)$")
-
-
-def register_model(name: str) -> Callable:
-    """Class/factory decorator: ``@register_model("gin")``; the callable takes a :class:`ModelConfig`."""
-
-    def decorator(factory: Callable) -> Callable:
-        key = name.lower()
-        if key in _MODELS:
-            raise ValueError(f"model {key!r} is already registered")
-        _MODELS[key] = factory
-        return factory
-
-    return decorator
-
-
-def list_models(pattern: str = "*") -> List[str]:
-    """Registered architecture names matching a glob pattern."""
-    return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
+register_model = MODELS.register
+list_models = MODELS.names
 
 
 def parse_arch(spec: str) -> Dict[str, Any]:
@@ -41,8 +25,7 @@ def parse_arch(spec: str) -> Dict[str, Any]:
         out = {"arch": spec}
     else:
         raise ValueError(f"cannot parse architecture {spec!r}: use NAME-LAYERS-HIDDEN, e.g. gin-5-64")
-    if out["arch"] not in _MODELS:
-        raise ValueError(f"unknown architecture {out['arch']!r}: choose one of {list_models()}")
+    MODELS.get(out["arch"])  # clear error for an unknown name
     return out
 
 
@@ -56,6 +39,4 @@ def build_model(spec: Union[str, ModelConfig], **overrides: Any) -> nn.Module:
         config = spec.replace(**overrides) if overrides else spec
     else:
         config = ModelConfig(**{**parse_arch(spec), **overrides})
-    if config.arch not in _MODELS:
-        raise ValueError(f"unknown architecture {config.arch!r}: choose one of {list_models()}")
-    return _MODELS[config.arch](config)
+    return MODELS.get(config.arch)(config)

@@ -11,7 +11,6 @@ import contextlib
 import logging
 from typing import Iterator, Optional
 
-import torch
 from torch import Tensor
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ def _check_valid(graphs, spec, low, high):
 def test_registry():
     assert {"gfkd", "random"} <= set(list_generators())
     assert get_generator_class("GFKD") is BernoulliGraphGenerator
-    with pytest.raises(ValueError, match="could not resolve generator 'nope' among choices"):
+    with pytest.raises(ValueError, match="no generator 'nope' registered: choose one of"):
         get_generator_class("nope")
 
 
@@ -42,12 +42,17 @@ def test_generates_valid_graphs_and_keeps_teacher_frozen(tiny_teacher):
 
 
 def test_one_batched_teacher_call_per_pass(tiny_teacher):
-    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=5)
-    calls = []
-    gen.teacher.register_forward_pre_hook(lambda module, args: calls.append(1))
-    gen.generate(40, show_progress=False)
+    def calls(num_graphs, **options):
+        gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=5, **options)
+        count = []
+        handle = gen.teacher.register_forward_pre_hook(lambda module, args: count.append(1))
+        gen.generate(num_graphs, show_progress=False)
+        handle.remove()
+        return len(count)
+
     # Two passes per iteration (ARM's antithetic pair) + one labelling pass, whatever the graph count.
-    assert len(calls) == 2 * 5 + 1
+    assert calls(40, type_prior=False) == calls(3, type_prior=False) == 2 * 5 + 1
+    assert calls(40) == calls(3)  # the type-prior fit is batched too
 
 
 def test_seeded_generation_is_deterministic(tiny_teacher):
@@ -59,11 +64,11 @@ def test_seeded_generation_is_deterministic(tiny_teacher):
 
 
 def test_optimisation_fits_the_targets(tiny_teacher):
-    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=150)
-    graphs = gen.generate(32, show_progress=False)
+    untrained = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=0).generate(64, show_progress=False)
+    graphs = BernoulliGraphGenerator.from_checkpoint(tiny_teacher).generate(64, show_progress=False)
     history = graphs.meta["history"]
-    assert history[-1]["ce"] < history[0]["ce"]
-    assert graphs.summary()["teacher_agreement"] >= 0.75
+    assert history[-1]["ce"] < 0.8 * history[0]["ce"]
+    assert graphs.summary()["teacher_agreement"] >= untrained.summary()["teacher_agreement"] + 0.15
 
 
 @pytest.mark.parametrize("estimator", ["concrete", "straight_through"])
@@ -128,3 +133,23 @@ def test_save_load_resample_and_export(tiny_teacher, tmp_path):
     with pytest.raises(ValueError, match="not a dfkd synthetic graph set"):
         torch.save({"x": 1}, str(tmp_path / "other.pt"))
         SyntheticGraphSet.load(str(tmp_path / "other.pt"))
+
+
+def test_soft_targets_cover_confidence_range(tiny_teacher):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=3, target_confidence=(0.6, 0.9))
+    targets = torch.tensor([0, 1, 1, 0])
+    probs = gen.soft_targets(targets, torch.Generator().manual_seed(0))
+    assert torch.allclose(probs.sum(-1), torch.ones(4))
+    top = probs[torch.arange(4), targets]
+    assert torch.all((top >= 0.6) & (top <= 0.9))
+    assert len(gen.generate(4, show_progress=False)) == 4
+    with pytest.raises(ValueError, match="target_confidence"):
+        BernoulliGraphGenerator.from_checkpoint(tiny_teacher, target_confidence=(0.2, 0.9)).soft_targets(
+            targets, torch.Generator())
+
+
+def test_initial_structure_matches_teacher_degree(tiny_teacher):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=0)
+    graphs = gen.generate(200, show_progress=False)
+    degree = 2 * graphs.num_edges.sum() / graphs.num_nodes.sum()
+    assert abs(float(degree) - tiny_teacher.size_stats.mean_degree) < 0.3

@@ -69,7 +69,7 @@ def test_registry_and_parse():
     assert parse_arch("GIN-5-64") == {"arch": "gin", "num_layers": 5, "hidden": 64}
     model = build_model("gin", in_channels=7, out_channels=2, num_layers=5, hidden=64)
     assert model.config.short_name == "gin-5-64"
-    with pytest.raises(ValueError, match="unknown architecture"):
+    with pytest.raises(ValueError, match="no architecture .transformer. registered"):
         build_model("transformer-2-8", in_channels=1, out_channels=2)
     with pytest.raises(ValueError, match="cannot parse"):
         parse_arch("gin_5x64!")
