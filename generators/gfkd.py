@@ -64,9 +64,9 @@ class GFKDConfig(Config):
         target_confidence: ``(low, high)``: give graph ``g`` a soft target with probability
             ``p_g ~ U(low, high)`` on its class (the rest spread evenly) instead of a one-hot target,
             so the set covers the teacher's uncertain region too, not only over-confident graphs.
-        type_prior: start one-hot features from node types sampled from the distribution inverted
-            from the teacher's first BatchNorm layer (:mod:`dfkd.generators.priors`) instead of
-            uniformly random types.
+        type_prior: invert the node-type (or, for degree encodings, node-degree) distribution from
+            the teacher's first BatchNorm layer (:mod:`dfkd.generators.priors`) and start from samples
+            of it instead of uniformly random types (or Erdős–Rényi degrees).
         init_degree: expected degree of the initial structure (``None``: the teacher's training mean, else 2).
         init_noise: std of the noise added to the initial structure logits (diversity).
         min_nodes, max_nodes: node-count range (``None``: teacher's statistics, else 10-30).
@@ -126,28 +126,11 @@ class BernoulliGraphGenerator(GraphGenerator):
         targets = self.balanced_targets(num_graphs, gen).to(dev)
         target_probs = self.soft_targets(targets, gen) if cfg.target_confidence else None
 
-        degree = cfg.init_degree or (self.size_stats.mean_degree if self.size_stats else 2.0)
-        p0 = (degree / (counts.float() - 1).clamp(min=1)).clamp(0.01, 0.99)[pair_graph]
-        noise = torch.randn(pairs.size(1), generator=gen).to(dev) * cfg.init_noise
-        # E[σ(a + s·z)] ≈ σ(a / sqrt(1 + π s² / 8)): scale the logit so the noise keeps the mean degree.
-        scale = math.sqrt(1 + math.pi * cfg.init_noise ** 2 / 8)
-        phi = ((torch.log(p0) - torch.log1p(-p0)) * scale + noise).requires_grad_(True)
+        phi = self._initial_structure(counts, pairs, pair_graph, node_graph, gen).requires_grad_(True)
         params = [{"params": [phi], "lr": cfg.structure_lr}]
-        feat = None
-        if spec.encoding != "degree":
-            feat = torch.randn(node_graph.numel(), spec.dim, generator=gen).to(dev)
-            if spec.encoding == "one_hot" and cfg.type_prior:
-                with torch.no_grad():
-                    init_edges = undirected(pairs[:, torch.rand(pairs.size(1), generator=gen).to(dev)
-                                                  < torch.sigmoid(phi)])
-                prior, residual = estimate_type_prior(self.teacher, spec.dim, init_edges, node_graph, num_graphs)
-                if prior is not None:
-                    # Gumbel-max: argmax(log π + Gumbel) is a sample of π, so the initial hard types follow it.
-                    feat = torch.log(prior.clamp(min=1e-8)) + (-torch.log(-torch.log(
-                        torch.rand(feat.shape, generator=gen).to(dev).clamp(1e-10, 1 - 1e-10))))
-                    self.type_prior = prior
-            feat.requires_grad_(True)
-            params.append({"params": [feat], "lr": cfg.feature_lr})
+        feat = self._initial_features(phi, pairs, node_graph, gen)
+        if feat is not None:
+            params.append({"params": [feat.requires_grad_(True)], "lr": cfg.feature_lr})
         opt = torch.optim.Adam(params)
         sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_decay_every, 0.1) if cfg.lr_decay_every else None
 
@@ -229,6 +212,58 @@ class BernoulliGraphGenerator(GraphGenerator):
         self.label_set(graphs)
         logger.info("gfkd: %d graphs in %.1f s, %s", num_graphs, elapsed, graphs.summary())
         return graphs
+
+    def _gumbel(self, shape, gen: torch.Generator) -> Tensor:
+        u = torch.rand(shape, generator=gen).clamp(1e-10, 1 - 1e-10)
+        return (-torch.log(-torch.log(u))).to(self.device)
+
+    def _initial_structure(self, counts: Tensor, pairs: Tensor, pair_graph: Tensor, node_graph: Tensor,
+                           gen: torch.Generator) -> Tensor:
+        """``[P]`` initial structure logits: sparse, with the teacher's mean degree.
+
+        Erdős–Rényi with ``p = d / (n - 1)`` plus logit noise (scaled so the noise keeps the mean
+        degree). For degree-encoded teachers the degree *distribution* is first inverted from the
+        first BatchNorm layer and node degrees are drawn from it (Chung–Lu: ``p_ij = d_i d_j / Σ d``).
+        """
+        cfg = self.config
+        degree = cfg.init_degree or (self.size_stats.mean_degree if self.size_stats else 2.0)
+        p0 = (degree / (counts.float() - 1).clamp(min=1)).clamp(0.01, 0.99)[pair_graph]
+        noise = torch.randn(pairs.size(1), generator=gen).to(self.device) * cfg.init_noise
+        # E[σ(a + s·z)] ≈ σ(a / sqrt(1 + π s² / 8)).
+        scale = math.sqrt(1 + math.pi * cfg.init_noise ** 2 / 8)
+        phi = (torch.log(p0) - torch.log1p(-p0)) * scale + noise
+        if self.feature_spec.encoding == "degree" and cfg.type_prior:
+            edges = undirected(pairs[:, torch.rand(pairs.size(1), generator=gen).to(self.device) < p0])
+            prior, _ = estimate_type_prior(self.teacher, self.feature_spec.dim, edges, node_graph, counts.numel())
+            if prior is not None:
+                self.type_prior = prior
+                wanted = torch.multinomial(prior.cpu(), node_graph.numel(), replacement=True, generator=gen)
+                wanted = torch.minimum(wanted.to(self.device).float().clamp(min=1), (counts - 1)[node_graph].float())
+                total = torch.zeros(counts.numel(), device=self.device).index_add_(0, node_graph, wanted)
+                p = (wanted[pairs[0]] * wanted[pairs[1]] / total[pair_graph].clamp(min=1)).clamp(0.01, 0.99)
+                phi = torch.log(p) - torch.log1p(-p)
+        return phi
+
+    def _initial_features(self, phi: Tensor, pairs: Tensor, node_graph: Tensor,
+                          gen: torch.Generator) -> Optional[Tensor]:
+        """``[N, F]`` initial feature logits (``None`` for degree encodings, whose features follow the structure).
+
+        One-hot encodings start from types sampled from the distribution inverted from the teacher's
+        first BatchNorm layer (Gumbel-max: ``argmax(log π + Gumbel)`` is a sample of π), else N(0, 1).
+        """
+        spec = self.feature_spec
+        if spec.encoding == "degree":
+            return None
+        feat = torch.randn(node_graph.numel(), spec.dim, generator=gen).to(self.device)
+        if spec.encoding == "one_hot" and self.config.type_prior:
+            with torch.no_grad():
+                edges = undirected(pairs[:, torch.rand(pairs.size(1), generator=gen).to(self.device)
+                                         < torch.sigmoid(phi)])
+            prior, _ = estimate_type_prior(self.teacher, spec.dim, edges, node_graph, int(node_graph.max()) + 1)
+            if prior is not None:
+                self.type_prior = prior
+                feat = torch.log(prior.clamp(min=1e-8)) + self._gumbel(feat.shape, gen)
+        return feat
 
     def soft_targets(self, targets: Tensor, gen: torch.Generator) -> Tensor:
         """``[G, C]`` target distributions with confidence ``p ~ U(low, high)`` on each graph's class."""
