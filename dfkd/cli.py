@@ -86,12 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(p)
     p.add_argument("--arch", default="gin-5-64", help="architecture NAME-LAYERS-HIDDEN")
     p.add_argument("--out", required=True, help="checkpoint to write")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=300, help="training epochs")
+    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (halved every 50 epochs)")
+    p.add_argument("--batch-size", type=int, default=32, help="graphs per step")
+    p.add_argument("--seed", type=int, default=0, help="seeds initialisation, split and shuffling")
     p.add_argument("--val-ratio", type=float, default=0.1, help="part of the training split used to pick the best epoch")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     _add_common(p)
     p.set_defaults(func=cmd_train_teacher)
 
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(p)
     p.add_argument("--all", action="store_true", help="score every graph of the dataset, not the test split")
     p.add_argument("--json", default=None, help="also write the report as JSON here")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     _add_checkpoint_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_evaluate)
@@ -119,11 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="student checkpoint to write (report beside it as .report.json)")
     _add_generator_options(p)
     g = p.add_argument_group("student training")
-    g.add_argument("--epochs", type=int, default=400)
-    g.add_argument("--lr", type=float, default=0.01)
-    g.add_argument("--batch-size", type=int, default=32)
+    g.add_argument("--epochs", type=int, default=400, help="passes over the synthetic set")
+    g.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (linear decay to 0)")
+    g.add_argument("--batch-size", type=int, default=32, help="graphs per step")
     g.add_argument("--loss", default="kl", help="loss recipe NAME[=WEIGHT],... (kl, mae, mse)")
-    g.add_argument("--temperature", type=float, default=2.0)
+    g.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")
     g.add_argument("--no-resample", action="store_true",
                    help="reuse the same synthetic graphs every epoch instead of fresh samples of their distributions")
     g.add_argument("--student-batch-norm", choices=["on", "off"], default="on", help="BatchNorm in the student")
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--work-dir", default=None, help="synthetic set and resumable state (default: OUT.run/)")
     g.add_argument("--resume", action="store_true", help="continue an interrupted run from its work dir")
     g.add_argument("--checkpoint-every", type=int, default=25, help="epochs between resumable checkpoints")
-    g.add_argument("--device", default="cpu")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     g.add_argument("--trust-checkpoint", action="store_true",
                    help="allow a teacher checkpoint that holds pickled code (unsafe)")
     _add_common(p)
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="synthetic set to write (.pt)")
     _add_generator_options(p)
     p.add_argument("--graphml", default=None, help="also export every graph as GraphML into this folder")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
     _add_common(p)
     p.set_defaults(func=cmd_generate)
@@ -159,8 +159,8 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--generator", default="gfkd", help="registered generator (see 'dfkd info')")
     g.add_argument("--num-graphs", type=int, default=256, help="synthetic graphs to generate")
     g.add_argument("--nodes", default=None, help="node-count range MIN:MAX (default: teacher's statistics, else 10:30)")
-    g.add_argument("--iterations", type=int, default=None, help="generator optimisation steps (gfkd)")
-    g.add_argument("--estimator", default=None, help="structure gradient: arm, concrete, straight_through (gfkd)")
+    g.add_argument("--iterations", type=int, default=None, help="generator optimisation steps (gfkd's default: 300)")
+    g.add_argument("--estimator", default=None, help="structure gradient: arm, concrete, straight_through (gfkd's default: arm)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other generator option, e.g. --set bn_weight=0.5 (repeatable)")
     g.add_argument("--seed", type=int, default=0, help="seeds generation and training")
@@ -201,6 +201,12 @@ def _setup_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
+def _device(args: argparse.Namespace) -> str:
+    from dfkd.utils import resolve_device
+
+    return str(resolve_device(args.device))
+
+
 def _dataset(args: argparse.Namespace):
     return load_dataset(args.dataset, root=args.data_root)
 
@@ -211,7 +217,7 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
     dataset = _dataset(args)
     config = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
     result = train_teacher(dataset, args.arch, fold=args.fold, holdout=args.holdout, config=config,
-                           val_ratio=args.val_ratio, show_progress=not args.quiet, device=args.device,
+                           val_ratio=args.val_ratio, show_progress=not args.quiet, device=_device(args),
                            dataset_name=args.dataset)
     result.checkpoint.save(args.out)
     split = result.checkpoint.provenance["split"]
@@ -258,9 +264,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             _, idx = split_from_record(dataset, record)
             where = f"test split {record}"
     graphs = [dataset[i] for i in idx]
-    report = evaluate(ckpt.build_model().to(args.device), graphs,
-                      teacher=teacher_ckpt.build_model().to(args.device) if teacher_ckpt else None,
-                      device=args.device)
+    report = evaluate(ckpt.build_model().to(_device(args)), graphs,
+                      teacher=teacher_ckpt.build_model().to(_device(args)) if teacher_ckpt else None,
+                      device=_device(args))
     print(f"{args.dataset}, {where}: {report.num_graphs} graphs")
     print(f"  model    accuracy {report.accuracy:.4f}  params {report.parameters:,}  latency {report.latency_ms:.3f} ms/graph")
     if teacher_ckpt:
@@ -307,7 +313,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     result = distill_student(
         teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, eval_graphs=eval_graphs, real_graphs=real_graphs, out=args.out,
-        work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=args.device,
+        work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=_device(args),
         student_options={"batch_norm": args.student_batch_norm == "on"},
     )
     rep = result.report
@@ -327,7 +333,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     options = generator_options(args)
     teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
-    gen = make_generator(args.generator, teacher, device=args.device, **options)
+    gen = make_generator(args.generator, teacher, device=_device(args), **options)
     graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet)
     graphs.save(args.out)
     summary = graphs.summary()

@@ -48,6 +48,9 @@ def test_train_then_evaluate(tmp_path, capsys):
         (["train-teacher", "--dataset", "NOPE", "--out", "x.pt"], "unknown dataset"),
         (["train-teacher", "--dataset", "MUTAG", "--arch", "gin-two", "--out", "x.pt", "--epochs", "1"],
          "cannot parse architecture"),
+        (["train-teacher", "--dataset", "MUTAG", "--out", "x.pt", "--device", "cuda:7"]
+         if not __import__("torch").cuda.is_available() else ["evaluate", "--model", "m.pt", "--dataset", "MUTAG"],
+         "CUDA is not available" if not __import__("torch").cuda.is_available() else "checkpoint not found"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(argv, message, capsys, tmp_path, monkeypatch):
