@@ -114,6 +114,7 @@ class Distiller:
         self.state_path = state_path
         self.show_progress = show_progress
         self.recipe = [(get_loss(name), weight, name) for name, weight in parse_recipe(self.config.loss)]
+        self._student_has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.student.modules())
         self._teacher_eval = None
 
     # --- helpers --------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ class Distiller:
             count = 0
             for batch in self.source.batches(epoch, gen):
                 batch = batch.to(self.device)
-                if batch.num_graphs < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.student.modules()):
+                if batch.num_graphs < 2 and self._student_has_bn:
                     continue  # BatchNorm cannot train on a single graph
                 teacher_out = getattr(batch, "teacher_logits", None)
                 if teacher_out is None:

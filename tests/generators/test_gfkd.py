@@ -153,3 +153,14 @@ def test_initial_structure_matches_teacher_degree(tiny_teacher):
     graphs = gen.generate(200, show_progress=False)
     degree = 2 * graphs.num_edges.sum() / graphs.num_nodes.sum()
     assert abs(float(degree) - tiny_teacher.size_stats.mean_degree) < 0.3
+
+
+def test_batch_slices_equal_from_data_list(tiny_teacher):
+    from torch_geometric.data import Batch
+
+    graphs = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=2).generate(9, show_progress=False)
+    order = [7, 0, 3, 3, 8]
+    fast, slow = graphs.batch(order), Batch.from_data_list([graphs[g] for g in order])
+    assert fast.num_graphs == slow.num_graphs == 5
+    for key in ("x", "edge_index", "batch", "ptr", "y", "teacher_logits"):
+        assert torch.equal(getattr(fast, key), getattr(slow, key)), key
