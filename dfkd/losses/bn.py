@@ -110,8 +110,3 @@ class BatchNormStatsLoss:
             return torch.zeros(())
         stacked = torch.stack(terms)
         return stacked.sum() if self.kind == "l2" else stacked.mean()
-
-    def pop_terms(self) -> Optional[List[Tensor]]:
-        """Per-layer terms recorded so far (for logging); resets the record."""
-        terms, self._terms = self._terms, []
-        return terms
