@@ -91,6 +91,7 @@ def main(argv=None) -> int:
                         with open(args.raw, "a", encoding="utf-8") as handle:
                             handle.write(json.dumps(run) + "\n")
                     write(args, runs)  # after every run, so an interrupted benchmark still leaves its figures
+    write(args, runs)
     return 0
 
 
@@ -110,6 +111,7 @@ def write(args, runs) -> None:
              f"- protocol: GFKD's — per seed, a {args.teacher} teacher trained on a stratified 70% of the dataset "
              "(10% of it for epoch selection), every student scored on the other 30%; "
              f"{args.num_graphs} synthetic graphs, {args.epochs} distillation epochs, default recipe unless stated.",
+             "- runs already in the `--raw` file are reused, not re-run (the benchmark resumes).",
              "", *table(["dataset", "teacher → student", "method", "seeds", "teacher acc", "student acc",
                          "relative acc", "agreement", "generation s", "distillation s"], rows), ""]
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
