@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from dfkd.config import Config, FeatureSpec, GraphSizeStats
-from dfkd.nn import call_model
+from dfkd.nn import call_model, freeze
 from dfkd.generators.synthetic import SyntheticGraphSet
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ class GraphGenerator(ABC):
     """
 
     config_cls: type = Config
-    online: bool = False
     registered_name: str = ""
 
     def __init__(self, teacher: nn.Module, feature_spec: FeatureSpec, num_classes: int,
@@ -45,9 +44,7 @@ class GraphGenerator(ABC):
                  device: str = "cpu", **overrides: Any):
         config = config or self.config_cls()
         self.config = config.replace(**overrides) if overrides else config
-        self.teacher = teacher.to(device).eval()
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
+        self.teacher = freeze(teacher.to(device))
         self.feature_spec, self.num_classes, self.size_stats = feature_spec, num_classes, size_stats
         self.device = torch.device(device)
 

@@ -75,14 +75,6 @@ class SyntheticGraphSet:
         edge_ptr = _ptr(torch.bincount(node_graph[edge_index[0]], minlength=num_graphs))
         return cls(x, edge_index, node_ptr, edge_ptr, target, feature_spec, **kwargs)
 
-    @classmethod
-    def from_data_list(cls, graphs: Sequence[Data], feature_spec: FeatureSpec, **kwargs: Any) -> "SyntheticGraphSet":
-        """Build from PyG ``Data`` objects (``y`` is the target)."""
-        batch = Batch.from_data_list(list(graphs))
-        logits = getattr(batch, "teacher_logits", None)
-        return cls.from_edges(batch.x, batch.edge_index, batch.batch, batch.num_graphs, batch.y.view(len(graphs), -1).squeeze(-1),
-                              feature_spec, teacher_logits=logits, **kwargs)
-
     # access ---------------------------------------------------------------------------------
     def __len__(self) -> int:
         return self.node_ptr.numel() - 1

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -14,8 +13,6 @@ from torch_geometric.utils import degree
 from dfkd.config import FeatureSpec, GraphSizeStats
 from dfkd.data.gin_format import RawGraph, read_fold, read_gin_txt
 from dfkd.data.splits import stratified_kfold, stratified_split
-
-logger = logging.getLogger(__name__)
 
 BUNDLED_ROOT = os.path.join(os.path.dirname(__file__), "bundled")
 BUNDLED = ("MUTAG", "PTC")

@@ -18,7 +18,7 @@ from dfkd.config import Config
 from dfkd.distill.sources import GraphSource
 from dfkd.evaluate import accuracy, labels_of, predict
 from dfkd.losses import get_loss, parse_recipe
-from dfkd.nn import count_parameters, forward_batch
+from dfkd.nn import count_parameters, forward_batch, freeze
 from dfkd.utils import progress
 
 logger = logging.getLogger(__name__)
@@ -105,9 +105,7 @@ class Distiller:
                  state_path: Optional[str] = None, device: str = "cpu", show_progress: bool = True):
         self.config = config or DistillConfig()
         self.device = torch.device(device)
-        self.teacher = teacher.to(self.device).eval()
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
+        self.teacher = freeze(teacher.to(self.device))
         self.student = student.to(self.device)
         self.source = source
         self.eval_graphs = list(eval_graphs) if eval_graphs else None

@@ -17,8 +17,6 @@ from dfkd.generators import SyntheticGraphSet
 class GraphSource:
     """Interface: ``batches(epoch, generator)``; sources with state also implement ``state_dict``."""
 
-    online = False
-
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
         raise NotImplementedError
 

@@ -52,6 +52,14 @@ def forward_batch(model: nn.Module, batch: Any, return_embeddings: bool = False)
                       edge_weight=getattr(batch, "edge_weight", None), return_embeddings=return_embeddings)
 
 
+def freeze(model: nn.Module) -> nn.Module:
+    """Put ``model`` in eval mode and stop its parameters from requiring gradients (a frozen teacher)."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters (frozen ones included: this is the model's size)."""
     return sum(p.numel() for p in model.parameters())
