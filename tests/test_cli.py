@@ -126,28 +126,42 @@ def test_generate_option_errors(cli_teacher, tmp_path, capsys, extra, message):
     assert message in err and "\n" not in err
 
 
+# Runs `dfkd distill` in a child that SIGKILLs itself right after its N-th resumable checkpoint has
+# been written: a real kill -9 at a known point, independent of how fast the machine is.
+_KILL_AFTER_SAVES = """
+import os, signal, sys
+import dfkd.distill.distiller as distiller
+from dfkd.cli import main
+saves, real_save = [0], distiller.atomic_save
+def save_then_die(obj, path):
+    real_save(obj, path)
+    saves[0] += 1
+    if saves[0] == int(os.environ["DFKD_TEST_KILL_AFTER"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+distiller.atomic_save = save_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
-def test_distill_killed_then_resumed_matches_uninterrupted(cli_teacher, tmp_path):
+@pytest.mark.parametrize("kill_after", [1, 3])
+def test_distill_killed_then_resumed_matches_uninterrupted(cli_teacher, tmp_path, kill_after):
     import signal
-    import time
 
     import torch
 
-    args = [sys.executable, "-m", "dfkd", "distill", "--teacher", cli_teacher, "--student", "gin-2-8",
-            "--num-graphs", "64", "--iterations", "10", "--epochs", "40", "--checkpoint-every", "2", "--quiet"]
+    options = ["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--num-graphs", "64",
+               "--iterations", "10", "--epochs", "12", "--checkpoint-every", "2", "--quiet"]
     full = str(tmp_path / "full.pt")
-    subprocess.run(args + ["--out", full], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "dfkd"] + options + ["--out", full], check=True, capture_output=True)
 
     killed = str(tmp_path / "killed.pt")
-    state = killed + ".run/distill_state.pt"
-    proc = subprocess.Popen(args + ["--out", killed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not os.path.exists(state) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not os.path.exists(killed), "the run finished before it could be killed"
-    subprocess.run(args + ["--out", killed, "--resume"], check=True, capture_output=True)
+    env = dict(os.environ, DFKD_TEST_KILL_AFTER=str(kill_after))
+    proc = subprocess.run([sys.executable, "-c", _KILL_AFTER_SAVES] + options + ["--out", killed],
+                          env=env, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert not os.path.exists(killed) and os.path.exists(killed + ".run/distill_state.pt")
+    subprocess.run([sys.executable, "-m", "dfkd"] + options + ["--out", killed, "--resume"],
+                   check=True, capture_output=True)
     a, b = torch.load(full)["state_dict"], torch.load(killed)["state_dict"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
