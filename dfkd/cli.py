@@ -30,11 +30,14 @@ EPILOG_TRAIN = """examples:
 """
 EPILOG_DISTILL = """examples:
   dfkd distill --teacher teacher.pt --generator gfkd --student gin-2-32 --out student.pt --eval-dataset MUTAG
+  dfkd distill --teacher teacher.pt --generator dfad --out student.pt   # adversarial (DFAD-GNN)
+  dfkd distill --teacher teacher.pt --generator conditional --out student.pt   # label-conditioned (CGDD)
   dfkd distill --teacher teacher.pt --out student.pt --resume          # continue an interrupted run
   dfkd distill --teacher teacher.pt --real-dataset MUTAG --out kd.pt   # real-data KD ceiling
 """
 EPILOG_GENERATE = """examples:
   dfkd generate --teacher teacher.pt --generator gfkd --num-graphs 100 --out synth.pt --graphml synth_graphml/
+  dfkd generate --teacher teacher.pt --generator conditional --class 1 --num-graphs 100 --out class1.pt
 """
 EPILOG_EVAL = """examples:
   dfkd evaluate --model teacher.pt --dataset MUTAG
@@ -122,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=400, help="passes over the synthetic set")
     g.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (linear decay to 0)")
     g.add_argument("--batch-size", type=int, default=32, help="graphs per step")
-    g.add_argument("--loss", default="kl", help="loss recipe NAME[=WEIGHT],... (kl, mae, mse)")
+    g.add_argument("--loss", default="auto",
+                   help="loss recipe NAME[=WEIGHT],... (kl, mae, mse, prob_mae, label_ce, attention); auto: the "
+                        "generator's recommended one (kl; conditional: kl,label_ce=0.5,attention=1)")
     g.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")
     g.add_argument("--no-resample", action="store_true",
                    help="reuse the same synthetic graphs every epoch instead of fresh samples of their distributions")
@@ -147,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="synthetic set to write (.pt)")
     _add_generator_options(p)
     p.add_argument("--graphml", default=None, help="also export every graph as GraphML into this folder")
+    p.add_argument("--class", dest="classes", type=int, action="append", default=None, metavar="C",
+                   help="only graphs of this class (conditional generator; repeatable)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
     _add_common(p)
@@ -159,7 +166,8 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--generator", default="gfkd", help="registered generator (see 'dfkd info')")
     g.add_argument("--num-graphs", type=int, default=256, help="synthetic graphs to generate")
     g.add_argument("--nodes", default=None, help="node-count range MIN:MAX (default: teacher's statistics, else 10:30)")
-    g.add_argument("--iterations", type=int, default=None, help="generator optimisation steps (gfkd's default: 300)")
+    g.add_argument("--iterations", type=int, default=None,
+                   help="generator optimisation steps (gfkd: 300); warm-up steps for dfad (0) and conditional (300)")
     g.add_argument("--estimator", default=None, help="structure gradient: arm, concrete, straight_through (gfkd's default: arm)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other generator option, e.g. --set bn_weight=0.5 (repeatable)")
@@ -183,7 +191,11 @@ def generator_options(args: argparse.Namespace) -> Dict[str, Any]:
             raise UserError(f"--nodes {args.nodes!r}: write MIN:MAX, e.g. 10:30") from None
         options.update(min_nodes=low, max_nodes=high)
     if args.iterations is not None:
-        options["iterations"] = args.iterations
+        from dfkd.generators.registry import GENERATORS
+
+        # Offline generators optimise for --iterations; online ones warm up for that many steps.
+        online = args.generator in GENERATORS and GENERATORS.get(args.generator).online
+        options["warmup_steps" if online else "iterations"] = args.iterations
     if args.estimator is not None:
         options["estimator"] = args.estimator
     for item in args.set:
@@ -334,11 +346,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     options = generator_options(args)
     teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
     gen = make_generator(args.generator, teacher, device=_device(args), **options)
-    graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet)
+    if args.classes and not getattr(gen, "conditional", False):
+        raise UserError(f"--class needs a conditional generator (--generator conditional), not {args.generator!r}")
+    extra = {"classes": args.classes} if args.classes else {}
+    graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet, **extra)
     graphs.save(args.out)
     summary = graphs.summary()
+    agreement = "class fidelity (teacher predicts the asked class)" if args.classes else "teacher agrees with the targets"
     print(f"{len(graphs)} graphs from {gen!r}: {summary['mean_nodes']:.1f} nodes, {summary['mean_edges']:.1f} edges "
-          f"on average; teacher agrees with the targets on {summary.get('teacher_agreement', float('nan')):.2%} "
+          f"on average; {agreement} on {summary.get('teacher_agreement', float('nan')):.2%} "
           f"(mean confidence {summary.get('teacher_confidence', float('nan')):.3f}, predicted classes "
           f"{summary.get('class_histogram')}) -> {args.out}")
     if args.graphml:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Dict, Iterable, Optional, Union
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 
@@ -28,3 +29,10 @@ def resolve_device(device: Union[str, torch.device, None] = None) -> torch.devic
 def progress(iterable: Optional[Iterable] = None, enabled: bool = True, **kwargs: Any):
     """A tqdm bar that ``enabled=False`` silences."""
     return tqdm(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
+
+
+def check_finite(terms: Dict[str, Tensor], where: str, advice: str) -> None:
+    """Raise ``FloatingPointError`` naming the loss terms that are NaN or infinite (checked at the step)."""
+    bad = [name for name, value in terms.items() if not torch.isfinite(value).all()]
+    if bad:
+        raise FloatingPointError(f"{where}: non-finite loss term(s) {bad}; {advice}")

@@ -5,11 +5,14 @@ registers every built-in family.
 """
 from dfkd.generators.registry import get_generator_class, list_generators, register_generator
 from dfkd.generators.synthetic import SyntheticGraphSet
-from dfkd.generators.base import GraphGenerator
+from dfkd.generators.base import GraphGenerator, OnlineGraphGenerator
+from dfkd.generators.adversarial import AdversarialConfig, AdversarialGraphGenerator
+from dfkd.generators.conditional import ConditionalConfig, ConditionalGraphGenerator
 from dfkd.generators.gfkd import BernoulliGraphGenerator, GFKDConfig
 from dfkd.generators.random import RandomGraphConfig, RandomGraphGenerator
 
 __all__ = [
-    "BernoulliGraphGenerator", "GFKDConfig", "GraphGenerator", "RandomGraphConfig", "RandomGraphGenerator", "SyntheticGraphSet", "get_generator_class",
-    "list_generators", "register_generator",
+    "AdversarialConfig", "AdversarialGraphGenerator", "BernoulliGraphGenerator", "ConditionalConfig",
+    "ConditionalGraphGenerator", "GFKDConfig", "GraphGenerator", "OnlineGraphGenerator", "RandomGraphConfig",
+    "RandomGraphGenerator", "SyntheticGraphSet", "get_generator_class", "list_generators", "register_generator",
 ]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from abc import ABC, abstractmethod
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.data import Batch
 
 from dfkd.config import Config, FeatureSpec, GraphSizeStats
 from dfkd.nn import call_model, freeze
@@ -38,6 +39,9 @@ class GraphGenerator(ABC):
 
     config_cls: type = Config
     registered_name: str = ""
+    online: bool = False
+    # The student loss recipe this family is designed for (``DistillConfig(loss="auto")`` picks it).
+    recommended_loss: str = "kl"
 
     def __init__(self, teacher: nn.Module, feature_spec: FeatureSpec, num_classes: int,
                  size_stats: Optional[GraphSizeStats] = None, config: Optional[Config] = None,
@@ -103,3 +107,72 @@ class GraphGenerator(ABC):
                    if getattr(self.config, f.name) != getattr(default, f.name)}
         args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
         return f"{type(self).__name__}({args})"
+
+
+class OnlineGraphGenerator(GraphGenerator):
+    """A generator network that keeps learning while the student trains (DFAD, conditional).
+
+    The distiller drives it through :class:`dfkd.distill.sources.OnlineSource`: :meth:`sample` gives
+    the student a fresh batch, :meth:`generator_step` updates the generator against the current
+    student every ``update_every`` student steps. Call :meth:`build` once (seeded) before use.
+    """
+
+    online = True
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+
+    @abstractmethod
+    def build(self, seed: int = 0) -> "OnlineGraphGenerator":
+        """Create the generator network and its optimiser, seeded."""
+
+    @abstractmethod
+    def sample(self, num_graphs: int, generator: torch.Generator, labels: Optional[Tensor] = None) -> Batch:
+        """A detached batch of discrete graphs with ``teacher_logits [B, C]`` and ``y [B]`` (the preset
+        ``labels`` of a conditional generator, else the class each graph stands for)."""
+
+    @abstractmethod
+    def generator_step(self, student: nn.Module, num_graphs: int, generator: torch.Generator) -> Dict[str, float]:
+        """One optimiser step of the generator against ``student``; returns the loss terms."""
+
+    @property
+    def update_every(self) -> int:
+        """Student steps per generator update."""
+        return 1
+
+    @property
+    def generator_steps(self) -> int:
+        """Generator updates each time one is due."""
+        return 1
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"network": self.network.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    conditional: bool = False
+
+    def generate(self, num_graphs: int, seed: int = 0, show_progress: bool = True,
+                 classes: Optional[Sequence[int]] = None) -> SyntheticGraphSet:
+        """Sample ``num_graphs`` graphs from the generator in its current state (built if needed);
+        conditional generators can be asked for ``classes`` (used in turn)."""
+        if num_graphs < 1:
+            raise ValueError(f"num_graphs must be >= 1, got {num_graphs}")
+        labels = None
+        if classes is not None:
+            if not self.conditional:
+                raise ValueError(f"generator {self.registered_name!r} cannot be asked for a class: "
+                                 "use a conditional generator (--generator conditional)")
+            bad = [c for c in classes if not 0 <= c < self.num_classes]
+            if bad or not classes:
+                raise ValueError(f"class(es) {bad or classes} out of range: the teacher has classes "
+                                 f"0..{self.num_classes - 1}")
+            labels = torch.tensor(list(classes))[torch.arange(num_graphs) % len(classes)]
+        if getattr(self, "network", None) is None:
+            self.build(seed)
+        batch = self.sample(num_graphs, torch.Generator().manual_seed(seed), labels)
+        return SyntheticGraphSet.from_edges(
+            batch.x.cpu(), batch.edge_index.cpu(), batch.batch.cpu(), num_graphs, batch.y.cpu(), self.feature_spec,
+            teacher_logits=batch.teacher_logits.cpu(),
+            meta={"generator": self.registered_name, "config": self.config.to_dict(), "seed": seed})

@@ -41,3 +41,24 @@ def tiny_teacher(mutag, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("teacher") / "teacher.pt")
     result.checkpoint.save(path)
     return dfkd.load_checkpoint(path)
+
+
+def _check_valid_graphs(graphs, spec, low, high):
+    """Every graph of a SyntheticGraphSet: node count in [low, high], symmetric, no self-loops,
+    edges inside the graph, features ``[n, spec.dim]`` (one-hot rows for categorical specs)."""
+    assert torch.all((graphs.num_nodes >= low) & (graphs.num_nodes <= high))
+    for g in range(len(graphs)):
+        data = graphs[g]
+        ei = data.edge_index
+        assert ei.numel() == 0 or (ei.min() >= 0 and ei.max() < data.num_nodes)
+        assert not torch.any(ei[0] == ei[1]), "self-loop"
+        pairs = set(map(tuple, ei.t().tolist()))
+        assert all((b, a) in pairs for a, b in pairs), "not symmetric"
+        assert data.x.shape == (data.num_nodes, spec.dim)
+        if spec.categorical:
+            assert torch.all(data.x.sum(-1) == 1) and set(data.x.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.fixture
+def check_valid_graphs():
+    return _check_valid_graphs

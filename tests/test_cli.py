@@ -109,6 +109,16 @@ def test_generate_and_export(cli_teacher, tmp_path, capsys):
     assert len(graphs) == 6 and int(graphs.num_nodes.min()) >= 8 and int(graphs.num_nodes.max()) <= 12
 
 
+def test_generate_conditional_class(cli_teacher, tmp_path, capsys):
+    out = str(tmp_path / "c1.pt")
+    assert main(["generate", "--teacher", cli_teacher, "--generator", "conditional", "--class", "1",
+                 "--iterations", "20", "--num-graphs", "6", "--out", out, "--quiet"]) == 0
+    assert "class fidelity" in capsys.readouterr().out
+    from dfkd.generators import SyntheticGraphSet
+
+    assert SyntheticGraphSet.load(out).target.tolist() == [1] * 6
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -118,6 +128,8 @@ def test_generate_and_export(cli_teacher, tmp_path, capsys):
         (["--estimator", "magic"], "unknown estimator"),
         (["--generator", "vae"], "no generator 'vae' registered"),
         (["--num-graphs", "0"], "--num-graphs must be >= 1"),
+        (["--class", "1"], "--class needs a conditional generator"),
+        (["--generator", "conditional", "--class", "5"], "out of range"),
     ],
 )
 def test_generate_option_errors(cli_teacher, tmp_path, capsys, extra, message):
@@ -144,14 +156,15 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", [1, 3])
-def test_distill_killed_then_resumed_matches_uninterrupted(cli_teacher, tmp_path, kill_after):
+@pytest.mark.parametrize("generator, kill_after", [("gfkd", 1), ("gfkd", 3), ("dfad", 2)])
+def test_distill_killed_then_resumed_matches_uninterrupted(cli_teacher, tmp_path, generator, kill_after):
     import signal
 
     import torch
 
     options = ["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--num-graphs", "64",
-               "--iterations", "10", "--epochs", "12", "--checkpoint-every", "2", "--quiet"]
+               "--generator", generator, "--epochs", "12", "--checkpoint-every", "2", "--quiet"]
+    options += ["--iterations", "10"] if generator == "gfkd" else ["--set", "student_steps=3"]
     full = str(tmp_path / "full.pt")
     subprocess.run([sys.executable, "-m", "dfkd"] + options + ["--out", full], check=True, capture_output=True)
 

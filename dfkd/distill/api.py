@@ -12,7 +12,7 @@ from torch import nn
 
 from dfkd.checkpoint import Checkpoint, load_checkpoint
 from dfkd.distill.distiller import DistillConfig, Distiller, DistillReport
-from dfkd.distill.sources import GraphListSource, GraphSource, SyntheticSetSource
+from dfkd.distill.sources import GraphListSource, GraphSource, OnlineSource, SyntheticSetSource
 from dfkd.generators import GraphGenerator, SyntheticGraphSet, get_generator_class
 from dfkd.nn import build_model
 from dfkd.version import __version__
@@ -84,6 +84,8 @@ def distill_student(
         resume: reuse the synthetic set and continue the distillation state found in ``work_dir``.
     """
     config = config or DistillConfig()
+    if config.loss == "auto":
+        config = config.replace(loss="kl" if real_graphs is not None else get_generator_class(generator).recommended_loss)
     ckpt = teacher if isinstance(teacher, Checkpoint) else load_checkpoint(teacher, trust=trust)
     if ckpt.task != "classification":
         raise ValueError(f"{ckpt.path}: {ckpt.task} teachers are not supported by this distiller yet")
@@ -99,8 +101,17 @@ def distill_student(
         os.makedirs(work_dir, exist_ok=True)
 
     graphs, gen_seconds, gen_name = None, 0.0, "real" if real_graphs is not None else generator
+    online = None
     if real_graphs is not None:
         source: GraphSource = GraphListSource(real_graphs, config.batch_size)
+    elif get_generator_class(generator).online:
+        # Online generators learn while the student trains: their state travels in the distiller's.
+        start = time.perf_counter()
+        online = make_generator(generator, ckpt, device=device, **(generator_options or {})).build(config.seed)
+        gen_seconds = time.perf_counter() - start  # warm-up steps, if any
+        logger.info("training %r online, %d graphs per epoch", online, num_graphs)
+        source = OnlineSource(online, num_graphs, config.batch_size, online.config.collapse_threshold,
+                              replay=online.config.replay)
     else:
         synth_path = os.path.join(work_dir, SYNTHETIC_FILE) if work_dir else None
         if resume and synth_path and os.path.exists(synth_path):
@@ -122,6 +133,12 @@ def distill_student(
     distiller = Distiller(teacher_model, student_model, source, config, eval_graphs=eval_graphs,
                           state_path=state_path, device=device, show_progress=show_progress)
     report = distiller.fit(resume=resume)
+    if online is not None:
+        # A sample of the final generator, for inspection (dfkd inspect, GraphML export).
+        graphs = online.generate(min(num_graphs, DEFAULT_NUM_GRAPHS), seed=config.seed)
+        gen_seconds += source.seconds
+        if work_dir:
+            graphs.save(os.path.join(work_dir, SYNTHETIC_FILE))
     report.generation_seconds = gen_seconds
     report.extra.update({"generator": gen_name, "generator_config": (graphs.meta.get("config") if graphs else None),
                          "teacher": ckpt.path, "teacher_provenance": ckpt.provenance})

@@ -5,7 +5,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import os
 import time
 from typing import Any, Dict, List, Optional, Sequence
@@ -19,7 +18,7 @@ from dfkd.distill.sources import GraphSource
 from dfkd.evaluate import accuracy, labels_of, predict
 from dfkd.losses import get_loss, parse_recipe
 from dfkd.nn import count_parameters, forward_batch, freeze
-from dfkd.utils import progress
+from dfkd.utils import check_finite, progress
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,9 @@ class DistillConfig(Config):
         weight_decay: Adam weight decay.
         lr_schedule: ``linear`` (decay to 0) or ``constant``.
         batch_size: graphs per step.
-        loss: recipe ``NAME[=WEIGHT],...`` over registered losses (``kl``, ``mae``, ``mse``).
+        loss: recipe ``NAME[=WEIGHT],...`` over registered losses (``kl``, ``mae``, ``mse``, ``label_ce``,
+            ``attention``, ...), or ``auto``: the generator's recommended recipe (``kl`` but for the
+            conditional generator, ``kl,label_ce=0.5,attention=1``).
         temperature: softmax temperature of the KL term.
         resample: draw fresh samples from the synthetic set's learnt distributions every epoch.
         seed: seeds initialisation, shuffling, sampling and dropout (epoch by epoch, so resume is exact).
@@ -49,7 +50,7 @@ class DistillConfig(Config):
     weight_decay: float = 0.0
     lr_schedule: str = "linear"
     batch_size: int = 32
-    loss: str = "kl"
+    loss: str = "auto"
     temperature: float = 2.0
     resample: bool = True
     seed: int = 0
@@ -62,7 +63,8 @@ class DistillConfig(Config):
                              f"lr={self.lr}, temperature={self.temperature}")
         if self.lr_schedule not in ("linear", "constant"):
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}: choose linear or constant")
-        parse_recipe(self.loss)
+        if self.loss != "auto":
+            parse_recipe(self.loss)
 
 
 @dataclasses.dataclass
@@ -111,7 +113,10 @@ class Distiller:
         self.eval_graphs = list(eval_graphs) if eval_graphs else None
         self.state_path = state_path
         self.show_progress = show_progress
+        if self.config.loss == "auto":
+            self.config = self.config.replace(loss="kl")
         self.recipe = [(get_loss(name), weight, name) for name, weight in parse_recipe(self.config.loss)]
+        self._needs_embeddings = any(getattr(fn, "needs_embeddings", False) for fn, _, _ in self.recipe)
         self._student_has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.student.modules())
         self._teacher_eval = None
 
@@ -119,15 +124,30 @@ class Distiller:
     def _fingerprint(self) -> str:
         blob = json.dumps({"config": {k: v for k, v in self.config.to_dict().items()
                                       if k not in ("checkpoint_every", "eval_every")},
-                           "source": self.source.describe().get("graphs")}, sort_keys=True, default=str)
+                           "source": [self.source.describe().get(k) for k in ("graphs", "generator_config")]},
+                          sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _lr_factor(self, epoch: int) -> float:
         return 1.0 - epoch / self.config.epochs if self.config.lr_schedule == "linear" else 1.0
 
-    def _loss(self, student_out, teacher_out) -> Dict[str, torch.Tensor]:
-        terms = {name: fn(student_out, teacher_out, temperature=self.config.temperature) * weight
-                 for fn, weight, name in self.recipe}
+    def _loss(self, batch) -> Dict[str, torch.Tensor]:
+        """Weighted recipe terms on one batch (``loss`` is their sum). Losses marked
+        ``needs_embeddings`` also get both models' :class:`dfkd.nn.ModelOutput`."""
+        context: Dict[str, Any] = {"temperature": self.config.temperature, "batch": batch}
+        teacher_logits = getattr(batch, "teacher_logits", None)
+        if self._needs_embeddings:
+            with torch.no_grad():
+                context["teacher_output"] = forward_batch(self.teacher, batch, return_embeddings=True)
+            context["student_output"] = forward_batch(self.student, batch, return_embeddings=True)
+            student_logits = context["student_output"].logits
+            teacher_logits = context["teacher_output"].logits if teacher_logits is None else teacher_logits
+        else:
+            student_logits = forward_batch(self.student, batch)
+            if teacher_logits is None:
+                with torch.no_grad():
+                    teacher_logits = forward_batch(self.teacher, batch)
+        terms = {name: fn(student_logits, teacher_logits, **context) * weight for fn, weight, name in self.recipe}
         terms["loss"] = sum(terms.values())
         return terms
 
@@ -183,6 +203,7 @@ class Distiller:
                 logger.info("resuming from epoch %d (%s)", start_epoch, self.state_path)
         bar = progress(range(start_epoch, cfg.epochs), enabled=self.show_progress, desc="distill",
                        initial=start_epoch, total=cfg.epochs)
+        collapsed = 0
         for epoch in bar:
             t0 = time.perf_counter()
             # Every epoch is a pure function of (state at its start, seed, epoch): resume is exact.
@@ -197,30 +218,35 @@ class Distiller:
                 batch = batch.to(self.device)
                 if batch.num_graphs < 2 and self._student_has_bn:
                     continue  # BatchNorm cannot train on a single graph
-                teacher_out = getattr(batch, "teacher_logits", None)
-                if teacher_out is None:
-                    with torch.no_grad():
-                        teacher_out = forward_batch(self.teacher, batch)
-                terms = self._loss(forward_batch(self.student, batch), teacher_out)
+                terms = self._loss(batch)
+                check_finite(terms, f"student loss at epoch {epoch + 1}",
+                             "lower --lr or check the teacher's outputs; --resume restarts from the last checkpoint")
                 opt.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 opt.step()
+                self.source.update(self.student, gen)
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + value.item() * batch.num_graphs
                 count += batch.num_graphs
             report.distill_seconds += time.perf_counter() - t0
-            row: Dict[str, Any] = {"epoch": epoch + 1, **{k: v / max(count, 1) for k, v in sums.items()}}
+            row: Dict[str, Any] = {"epoch": epoch + 1, **{k: v / max(count, 1) for k, v in sums.items()},
+                                   **self.source.epoch_stats()}
+            if row.get("collapsed"):
+                collapsed += 1
+                if collapsed == 1:
+                    logger.warning("epoch %d: the teacher predicts one class for almost every generated graph "
+                                   "(class histogram %s): the generator has collapsed (the report counts such "
+                                   "epochs)", epoch + 1, row["class_histogram"])
             if self.eval_graphs and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 row.update(self.evaluate())
             report.history.append(row)
-            if not math.isfinite(row.get("loss", 0.0)):
-                raise FloatingPointError(f"distillation loss became {row.get('loss')} at epoch {epoch + 1}; "
-                                         "lower --lr or check the teacher's outputs")
             bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss", "accuracy", "agreement")})
             if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
                 self._save_state(epoch + 1, opt, report)
         self.student.eval()
         report.epochs_run = cfg.epochs
+        if any("collapsed" in row for row in report.history):
+            report.extra["collapsed_epochs"] = sum(bool(row.get("collapsed")) for row in report.history)
         report.final = self.evaluate()
         if self.state_path:
             self._save_state(cfg.epochs, opt, report)

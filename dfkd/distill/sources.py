@@ -6,19 +6,37 @@ A source yields PyG ``Batch`` objects for one epoch from a seeded generator; a b
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Sequence
+import logging
+import math
+import time
+from typing import Any, Dict, Iterator, List, Sequence
 
 import torch
+from torch import nn
 from torch_geometric.data import Batch
 
 from dfkd.generators import SyntheticGraphSet
+from dfkd.generators.base import OnlineGraphGenerator
+
+logger = logging.getLogger(__name__)
 
 
 class GraphSource:
-    """Interface: ``batches(epoch, generator)``; sources with state also implement ``state_dict``."""
+    """Interface: ``batches(epoch, generator)``; sources with state also implement ``state_dict``.
+
+    Online sources also learn from the student: the distiller calls :meth:`update` after every
+    student step and adds :meth:`epoch_stats` to its per-epoch history.
+    """
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
         raise NotImplementedError
+
+    def update(self, student: nn.Module, generator: torch.Generator) -> None:
+        """Called after every student step (no-op for fixed sources)."""
+
+    def epoch_stats(self) -> Dict[str, Any]:
+        """Facts about the epoch just drawn, for the report."""
+        return {}
 
     def state_dict(self) -> Dict[str, Any]:
         return {}
@@ -69,3 +87,88 @@ class GraphListSource(GraphSource):
 
     def describe(self) -> Dict[str, Any]:
         return {"source": "graphs", "graphs": len(self.graphs)}
+
+
+class OnlineSource(GraphSource):
+    """Fresh graphs from an :class:`OnlineGraphGenerator` every step, and its adversarial updates.
+
+    An epoch is ``ceil(graphs_per_epoch / batch_size)`` student steps; after every
+    ``generator.update_every`` of them the generator takes ``generator.generator_steps`` steps
+    against the current student. Each epoch records the class histogram of the teacher's predictions
+    on the generated graphs and flags collapse (one class above ``collapse_threshold``).
+    With ``replay > 0`` the last ``replay`` generated batches are kept, and after every fresh batch
+    the student also takes a step on one of them, drawn at random (a memory against forgetting
+    what earlier generators showed it).
+    """
+
+    _MEMORY_KEYS = ("x", "edge_index", "batch", "ptr", "teacher_logits", "y")
+
+    def __init__(self, generator: OnlineGraphGenerator, graphs_per_epoch: int, batch_size: int = 32,
+                 collapse_threshold: float = 0.95, replay: int = 0):
+        if graphs_per_epoch < 1:
+            raise ValueError(f"graphs per epoch must be >= 1, got {graphs_per_epoch}")
+        self.generator, self.graphs_per_epoch = generator, graphs_per_epoch
+        self.batch_size = max(2, batch_size)  # generators and BatchNorm students need 2+ graphs
+        self.collapse_threshold = collapse_threshold
+        self.student_steps = 0
+        self.seconds = 0.0
+        self._hist = torch.zeros(generator.num_classes, dtype=torch.long)
+        self._terms: List[Dict[str, float]] = []
+        self.replay = replay
+        self.memory: List[Dict[str, torch.Tensor]] = []
+        self._written = 0
+
+    def _remember(self, batch: Batch) -> None:
+        item = {k: getattr(batch, k).detach().cpu() for k in self._MEMORY_KEYS}
+        if len(self.memory) < self.replay:
+            self.memory.append(item)
+        else:
+            self.memory[self._written % self.replay] = item
+        self._written += 1
+
+    def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+        self._hist.zero_()
+        self._terms = []
+        for _ in range(math.ceil(self.graphs_per_epoch / self.batch_size)):
+            start = time.perf_counter()
+            batch = self.generator.sample(self.batch_size, generator)
+            self._hist += torch.bincount(batch.teacher_logits.argmax(-1).cpu(), minlength=self._hist.numel())
+            self.seconds += time.perf_counter() - start
+            yield batch
+            if self.replay:
+                if self.memory:
+                    old = self.memory[int(torch.randint(len(self.memory), (1,), generator=generator))]
+                    yield Batch(**old)
+                self._remember(batch)
+
+    def update(self, student: nn.Module, generator: torch.Generator) -> None:
+        self.student_steps += 1
+        if self.student_steps % self.generator.update_every:
+            return
+        start = time.perf_counter()
+        for _ in range(self.generator.generator_steps):
+            self._terms.append(self.generator.generator_step(student, self.batch_size, generator))
+        self.seconds += time.perf_counter() - start
+
+    def epoch_stats(self) -> Dict[str, Any]:
+        total = int(self._hist.sum())
+        stats: Dict[str, Any] = {"class_histogram": self._hist.tolist()}
+        if total and self._hist.numel() > 1:
+            stats["collapsed"] = bool(self._hist.max().item() >= self.collapse_threshold * total)
+        for name in sorted({k for t in self._terms for k in t}):
+            values = [t[name] for t in self._terms if name in t]
+            stats[f"generator_{name}"] = sum(values) / len(values)
+        return stats
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"generator": self.generator.state_dict(), "student_steps": self.student_steps, "seconds": self.seconds,
+                "memory": self.memory, "written": self._written}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.student_steps, self.seconds = state["student_steps"], state["seconds"]
+        self.memory, self._written = state["memory"], state["written"]
+
+    def describe(self) -> Dict[str, Any]:
+        return {"source": "online", "generator": self.generator.registered_name, "graphs": self.graphs_per_epoch,
+                "generator_config": self.generator.config.to_dict()}

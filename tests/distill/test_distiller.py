@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import dfkd
+import dfkd.generators
 from dfkd.distill import DistillConfig, Distiller, GraphListSource, SyntheticSetSource, distill_student
 from dfkd.generators import RandomGraphGenerator
 
@@ -99,6 +100,23 @@ def test_distill_student_end_to_end(tiny_teacher, mutag, tmp_path):
     assert os.path.exists(str(tmp_path / "student.pt.run" / "synthetic.pt"))
     with pytest.raises(ValueError, match="has no option"):
         distill_student(tiny_teacher, generator_options={"bogus": 1}, show_progress=False)
+
+
+@pytest.mark.parametrize("generator, options, terms", [
+    ("dfad", {"student_steps": 2}, {"kl", "class_histogram", "generator_adversarial"}),
+    ("conditional", {"warmup_steps": 3, "student_steps": 2}, {"kl", "label_ce", "attention", "class_histogram", "generator_label_ce"}),
+])
+def test_online_generators_end_to_end(tiny_teacher, mutag, tmp_path, generator, options, terms):
+    out = str(tmp_path / "student.pt")
+    result = distill_student(tiny_teacher, "gin-2-8", generator=generator, num_graphs=16, generator_options=options,
+                             config=DistillConfig(epochs=2, batch_size=8), eval_graphs=list(mutag)[:20], out=out,
+                             show_progress=False)
+    history = result.report.history
+    assert len(history) == 2 and terms <= set(history[-1]) and sum(history[-1]["class_histogram"]) == 16
+    recommended = dfkd.generators.get_generator_class(generator).recommended_loss
+    assert result.report.config["loss"] == recommended
+    assert result.report.source["source"] == "online" and result.report.generation_seconds > 0
+    assert len(result.graphs) == 16 and os.path.exists(str(tmp_path / "student.pt.run" / "synthetic.pt"))
 
 
 def test_config_validation():

@@ -8,20 +8,6 @@ from dfkd.config import FeatureSpec
 from dfkd.generators import BernoulliGraphGenerator, SyntheticGraphSet, get_generator_class, list_generators
 
 
-def _check_valid(graphs, spec, low, high):
-    assert torch.all((graphs.num_nodes >= low) & (graphs.num_nodes <= high))
-    for g in range(len(graphs)):
-        data = graphs[g]
-        ei = data.edge_index
-        assert ei.numel() == 0 or (ei.min() >= 0 and ei.max() < data.num_nodes)
-        assert not torch.any(ei[0] == ei[1]), "self-loop"
-        pairs = set(map(tuple, ei.t().tolist()))
-        assert all((b, a) in pairs for a, b in pairs), "not symmetric"
-        assert data.x.shape == (data.num_nodes, spec.dim)
-        if spec.categorical:
-            assert torch.all(data.x.sum(-1) == 1) and set(data.x.unique().tolist()) <= {0.0, 1.0}
-
-
 def test_registry():
     assert {"gfkd", "random"} <= set(list_generators())
     assert get_generator_class("GFKD") is BernoulliGraphGenerator
@@ -29,12 +15,12 @@ def test_registry():
         get_generator_class("nope")
 
 
-def test_generates_valid_graphs_and_keeps_teacher_frozen(tiny_teacher):
+def test_generates_valid_graphs_and_keeps_teacher_frozen(tiny_teacher, check_valid_graphs):
     gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=20, min_nodes=5, max_nodes=9)
     assert repr(gen) == "BernoulliGraphGenerator(iterations=20, min_nodes=5, max_nodes=9)"
     before = {k: v.clone() for k, v in gen.teacher.state_dict().items()}
     graphs = gen.generate(12, seed=0, show_progress=False)
-    _check_valid(graphs, tiny_teacher.feature_spec, 5, 9)
+    check_valid_graphs(graphs, tiny_teacher.feature_spec, 5, 9)
     assert not gen.teacher.training
     assert all(torch.equal(before[k], v) for k, v in gen.teacher.state_dict().items())
     assert torch.bincount(graphs.target, minlength=2).tolist() == [6, 6]  # balanced targets
@@ -72,18 +58,18 @@ def test_optimisation_fits_the_targets(tiny_teacher):
 
 
 @pytest.mark.parametrize("estimator", ["concrete", "straight_through"])
-def test_relaxed_estimators(tiny_teacher, estimator):
+def test_relaxed_estimators(tiny_teacher, estimator, check_valid_graphs):
     gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=10, estimator=estimator)
     graphs = gen.generate(6, show_progress=False)
-    _check_valid(graphs, tiny_teacher.feature_spec, 10, 28)
+    check_valid_graphs(graphs, tiny_teacher.feature_spec, 10, 28)
 
 
-def test_degree_encoded_teacher():
+def test_degree_encoded_teacher(check_valid_graphs):
     spec = FeatureSpec(dim=6, encoding="degree", max_degree=5)
     teacher = dfkd.build_model("gin-2-8", in_channels=6, out_channels=3)
     gen = BernoulliGraphGenerator(teacher, spec, 3, iterations=5, min_nodes=4, max_nodes=8)
     graphs = gen.generate(9, show_progress=False)
-    _check_valid(graphs, spec, 4, 8)
+    check_valid_graphs(graphs, spec, 4, 8)
     for g in range(len(graphs)):  # features are the one-hot degree of the structure
         data = graphs[g]
         deg = torch.bincount(data.edge_index[1], minlength=data.num_nodes).clamp(max=5)
@@ -115,7 +101,7 @@ def test_config_errors(tiny_teacher):
         BernoulliGraphGenerator.from_checkpoint(tiny_teacher, min_nodes=9, max_nodes=3).generate(2)
 
 
-def test_save_load_resample_and_export(tiny_teacher, tmp_path):
+def test_save_load_resample_and_export(tiny_teacher, tmp_path, check_valid_graphs):
     graphs = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, iterations=5).generate(6, show_progress=False)
     path = str(tmp_path / "synth.pt")
     graphs.save(path)
@@ -123,7 +109,7 @@ def test_save_load_resample_and_export(tiny_teacher, tmp_path):
     assert torch.equal(loaded.x, graphs.x) and torch.equal(loaded.edge_index, graphs.edge_index)
     assert torch.equal(loaded.teacher_logits, graphs.teacher_logits) and loaded.meta["generator"] == "gfkd"
     fresh = loaded.resample(torch.Generator().manual_seed(0))
-    _check_valid(fresh, tiny_teacher.feature_spec, 10, 28)
+    check_valid_graphs(fresh, tiny_teacher.feature_spec, 10, 28)
     assert torch.equal(fresh.num_nodes, graphs.num_nodes) and fresh.teacher_logits is None
     nx_graph = loaded.to_networkx(0)
     assert nx_graph.number_of_nodes() == int(graphs.num_nodes[0])
