@@ -60,7 +60,8 @@ def main(argv=None) -> int:
     p.add_argument("--students", nargs="+", default=["gin-2-32"])
     p.add_argument("--num-graphs", type=int, default=256)
     p.add_argument("--epochs", type=int, default=400)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="generator override (gfkd)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="generator option for every generator method (use with methods of one family)")
     p.add_argument("--cache", default=os.path.join(HERE, "runs", "holdout_teachers"))
     p.add_argument("--results", default=os.path.join(HERE, "results", "gfkd.md"))
     p.add_argument("--raw", default=None,
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
                     if (name, seed, student, method) in done:
                         continue
                     spec = METHODS[method]
-                    options = dict(spec["options"], **(overrides if spec["generator"] == "gfkd" else {}))
+                    options = dict(spec["options"], **(overrides if spec["generator"] not in (None, "random") else {}))
                     start = time.perf_counter()
                     result = distill_student(
                         teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
