@@ -346,9 +346,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     options = generator_options(args)
     teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
     gen = make_generator(args.generator, teacher, device=_device(args), **options)
-    if args.classes and not getattr(gen, "conditional", False):
-        raise UserError(f"--class needs a conditional generator (--generator conditional), not {args.generator!r}")
-    extra = {"classes": args.classes} if args.classes else {}
+    extra = {}
+    if args.classes:
+        gen.class_labels(args.classes, args.num_graphs)  # validates before any work
+        extra["classes"] = args.classes
     graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet, **extra)
     graphs.save(args.out)
     summary = graphs.summary()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 from typing import Dict, Iterator, List, Optional
 
@@ -33,6 +34,8 @@ from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_nod
 from dfkd.losses import BN_LOSSES, BatchNormStatsLoss, get_loss
 from dfkd.nn import forward_batch
 from dfkd.utils import check_finite
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -161,6 +164,11 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
                                     edge_bias=math.log(p0 / (1 - p0)), type_logits=type_logits).to(self.device)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=cfg.lr)
         self._discrepancy = get_loss(cfg.discrepancy)
+        # Hooks only when the prior is on: they would compute every BN layer's statistics each step.
+        self._bn = BatchNormStatsLoss(self.teacher, cfg.bn_loss) if cfg.bn_weight > 0 else None
+        if self._bn is not None and not self._bn.available:
+            logger.warning("BatchNorm prior disabled: %s", self._bn.reason)
+            self._bn = None
         for _ in range(cfg.warmup_steps):  # no student yet: the priors (and label CE) alone
             self.generator_step(None, 32, gen)
         return self
@@ -204,16 +212,15 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
         """Named loss terms of one generator batch (``loss`` is their weighted sum, to minimise)."""
         cfg = self.config
         batch = self.decode(num_graphs, generator).weighted_batch()
-        bn = BatchNormStatsLoss(self.teacher, cfg.bn_loss)
-        with bn:
+        with self._bn or contextlib.nullcontext():
             teacher_out = forward_batch(self.teacher, batch)
         terms: Dict[str, Tensor] = {}
         if cfg.adversarial_weight > 0 and student is not None:
             with frozen_batchnorm_statistics(student):
                 student_out = forward_batch(student, batch)
             terms["adversarial"] = -cfg.adversarial_weight * self._discrepancy(student_out, teacher_out)
-        if cfg.bn_weight > 0 and bn.available:
-            terms["bn"] = cfg.bn_weight * bn.loss().to(teacher_out.device)
+        if self._bn is not None:
+            terms["bn"] = cfg.bn_weight * self._bn.loss().to(teacher_out.device)
         if cfg.balance_weight > 0:
             terms["balance"] = cfg.balance_weight * class_imbalance(teacher_out)
         terms.update(self.extra_terms(batch, teacher_out))

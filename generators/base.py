@@ -40,6 +40,7 @@ class GraphGenerator(ABC):
     config_cls: type = Config
     registered_name: str = ""
     online: bool = False
+    conditional: bool = False  # can be asked for graphs of given classes
     # The student loss recipe this family is designed for (``DistillConfig(loss="auto")`` picks it).
     recommended_loss: str = "kl"
 
@@ -91,6 +92,18 @@ class GraphGenerator(ABC):
             outs.append(self.teacher_logits(b.x, b.edge_index, b.batch, b.num_graphs).cpu())
         graphs.teacher_logits = torch.cat(outs) if outs else torch.zeros(0, self.num_classes)
         return graphs
+
+    def class_labels(self, classes: Sequence[int], num_graphs: int) -> Tensor:
+        """``[G]`` preset labels cycling through ``classes``; a clear error when this generator cannot be
+        asked for classes or a class is out of range."""
+        if not self.conditional:
+            raise ValueError(f"generator {self.registered_name!r} cannot be asked for a class: "
+                             "use a conditional generator (--generator conditional)")
+        bad = [c for c in classes if not 0 <= c < self.num_classes]
+        if bad or not classes:
+            raise ValueError(f"class(es) {bad or list(classes)} out of range: the teacher has classes "
+                             f"0..{self.num_classes - 1}")
+        return torch.tensor(list(classes))[torch.arange(num_graphs) % len(classes)]
 
     def balanced_targets(self, num_graphs: int, generator: torch.Generator) -> Tensor:
         """``[G]`` class targets, each class equally often (up to one), in random order."""
@@ -151,24 +164,13 @@ class OnlineGraphGenerator(GraphGenerator):
         self.network.load_state_dict(state["network"])
         self.optimizer.load_state_dict(state["optimizer"])
 
-    conditional: bool = False
-
     def generate(self, num_graphs: int, seed: int = 0, show_progress: bool = True,
                  classes: Optional[Sequence[int]] = None) -> SyntheticGraphSet:
         """Sample ``num_graphs`` graphs from the generator in its current state (built if needed);
         conditional generators can be asked for ``classes`` (used in turn)."""
         if num_graphs < 1:
             raise ValueError(f"num_graphs must be >= 1, got {num_graphs}")
-        labels = None
-        if classes is not None:
-            if not self.conditional:
-                raise ValueError(f"generator {self.registered_name!r} cannot be asked for a class: "
-                                 "use a conditional generator (--generator conditional)")
-            bad = [c for c in classes if not 0 <= c < self.num_classes]
-            if bad or not classes:
-                raise ValueError(f"class(es) {bad or classes} out of range: the teacher has classes "
-                                 f"0..{self.num_classes - 1}")
-            labels = torch.tensor(list(classes))[torch.arange(num_graphs) % len(classes)]
+        labels = None if classes is None else self.class_labels(classes, num_graphs)
         if getattr(self, "network", None) is None:
             self.build(seed)
         batch = self.sample(num_graphs, torch.Generator().manual_seed(seed), labels)

@@ -128,7 +128,7 @@ def test_generate_conditional_class(cli_teacher, tmp_path, capsys):
         (["--estimator", "magic"], "unknown estimator"),
         (["--generator", "vae"], "no generator 'vae' registered"),
         (["--num-graphs", "0"], "--num-graphs must be >= 1"),
-        (["--class", "1"], "--class needs a conditional generator"),
+        (["--class", "1"], "use a conditional generator (--generator conditional)"),
         (["--generator", "conditional", "--class", "5"], "out of range"),
     ],
 )

@@ -6,7 +6,6 @@ A source yields PyG ``Batch`` objects for one epoch from a seeded generator; a b
 """
 from __future__ import annotations
 
-import logging
 import math
 import time
 from typing import Any, Dict, Iterator, List, Sequence
@@ -17,8 +16,6 @@ from torch_geometric.data import Batch
 
 from dfkd.generators import SyntheticGraphSet
 from dfkd.generators.base import OnlineGraphGenerator
-
-logger = logging.getLogger(__name__)
 
 
 class GraphSource:

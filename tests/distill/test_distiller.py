@@ -119,6 +119,19 @@ def test_online_generators_end_to_end(tiny_teacher, mutag, tmp_path, generator, 
     assert len(result.graphs) == 16 and os.path.exists(str(tmp_path / "student.pt.run" / "synthetic.pt"))
 
 
+def test_non_finite_loss_stops_at_the_step_naming_the_term(tiny_teacher, synthetic, tmp_path):
+    import copy
+
+    broken = copy.copy(synthetic)
+    broken.teacher_logits = torch.full_like(synthetic.teacher_logits, float("nan"))
+    distiller = Distiller(tiny_teacher.build_model(), _student(), SyntheticSetSource(broken, 8),
+                          DistillConfig(epochs=3, loss="kl,mse=0.5"), state_path=str(tmp_path / "state.pt"),
+                          show_progress=False)
+    with pytest.raises(FloatingPointError, match=r"student loss at epoch 1: non-finite loss term\(s\) \['kl', 'mse', 'loss'\]"):
+        distiller.fit()
+    assert not os.path.exists(str(tmp_path / "state.pt"))  # nothing bad was checkpointed
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="invalid distillation config"):
         DistillConfig(epochs=0)

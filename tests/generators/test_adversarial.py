@@ -36,6 +36,10 @@ def test_registry_and_repr(tiny_teacher):
         gen.sample(4, torch.Generator())
     with pytest.raises(ValueError, match="unknown relaxation"):
         AdversarialGraphGenerator.from_checkpoint(tiny_teacher, relaxation="gumbel")
+    with pytest.raises(ValueError, match="student_steps >= 1"):
+        AdversarialGraphGenerator.from_checkpoint(tiny_teacher, student_steps=0)
+    with pytest.raises(ValueError, match="no loss 'nope' registered"):
+        AdversarialGraphGenerator.from_checkpoint(tiny_teacher, discrepancy="nope")
 
 
 @pytest.mark.parametrize("relaxation", ["straight_through", "concrete"])
@@ -174,3 +178,13 @@ def test_replay_memory_adds_past_batches_and_survives_a_safe_checkpoint(tiny_tea
     restored = OnlineSource(_generator(tiny_teacher), 32, batch_size=8, replay=3)
     restored.load_state_dict(safe_torch_load(path))
     assert all(torch.equal(a["x"], b["x"]) for a, b in zip(source.memory, restored.memory))
+
+
+def test_bn_prior_on_a_teacher_without_batchnorm_is_explained_and_skipped(caplog):
+    spec = FeatureSpec(dim=4)
+    teacher = dfkd.build_model("gin-2-8", in_channels=4, out_channels=2, batch_norm=False)
+    with caplog.at_level("WARNING"):
+        gen = AdversarialGraphGenerator(teacher, spec, 2, bn_weight=1.0, min_nodes=4, max_nodes=6).build(0)
+    assert "BatchNorm prior disabled: the teacher has no BatchNorm layers" in caplog.text
+    terms = gen.generator_loss(None, 4, torch.Generator().manual_seed(0))
+    assert "bn" not in terms
