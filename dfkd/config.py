@@ -7,7 +7,7 @@ the object it describes with one call.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Type, TypeVar
+from typing import Any, Dict, Optional, Type, TypeVar
 
 T = TypeVar("T", bound="Config")
 
@@ -112,10 +112,25 @@ class FeatureSpec(Config):
 class GraphSizeStats(Config):
     """Size statistics of the graphs a model was trained on (no graphs themselves).
 
-    Generators use them to draw node counts; they are aggregate numbers only.
+    Generators use them to draw node counts and degree sequences; they are aggregate numbers only.
+
+    Args:
+        min_nodes, max_nodes, mean_nodes: node counts per graph.
+        mean_degree: mean node degree over all nodes.
+        degree_var: variance of the node degree over all nodes (``None`` in checkpoints written before
+            dfkd 0.2): with ``mean_degree`` it sets how regular the synthetic structure is.
     """
 
     min_nodes: int
     max_nodes: int
     mean_nodes: float
     mean_degree: float
+    degree_var: Optional[float] = None
+
+    @property
+    def degree_dispersion(self) -> Optional[float]:
+        """Index of dispersion of the node degree, ``var / mean`` (1 for Erdős–Rényi graphs; molecules
+        are about 0.3, social ego-networks above 5), or ``None`` when unknown."""
+        if self.degree_var is None or self.mean_degree <= 0:
+            return None
+        return self.degree_var / self.mean_degree

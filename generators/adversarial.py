@@ -193,10 +193,6 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
         graphs.labels = labels
         return graphs
 
-    def _require_built(self) -> None:
-        if self.network is None:
-            raise RuntimeError(f"{type(self).__name__}.build(seed) must be called before sampling")
-
     @torch.no_grad()
     def sample(self, num_graphs: int, generator: torch.Generator, labels: Optional[Tensor] = None) -> Batch:
         """Discrete graphs with ``teacher_logits`` and ``y`` (the preset labels, else the teacher's classes)."""

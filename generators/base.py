@@ -123,16 +123,27 @@ class GraphGenerator(ABC):
 
 
 class OnlineGraphGenerator(GraphGenerator):
-    """A generator network that keeps learning while the student trains (DFAD, conditional).
+    """A generator that draws fresh graphs while the student trains; generator networks (DFAD,
+    conditional) also keep learning against the student.
 
     The distiller drives it through :class:`dfkd.distill.sources.OnlineSource`: :meth:`sample` gives
     the student a fresh batch, :meth:`generator_step` updates the generator against the current
-    student every ``update_every`` student steps. Call :meth:`build` once (seeded) before use.
+    student every ``update_every`` student steps (never when ``generator_steps`` is 0). Call
+    :meth:`build` once (seeded) before use.
     """
 
     online = True
-    network: nn.Module
+    network: Optional[nn.Module] = None
     optimizer: torch.optim.Optimizer
+
+    @property
+    def built(self) -> bool:
+        """Whether :meth:`build` has run."""
+        return self.network is not None
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise RuntimeError(f"{type(self).__name__}.build(seed) must be called before sampling")
 
     @abstractmethod
     def build(self, seed: int = 0) -> "OnlineGraphGenerator":
@@ -171,7 +182,7 @@ class OnlineGraphGenerator(GraphGenerator):
         if num_graphs < 1:
             raise ValueError(f"num_graphs must be >= 1, got {num_graphs}")
         labels = None if classes is None else self.class_labels(classes, num_graphs)
-        if getattr(self, "network", None) is None:
+        if not self.built:
             self.build(seed)
         batch = self.sample(num_graphs, torch.Generator().manual_seed(seed), labels)
         return SyntheticGraphSet.from_edges(

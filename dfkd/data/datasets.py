@@ -83,10 +83,11 @@ def encode_graphs(raw: List[RawGraph]) -> Tuple[List[Data], FeatureSpec, List[in
 def size_stats(data_list) -> GraphSizeStats:
     """Aggregate node-count and degree statistics of a list of graphs."""
     nodes = torch.tensor([d.num_nodes for d in data_list], dtype=torch.float)
-    edges = torch.tensor([d.edge_index.size(1) for d in data_list], dtype=torch.float)
+    degrees = torch.cat([torch.bincount(d.edge_index[0], minlength=d.num_nodes) for d in data_list]).float()
     return GraphSizeStats(
         min_nodes=int(nodes.min()), max_nodes=int(nodes.max()), mean_nodes=round(float(nodes.mean()), 3),
-        mean_degree=round(float(edges.sum() / nodes.sum().clamp(min=1)), 3),
+        mean_degree=round(float(degrees.mean()), 3) if degrees.numel() else 0.0,
+        degree_var=round(float(degrees.var(unbiased=False)), 3) if degrees.numel() else 0.0,
     )
 
 

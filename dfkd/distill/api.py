@@ -111,7 +111,7 @@ def distill_student(
         gen_seconds = time.perf_counter() - start  # warm-up steps, if any
         logger.info("training %r online, %d graphs per epoch", online, num_graphs)
         source = OnlineSource(online, num_graphs, config.batch_size, online.config.collapse_threshold,
-                              replay=online.config.replay)
+                              replay=getattr(online.config, "replay", 0))
     else:
         synth_path = os.path.join(work_dir, SYNTHETIC_FILE) if work_dir else None
         if resume and synth_path and os.path.exists(synth_path):

@@ -61,3 +61,18 @@ def test_size_stats(mutag):
     stats = size_stats(list(mutag))
     assert stats.min_nodes == 10 and stats.max_nodes == 28
     assert 17 < stats.mean_nodes < 18.5 and 2.0 < stats.mean_degree < 2.5
+    # Molecules are far more regular than Erdős–Rényi graphs (dispersion 1).
+    assert 0.15 < stats.degree_dispersion < 0.4
+
+
+def test_size_stats_degree_moments_by_hand():
+    from torch_geometric.data import Data
+    import torch
+
+    path = Data(edge_index=torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]]), num_nodes=4)  # degrees 1 2 2 1
+    star = Data(edge_index=torch.tensor([[0, 0, 1, 2], [1, 2, 0, 0]]), num_nodes=3)  # degrees 2 1 1
+    stats = size_stats([path, star])
+    degrees = torch.tensor([1.0, 2, 2, 1, 2, 1, 1])
+    assert stats.mean_degree == pytest.approx(float(degrees.mean()), abs=1e-3)
+    assert stats.degree_var == pytest.approx(float(degrees.var(unbiased=False)), abs=1e-3)
+    assert stats.degree_dispersion == pytest.approx(stats.degree_var / stats.mean_degree)

@@ -1,0 +1,111 @@
+import pytest
+import torch
+from torch import nn
+
+import dfkd
+from dfkd.config import FeatureSpec, GraphSizeStats
+from dfkd.distill.sources import OnlineSource
+from dfkd.generators import OnlineGraphGenerator, PriorGraphGenerator, get_generator_class
+from dfkd.generators.structure import undirected
+
+
+class SizeTeacher(nn.Module):
+    """Class 0 for graphs of more than ``cut`` nodes, else class 1: a lopsided toy teacher."""
+
+    def __init__(self, cut: int = 12):
+        super().__init__()
+        self.cut = cut
+
+    def forward(self, x, edge_index, batch):
+        size = torch.bincount(batch).float()
+        return torch.stack([size - self.cut - 0.5, torch.zeros_like(size)], -1)
+
+
+def _degree_dispersion(graphs):
+    degree = torch.bincount(graphs.edge_index[0], minlength=int(graphs.num_nodes.sum())).float()
+    return (degree.var() / degree.mean()).item(), degree.mean().item()
+
+
+def test_registry_options_and_errors(tiny_teacher):
+    assert get_generator_class("prior") is PriorGraphGenerator
+    gen = PriorGraphGenerator.from_checkpoint(tiny_teacher)
+    assert isinstance(gen, OnlineGraphGenerator) and gen.generator_steps == 0
+    with pytest.raises(RuntimeError, match="build"):
+        gen.sample(4, torch.Generator())
+    with pytest.raises(ValueError, match="degree_dispersion must be > 0"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, degree_dispersion=0)
+    with pytest.raises(ValueError, match="balance must be >= 1"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, balance=0)
+
+
+def test_graphs_are_valid_and_labelled_by_the_teacher(tiny_teacher, check_valid_graphs):
+    graphs = PriorGraphGenerator.from_checkpoint(tiny_teacher, min_nodes=6, max_nodes=15).generate(40, seed=0)
+    check_valid_graphs(graphs, tiny_teacher.feature_spec, 6, 15)
+    assert torch.equal(graphs.target, graphs.teacher_logits.argmax(-1))
+    again = PriorGraphGenerator.from_checkpoint(tiny_teacher, min_nodes=6, max_nodes=15).generate(40, seed=0)
+    assert torch.equal(graphs.edge_index, again.edge_index) and torch.equal(graphs.x, again.x)
+
+
+def test_degree_law_follows_the_checkpoint_statistics(tiny_teacher):
+    stats = tiny_teacher.size_stats
+    assert stats.degree_dispersion < 0.5  # MUTAG's molecules are much more regular than Erdős–Rényi
+    molecules = PriorGraphGenerator.from_checkpoint(tiny_teacher, balance=1).generate(200, seed=0)
+    dispersion, mean = _degree_dispersion(molecules)
+    assert dispersion < 0.5 and mean == pytest.approx(stats.mean_degree, rel=0.15)
+    erdos_renyi = PriorGraphGenerator.from_checkpoint(tiny_teacher, balance=1, degree_dispersion=1.0).generate(200, 0)
+    assert 0.8 < _degree_dispersion(erdos_renyi)[0] < 1.2
+
+
+def test_node_types_follow_the_inverted_prior(tiny_teacher):
+    gen = PriorGraphGenerator.from_checkpoint(tiny_teacher, balance=1).build(0)
+    graphs = gen.generate(300, seed=3)
+    freq = graphs.x.mean(0)
+    assert torch.allclose(freq, gen.type_probs, atol=0.03)
+    uniform = PriorGraphGenerator.from_checkpoint(tiny_teacher, type_prior=False).build(0)
+    assert torch.allclose(uniform.type_probs, torch.full_like(uniform.type_probs, 1 / 7))
+
+
+def test_balance_evens_out_a_lopsided_teacher():
+    spec = FeatureSpec(dim=3, encoding="one_hot")
+    stats = GraphSizeStats(min_nodes=5, max_nodes=40, mean_nodes=22.0, mean_degree=2.0, degree_var=2.0)
+    plain = PriorGraphGenerator(SizeTeacher(), spec, 2, stats, balance=1).generate(400, seed=0)
+    assert torch.bincount(plain.target, minlength=2)[0] > 300  # ~80% class 0
+    balanced = PriorGraphGenerator(SizeTeacher(), spec, 2, stats, balance=4).generate(400, seed=0)
+    assert torch.bincount(balanced.target, minlength=2).tolist() == [200, 200]
+    for g in range(len(balanced)):  # the selected graphs keep their own teacher outputs
+        assert (balanced.num_nodes[g] > 12) == (balanced.target[g] == 0)
+
+
+def test_degree_encoded_and_continuous_features(check_valid_graphs):
+    stats = GraphSizeStats(min_nodes=8, max_nodes=20, mean_nodes=14.0, mean_degree=5.0, degree_var=20.0)
+    spec = FeatureSpec(dim=12, encoding="degree", max_degree=11)
+    teacher = dfkd.build_model("gin-2-8", in_channels=12, out_channels=3)
+    graphs = PriorGraphGenerator(teacher, spec, 3, stats).generate(30, seed=0)
+    check_valid_graphs(graphs, spec, 8, 20)
+    degree = torch.bincount(graphs.edge_index[0], minlength=graphs.x.size(0)).clamp(max=11)
+    assert torch.equal(graphs.x.argmax(-1), degree)
+    spec = FeatureSpec(dim=5, encoding="continuous")
+    teacher = dfkd.build_model("gcn-2-8", in_channels=5, out_channels=2)
+    graphs = PriorGraphGenerator(teacher, spec, 2).generate(10, seed=0)  # no statistics: 10-30 nodes, ER
+    assert graphs.x.shape[1] == 5 and torch.all((graphs.num_nodes >= 10) & (graphs.num_nodes <= 30))
+
+
+def test_online_source_gives_fresh_graphs_and_resumes(tiny_teacher):
+    source = OnlineSource(PriorGraphGenerator.from_checkpoint(tiny_teacher).build(0), 64, batch_size=16)
+    epoch = lambda seed: list(source.batches(0, torch.Generator().manual_seed(seed)))
+    first, second = epoch(1), epoch(2)
+    assert len(first) == 4 and not torch.equal(first[0].x, second[0].x)
+    state = source.state_dict()
+    fresh = OnlineSource(PriorGraphGenerator.from_checkpoint(tiny_teacher).build(5), 64, batch_size=16)
+    fresh.load_state_dict(state)
+    replay = list(fresh.batches(0, torch.Generator().manual_seed(1)))
+    assert all(torch.equal(a.edge_index, b.edge_index) and torch.equal(a.x, b.x) for a, b in zip(first, replay))
+    assert source.epoch_stats()["class_histogram"] and "generator_loss" not in source.epoch_stats()
+
+
+def test_distill_end_to_end(tiny_teacher, mutag, tmp_path):
+    result = dfkd.distill_student(tiny_teacher, "gin-2-16", generator="prior", num_graphs=64,
+                                  config=dfkd.DistillConfig(epochs=3, seed=0), eval_graphs=list(mutag)[:40],
+                                  out=str(tmp_path / "s.pt"), show_progress=False)
+    assert result.report.final["accuracy"] > 0 and result.graphs is not None and len(result.graphs) == 64
+    assert (tmp_path / "s.report.json").exists()

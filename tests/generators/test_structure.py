@@ -1,0 +1,62 @@
+import math
+
+import pytest
+import torch
+
+from dfkd.generators.structure import (
+    configuration_model, conway_maxwell_poisson, node_to_graph, sample_node_counts, sample_structure, undirected,
+)
+
+
+def _moments(law):
+    k = torch.arange(law.numel(), dtype=torch.float64)
+    law = law.double()
+    mean = float((law * k).sum())
+    return mean, float((law * (k - mean) ** 2).sum())
+
+
+def test_conway_maxwell_poisson_is_poisson_at_dispersion_one():
+    law = conway_maxwell_poisson(2.5, 1.0, 40)
+    poisson = torch.tensor([math.exp(-2.5) * 2.5 ** k / math.factorial(k) for k in range(41)])
+    assert torch.allclose(law, poisson.float(), atol=1e-4)
+
+
+@pytest.mark.parametrize("mean,dispersion", [(2.2, 0.25), (3.7, 0.35), (2.0, 0.66)])
+def test_conway_maxwell_poisson_matches_mean_and_dispersion(mean, dispersion):
+    law = conway_maxwell_poisson(mean, dispersion, 60)
+    assert law.sum().item() == pytest.approx(1.0, abs=1e-5)
+    got_mean, got_var = _moments(law)
+    assert got_mean == pytest.approx(mean, rel=1e-3)
+    assert got_var / got_mean == pytest.approx(dispersion, rel=1e-2)
+    with pytest.raises(ValueError, match="dispersion <= 1"):
+        conway_maxwell_poisson(mean, 1.5, 60)
+
+
+def test_configuration_model_wires_the_wanted_degrees_inside_each_graph():
+    gen = torch.Generator().manual_seed(0)
+    counts = torch.tensor([6, 1, 9, 12])
+    graph_of = node_to_graph(counts)
+    wanted = torch.minimum(torch.randint(0, 4, (int(counts.sum()),), generator=gen), (counts - 1)[graph_of])
+    pairs = configuration_model(counts, wanted, gen)
+    assert torch.all(pairs[0] < pairs[1]), "self-loop or unordered pair"
+    assert torch.unique(pairs, dim=1).size(1) == pairs.size(1), "repeated pair"
+    assert torch.equal(graph_of[pairs[0]], graph_of[pairs[1]]), "edge between graphs"
+    got = torch.bincount(undirected(pairs)[0], minlength=graph_of.numel())
+    assert torch.all(got <= wanted)  # erased stubs only ever lower a degree
+    assert got.sum() >= 0.8 * wanted.sum()
+
+
+@pytest.mark.parametrize("dispersion", [0.3, 1.0, 5.0])
+def test_sample_structure_has_the_asked_degree_moments(dispersion):
+    gen = torch.Generator().manual_seed(1)
+    counts = sample_node_counts(400, 15, 35, gen)
+    pairs = sample_structure(counts, 3.0, dispersion, gen)
+    degree = torch.bincount(undirected(pairs)[0], minlength=int(counts.sum())).float()
+    # The erased configuration model loses a few percent of the edges.
+    assert degree.mean().item() == pytest.approx(3.0, rel=0.1)
+    assert (degree.var() / degree.mean()).item() == pytest.approx(dispersion, rel=0.25)
+
+
+def test_sample_structure_rejects_bad_laws():
+    with pytest.raises(ValueError, match="dispersion > 0"):
+        sample_structure(torch.tensor([5]), 2.0, 0.0, torch.Generator())
