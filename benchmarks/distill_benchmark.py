@@ -1,7 +1,9 @@
 """Data-free distillation benchmark (GFKD protocol): teacher on a stratified 70%, test on 30%, per seed.
 
 For every dataset and seed: train (or reuse) the GIN-5-64 teacher, then distil the student with
-each method and score it on the held-out 30%: ``gfkd`` (ARM structure, the default recipe),
+each method and score it on the held-out 30%: ``prior`` (teacher-prior graphs, dfkd's default, with
+ablations ``prior-no-balance``, ``prior-er``, ``prior-uniform-types``), ``gfkd`` (ARM structure; ``gfkd-er``
+its Erdős–Rényi start),
 ``gfkd-concrete`` (binary-concrete structure), ``gfkd-no-prior`` (ablation: no node-type prior,
 feature learning rate 0.01), ``dfad`` (DFAD-GNN's adversarial generator; ``dfad-bn`` and
 ``dfad-bn-balance`` add its optional BatchNorm and class-balance terms, ``dfad-replay`` a memory
@@ -30,7 +32,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import DEFAULT_DATA_ROOT, HERE, command, holdout_teacher, machine, mean_std, table  # noqa: E402
 
 METHODS = {
+    # dfkd's default: teacher-prior graphs, fresh every step (generators/prior.py).
+    "prior": dict(generator="prior", options={}),
+    # Ablations of the prior generator: no class balancing; Erdős–Rényi degrees (dispersion 1);
+    # uniformly random node types (no BatchNorm inversion).
+    "prior-no-balance": dict(generator="prior", options={"balance": 1}),
+    "prior-er": dict(generator="prior", options={"degree_dispersion": 1.0}),
+    "prior-uniform-types": dict(generator="prior", options={"type_prior": False}),
     "gfkd": dict(generator="gfkd", options={}),
+    # GFKD's Erdős–Rényi start (the default before the degree-law start).
+    "gfkd-er": dict(generator="gfkd", options={"degree_law": False}),
     "gfkd-concrete": dict(generator="gfkd", options={"estimator": "concrete"}),
     # Ablation: the reference recipe's uniformly random initial node types and feature learning rate.
     "gfkd-no-prior": dict(generator="gfkd", options={"type_prior": False, "feature_lr": 0.01}),

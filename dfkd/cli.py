@@ -18,6 +18,7 @@ import torch
 
 from dfkd.checkpoint import CheckpointError, load_checkpoint
 from dfkd.data import DatasetFormatError, load_dataset, split_from_record, split_indices
+from dfkd.distill.api import DEFAULT_GENERATOR
 from dfkd.version import __version__
 
 logger = logging.getLogger("dfkd")
@@ -29,7 +30,8 @@ EPILOG_TRAIN = """examples:
   dfkd train-teacher --dataset PROTEINS --data-root ./datasets --fold 3 --epochs 150 --out t3.pt
 """
 EPILOG_DISTILL = """examples:
-  dfkd distill --teacher teacher.pt --generator gfkd --student gin-2-32 --out student.pt --eval-dataset MUTAG
+  dfkd distill --teacher teacher.pt --student gin-2-32 --out student.pt --eval-dataset MUTAG   # teacher-prior graphs
+  dfkd distill --teacher teacher.pt --generator gfkd --out student.pt   # GFKD (Bernoulli structure, ARM)
   dfkd distill --teacher teacher.pt --generator dfad --out student.pt   # adversarial (DFAD-GNN)
   dfkd distill --teacher teacher.pt --generator conditional --out student.pt   # label-conditioned (CGDD)
   dfkd distill --teacher teacher.pt --out student.pt --resume          # continue an interrupted run
@@ -163,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("graph generation")
-    g.add_argument("--generator", default="gfkd", help="registered generator (see 'dfkd info')")
+    g.add_argument("--generator", default=DEFAULT_GENERATOR,
+                   help="registered generator: prior, gfkd, dfad, conditional, random (see 'dfkd info')")
     g.add_argument("--num-graphs", type=int, default=256, help="synthetic graphs to generate")
     g.add_argument("--nodes", default=None, help="node-count range MIN:MAX (default: teacher's statistics, else 10:30)")
     g.add_argument("--iterations", type=int, default=None,
@@ -191,11 +194,17 @@ def generator_options(args: argparse.Namespace) -> Dict[str, Any]:
             raise UserError(f"--nodes {args.nodes!r}: write MIN:MAX, e.g. 10:30") from None
         options.update(min_nodes=low, max_nodes=high)
     if args.iterations is not None:
+        import dataclasses
+
         from dfkd.generators.registry import GENERATORS
 
         # Offline generators optimise for --iterations; online ones warm up for that many steps.
-        online = args.generator in GENERATORS and GENERATORS.get(args.generator).online
-        options["warmup_steps" if online else "iterations"] = args.iterations
+        if args.generator in GENERATORS:
+            fields = {f.name for f in dataclasses.fields(GENERATORS.get(args.generator).config_cls)}
+            name = next((n for n in ("iterations", "warmup_steps") if n in fields), None)
+            if name is None:
+                raise UserError(f"--iterations: generator {args.generator!r} does not optimise anything; drop the option")
+            options[name] = args.iterations
     if args.estimator is not None:
         options["estimator"] = args.estimator
     for item in args.set:

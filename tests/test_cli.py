@@ -91,7 +91,7 @@ def cli_teacher(tmp_path_factory):
 def test_distill_end_to_end(cli_teacher, tmp_path, capsys):
     out = str(tmp_path / "student.pt")
     assert main(["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--out", out, "--num-graphs", "24",
-                 "--iterations", "10", "--epochs", "3", "--eval-dataset", "MUTAG", "--quiet"]) == 0
+                 "--epochs", "3", "--eval-dataset", "MUTAG", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "relative accuracy" in text and "student gin-2-8" in text
     assert main(["evaluate", "--model", out, "--teacher", cli_teacher, "--dataset", "MUTAG", "--quiet"]) == 0
@@ -100,7 +100,8 @@ def test_distill_end_to_end(cli_teacher, tmp_path, capsys):
 
 def test_generate_and_export(cli_teacher, tmp_path, capsys):
     out = str(tmp_path / "synth.pt")
-    assert main(["generate", "--teacher", cli_teacher, "--num-graphs", "6", "--iterations", "5", "--nodes", "8:12",
+    assert main(["generate", "--teacher", cli_teacher, "--generator", "gfkd", "--num-graphs", "6", "--iterations", "5",
+                 "--nodes", "8:12",
                  "--out", out, "--graphml", str(tmp_path / "gml"), "--quiet"]) == 0
     assert "exported 6 GraphML files" in capsys.readouterr().out
     from dfkd.generators import SyntheticGraphSet
@@ -125,7 +126,8 @@ def test_generate_conditional_class(cli_teacher, tmp_path, capsys):
         (["--nodes", "ten:20"], "write MIN:MAX"),
         (["--set", "bogus=1"], "has no option(s) ['bogus']"),
         (["--set", "novalue"], "write KEY=VALUE"),
-        (["--estimator", "magic"], "unknown estimator"),
+        (["--generator", "gfkd", "--estimator", "magic"], "unknown estimator"),
+        (["--iterations", "5"], "generator 'prior' does not optimise anything"),
         (["--generator", "vae"], "no generator 'vae' registered"),
         (["--num-graphs", "0"], "--num-graphs must be >= 1"),
         (["--class", "1"], "use a conditional generator (--generator conditional)"),
@@ -156,7 +158,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("generator, kill_after", [("gfkd", 1), ("gfkd", 3), ("dfad", 2)])
+@pytest.mark.parametrize("generator, kill_after", [("gfkd", 1), ("gfkd", 3), ("dfad", 2), ("prior", 2)])
 def test_distill_killed_then_resumed_matches_uninterrupted(cli_teacher, tmp_path, generator, kill_after):
     import signal
 
@@ -164,7 +166,7 @@ def test_distill_killed_then_resumed_matches_uninterrupted(cli_teacher, tmp_path
 
     options = ["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--num-graphs", "64",
                "--generator", generator, "--epochs", "12", "--checkpoint-every", "2", "--quiet"]
-    options += ["--iterations", "10"] if generator == "gfkd" else ["--set", "student_steps=3"]
+    options += {"gfkd": ["--iterations", "10"], "dfad": ["--set", "student_steps=3"]}.get(generator, [])
     full = str(tmp_path / "full.pt")
     subprocess.run([sys.executable, "-m", "dfkd"] + options + ["--out", full], check=True, capture_output=True)
 

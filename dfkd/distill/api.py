@@ -20,6 +20,8 @@ from dfkd.version import __version__
 logger = logging.getLogger(__name__)
 
 DEFAULT_STUDENT = "gin-2-32"
+# The best data-free default on every benchmark dataset (benchmarks/results/leaderboard.md).
+DEFAULT_GENERATOR = "prior"
 DEFAULT_NUM_GRAPHS = 256
 SYNTHETIC_FILE = "synthetic.pt"
 STATE_FILE = "distill_state.pt"
@@ -54,7 +56,7 @@ def make_generator(name: str, teacher: Checkpoint, device: str = "cpu", **option
 def distill_student(
     teacher: Union[str, Checkpoint],
     student: Union[str, nn.Module] = DEFAULT_STUDENT,
-    generator: str = "gfkd",
+    generator: str = DEFAULT_GENERATOR,
     num_graphs: int = DEFAULT_NUM_GRAPHS,
     generator_options: Optional[Dict[str, Any]] = None,
     config: Optional[DistillConfig] = None,
@@ -73,7 +75,8 @@ def distill_student(
     Args:
         teacher: checkpoint path or :class:`Checkpoint`.
         student: architecture string (``gin-2-32``) or a model.
-        generator: registered generator name (``gfkd``, ``random``); ignored with ``real_graphs``.
+        generator: registered generator name (``prior``, ``gfkd``, ``dfad``, ``conditional``, ``random``);
+            ignored with ``real_graphs``.
         num_graphs: synthetic graphs to generate (offline generators).
         generator_options: overrides of the generator's config dataclass.
         config: the distillation recipe (seed included).
