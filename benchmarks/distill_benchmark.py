@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     if args.raw and os.path.exists(args.raw):  # continue an interrupted benchmark
         with open(args.raw, encoding="utf-8") as handle:
             runs = [json.loads(line) for line in handle if line.strip()]
-    done = {(r["dataset"], r["seed"], r["student"], r["method"]) for r in runs}
+    done = {(r["dataset"], r["seed"], r.get("teacher", "gin-5-64"), r["student"], r["method"]) for r in runs}
     for name in args.datasets:
         dataset = dfkd.load_dataset(name, root=args.data_root)
         for seed in args.seeds:
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
             test = [dataset[i] for i in test_idx]
             for student in args.students:
                 for method in args.methods:
-                    if (name, seed, student, method) in done:
+                    if (name, seed, args.teacher, student, method) in done:
                         continue
                     spec = METHODS[method]
                     options = dict(spec["options"], **(overrides if spec["generator"] not in (None, "random") else {}))
@@ -106,10 +106,11 @@ def main(argv=None) -> int:
                         eval_graphs=test, real_graphs=[dataset[i] for i in train_idx] if method == "real" else None,
                         show_progress=False)
                     final, rep = result.report.final, result.report
-                    run = dict(dataset=name, seed=seed, student=student, method=method, **final,
+                    run = dict(dataset=name, seed=seed, teacher=args.teacher, student=student, method=method, **final,
                                generation_s=rep.generation_seconds, distill_s=rep.distill_seconds,
                                wall_s=time.perf_counter() - start,
-                               synthetic=result.graphs.summary() if result.graphs is not None else None)
+                               synthetic=result.graphs.summary() if result.graphs is not None else None,
+                               epochs=args.epochs, machine=machine(), command=command())
                     runs.append(run)
                     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in run.items()
                                       if k != "synthetic"}), flush=True)
@@ -124,10 +125,10 @@ def main(argv=None) -> int:
 def write(args, runs) -> None:
     groups = defaultdict(list)
     for run in runs:
-        groups[(run["dataset"], run["student"], run["method"])].append(run)
+        groups[(run["dataset"], run.get("teacher", "gin-5-64"), run["student"], run["method"])].append(run)
     rows = []
-    for (name, student, method), items in groups.items():
-        rows.append([name, f"{args.teacher} → {student}", method, len(items),
+    for (name, teacher, student, method), items in groups.items():
+        rows.append([name, f"{teacher} → {student}", method, len(items),
                      mean_std([r["teacher_accuracy"] for r in items]), mean_std([r["accuracy"] for r in items]),
                      mean_std([r["relative_accuracy"] for r in items]), mean_std([r["agreement"] for r in items]),
                      mean_std([r["synthetic"]["teacher_agreement"] for r in items

@@ -31,7 +31,7 @@ from dfkd.generators.decoders import EDGE_RELAXATIONS, DecodedGraphs, GraphDecod
 from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, undirected
-from dfkd.losses import BN_LOSSES, BatchNormStatsLoss, get_loss
+from dfkd.losses import BN_LOSSES, BatchNormStatsLoss, get_loss, is_stateful_loss
 from dfkd.nn import forward_batch
 from dfkd.utils import check_finite
 
@@ -97,7 +97,10 @@ class AdversarialConfig(Config):
                 or self.warmup_steps < 0 or self.replay < 0):
             raise ValueError("student_steps >= 1, generator_steps >= 0, warmup_steps >= 0, replay >= 0, lr > 0 and "
                              "noise_dim >= 1 are required")
-        get_loss(self.discrepancy)
+        loss = get_loss(self.discrepancy)
+        if is_stateful_loss(loss) or getattr(loss, "needs_embeddings", False):
+            raise ValueError(f"discrepancy {self.discrepancy!r} needs trainable parts or embeddings: use a logit "
+                             "loss such as prob_mae, mae or kl")
 
 
 @contextlib.contextmanager

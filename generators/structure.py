@@ -112,8 +112,9 @@ def configuration_model(num_nodes: Tensor, degrees: Tensor, generator: torch.Gen
     first = torch.nonzero((rank[:-1] % 2 == 0) & (owner[1:] == owner[:-1])).view(-1)
     a, b = stubs[first], stubs[first + 1]
     keep = a != b
-    pairs = torch.stack([torch.minimum(a, b), torch.maximum(a, b)])[:, keep]
-    return torch.unique(pairs, dim=1) if pairs.numel() else pairs
+    n = graph_of.numel()
+    key = torch.unique(torch.minimum(a, b)[keep] * n + torch.maximum(a, b)[keep])  # 1-D: much faster than dim=1
+    return torch.stack([key // n, key % n])
 
 
 def sample_structure(num_nodes: Tensor, mean_degree: float, dispersion: float,

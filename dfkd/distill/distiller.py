@@ -16,8 +16,8 @@ from dfkd.checkpoint import atomic_save, safe_torch_load
 from dfkd.config import Config
 from dfkd.distill.sources import GraphSource
 from dfkd.evaluate import accuracy, labels_of, predict
-from dfkd.losses import get_loss, parse_recipe
-from dfkd.nn import count_parameters, forward_batch, freeze
+from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
+from dfkd.nn import call_model, count_parameters, forward_batch, freeze
 from dfkd.utils import check_finite, progress
 
 logger = logging.getLogger(__name__)
@@ -36,9 +36,10 @@ class DistillConfig(Config):
         lr_schedule: ``linear`` (decay to 0) or ``constant``.
         batch_size: graphs per step.
         loss: recipe ``NAME[=WEIGHT],...`` over registered losses (``kl``, ``mae``, ``mse``, ``label_ce``,
-            ``attention``, ...), or ``auto``: the generator's recommended recipe (``kl`` but for the
-            conditional generator, ``kl,label_ce=0.5,attention=1``).
-        temperature: softmax temperature of the KL term.
+            ``attention``, ``lsp``, ``gsp``, ``gcrd``, ``relation``, ``dynamic_kl``, ...), or ``auto``: the
+            generator's recommended recipe (``kl`` but for the conditional generator,
+            ``kl,label_ce=0.5,attention=1``).
+        temperature: softmax temperature of the KL term (the starting one of ``dynamic_kl``).
         resample: draw fresh samples from the synthetic set's learnt distributions every epoch.
         seed: seeds initialisation, shuffling, sampling and dropout (epoch by epoch, so resume is exact).
         checkpoint_every: epochs between resumable checkpoints (0 = never).
@@ -115,12 +116,31 @@ class Distiller:
         self.show_progress = show_progress
         if self.config.loss == "auto":
             self.config = self.config.replace(loss="kl")
-        self.recipe = [(get_loss(name), weight, name) for name, weight in parse_recipe(self.config.loss)]
+        # Stateful losses (nn.Module classes: projection heads, a learnt temperature) are built once;
+        # their parameters train with the student and travel in the resumable state.
+        self.loss_modules = nn.ModuleDict()
+        self.recipe = []
+        for name, weight in parse_recipe(self.config.loss):
+            fn = get_loss(name)
+            if is_stateful_loss(fn):
+                fn = self.loss_modules[name] = self._build_stateful_loss(fn)
+            self.recipe.append((fn, weight, name))
         self._needs_embeddings = any(getattr(fn, "needs_embeddings", False) for fn, _, _ in self.recipe)
         self._student_has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.student.modules())
         self._teacher_eval = None
 
     # --- helpers --------------------------------------------------------------------------------
+    def _build_stateful_loss(self, cls) -> nn.Module:
+        available: Dict[str, Any] = {"temperature": self.config.temperature}
+        if getattr(cls, "needs_embeddings", False):
+            available.update(student_width=_node_width(self.student, self.device),
+                             teacher_width=_node_width(self.teacher, self.device))
+        # Its own seed, apart from the global stream: the same initial heads whatever ran before.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed)
+            module = build_loss(cls, **available)
+        return module.to(self.device)
+
     def _fingerprint(self) -> str:
         blob = json.dumps({"config": {k: v for k, v in self.config.to_dict().items()
                                       if k not in ("checkpoint_every", "eval_every")},
@@ -171,7 +191,9 @@ class Distiller:
         atomic_save({"format": STATE_FORMAT, "fingerprint": self._fingerprint(), "epoch": epoch,
                      "student": self.student.state_dict(), "optimizer": opt.state_dict(),
                      "source": self.source.state_dict(), "history": report.history,
-                     "seconds": report.distill_seconds}, self.state_path)
+                     "seconds": report.distill_seconds,
+                     **({"losses": self.loss_modules.state_dict()} if len(self.loss_modules) else {})},
+                    self.state_path)
 
     def _load_state(self, opt) -> Optional[Dict[str, Any]]:
         if not self.state_path or not os.path.exists(self.state_path):
@@ -183,6 +205,8 @@ class Distiller:
             raise ValueError(f"{self.state_path}: was written with a different configuration; "
                              "resume with the same options or start afresh without --resume")
         self.student.load_state_dict(state["student"])
+        if len(self.loss_modules):
+            self.loss_modules.load_state_dict(state["losses"])
         opt.load_state_dict(state["optimizer"])
         self.source.load_state_dict(state["source"])
         return state
@@ -190,7 +214,10 @@ class Distiller:
     # --- training -------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> DistillReport:
         cfg = self.config
-        opt = torch.optim.Adam(self.student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        groups = [{"params": list(self.student.parameters())}]
+        if any(True for _ in self.loss_modules.parameters()):
+            groups.append({"params": list(self.loss_modules.parameters())})
+        opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         report = DistillReport(config=cfg.to_dict(), source=self.source.describe(),
                                teacher_parameters=count_parameters(self.teacher),
                                student_parameters=count_parameters(self.student))
@@ -212,6 +239,7 @@ class Distiller:
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * self._lr_factor(epoch)
             self.student.train()
+            self.loss_modules.train()
             sums: Dict[str, float] = {}
             count = 0
             for batch in self.source.batches(epoch, gen):
@@ -231,6 +259,8 @@ class Distiller:
             report.distill_seconds += time.perf_counter() - t0
             row: Dict[str, Any] = {"epoch": epoch + 1, **{k: v / max(count, 1) for k, v in sums.items()},
                                    **self.source.epoch_stats()}
+            for name, module in self.loss_modules.items():
+                row.update({f"{name}_{k}": v for k, v in getattr(module, "epoch_stats", dict)().items()})
             if row.get("collapsed"):
                 collapsed += 1
                 if collapsed == 1:
@@ -251,3 +281,24 @@ class Distiller:
         if self.state_path:
             self._save_state(cfg.epochs, opt, report)
         return report
+
+
+def _node_width(model: nn.Module, device: torch.device) -> int:
+    """Width of a model's last node states, read from a forward pass (eval mode, no gradient) on a
+    two-node graph: it changes neither the model nor any random stream."""
+    in_channels = getattr(getattr(model, "config", None), "in_channels", None)
+    if in_channels is None:
+        raise ValueError(f"{type(model).__name__} exposes no embeddings: representation losses need dfkd.nn models")
+    x = torch.zeros(2, in_channels, device=device)
+    edge_index = torch.tensor([[0, 1], [1, 0]], device=device)
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = call_model(model, x, edge_index, torch.zeros(2, dtype=torch.long, device=device), num_graphs=1,
+                             return_embeddings=True)
+    finally:
+        model.train(training)
+    if not out.node_embeddings:
+        raise ValueError(f"{type(model).__name__} has no message-passing layers: no node states to distil")
+    return out.node_embeddings[-1].size(-1)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from dfkd.config import ModelConfig
 from dfkd.nn.conv import GCNConv, GINConv, NodeLinear, SAGEConv
+from dfkd.nn.encodings import DEFAULT_MAX_DEGREE, DEFAULT_RW_STEPS, structural_encoding, structural_encoding_dim
 from dfkd.nn.registry import register_model
 from dfkd.ops import scatter
 
@@ -134,3 +135,68 @@ class MLP(GraphClassifier):
     """Baseline that ignores edges: per-node MLP, then the same readout."""
 
     conv_cls = NodeLinear
+
+
+@register_model("mlp_pe")
+class MLPWithEncodings(GraphClassifier):
+    r"""Structure-blind MLP student over node features plus structural encodings (GLNN / NOSMOG idea,
+    at graph level).
+
+    Every node gets ``u_i = [x_i, log(1 + d_i), onehot(min(d_i, D)), rwpe_i]`` (degree encoding and
+    ``K``-step random-walk return probabilities, :func:`dfkd.nn.encodings.structural_encoding`); then
+    exactly the ``mlp`` baseline runs on ``u``: ``num_layers`` per-node ``Linear → BN → ReLU`` layers
+    of width ``hidden``, the readout (``jk="cat"``: pooled ``u`` and every layer, concatenated), dropout
+    and a linear head. No message passing: once ``u`` is known (the encodings depend on the
+    structure alone and can be precomputed per graph), inference is a per-node MLP and a pooling,
+    see :meth:`forward_features`.
+
+    ``config.in_channels`` stays the raw feature width ``F`` (what the teacher and generators see);
+    the first layer takes ``F + structural_encoding_dim(K, D)`` inputs. ``K`` (``rw_steps``) and ``D``
+    (``max_degree``) are constructor options with fixed defaults ``K = 8``, ``D = 8`` (18 encoding
+    columns); :class:`~dfkd.config.ModelConfig` does not store them, so a checkpoint rebuilds with
+    the defaults (a student built with other values fails to load with a shape error).
+
+    Shapes:
+        x ``[N, F]``, edge_index ``[2, E]``, batch ``[N]``, edge_weight ``[E]`` → logits ``[B, C]``;
+        the logits are differentiable in ``edge_weight`` (through the encodings).
+    """
+
+    conv_cls = NodeLinear
+
+    def __init__(self, config: ModelConfig, rw_steps: int = DEFAULT_RW_STEPS, max_degree: int = DEFAULT_MAX_DEGREE):
+        self.rw_steps, self.max_degree = rw_steps, max_degree
+        self.encoding_dim = structural_encoding_dim(rw_steps, max_degree)
+        super().__init__(config.replace(in_channels=config.in_channels + self.encoding_dim))
+        self.config = config
+
+    def encode(self, x: Tensor, edge_index: Tensor, batch: Tensor, edge_weight: Optional[Tensor] = None,
+               num_graphs: Optional[int] = None) -> Tensor:
+        """The MLP's input ``[x, structural encodings]``, shape ``[N, F + encoding_dim]``."""
+        enc = structural_encoding(edge_index, batch, x.size(0), num_graphs, edge_weight,
+                                  rw_steps=self.rw_steps, max_degree=self.max_degree)
+        return torch.cat([x, enc.to(x.dtype)], dim=-1)
+
+    def forward_features(self, features: Tensor, batch: Optional[Tensor] = None, num_graphs: Optional[int] = None,
+                         return_embeddings: bool = False):
+        """Graph-less inference on precomputed :meth:`encode` output ``[N, F + encoding_dim]``."""
+        empty = torch.zeros(2, 0, dtype=torch.long, device=features.device)
+        return super().forward(features, empty, batch, None, num_graphs, return_embeddings)
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        batch: Optional[Tensor] = None,
+        edge_weight: Optional[Tensor] = None,
+        num_graphs: Optional[int] = None,
+        return_embeddings: bool = False,
+    ):
+        if batch is None:
+            batch = x.new_zeros(x.size(0), dtype=torch.long)
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1 if batch.numel() > 0 else 0
+        features = self.encode(x, edge_index, batch, edge_weight, num_graphs)
+        return self.forward_features(features, batch, num_graphs, return_embeddings)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, rw_steps={self.rw_steps}, max_degree={self.max_degree}"

@@ -137,3 +137,74 @@ def test_config_validation():
         DistillConfig(epochs=0)
     with pytest.raises(ValueError, match="no loss"):
         DistillConfig(loss="nope")
+
+
+def _loss_params(distiller):
+    return {k: v.detach().clone() for k, v in distiller.loss_modules.state_dict().items()}
+
+
+@pytest.mark.parametrize("recipe, stateful", [
+    ("kl,lsp=1,gcrd=0.1", {"gcrd"}),
+    ("kl,gsp=1,relation=1", set()),
+    ("dynamic_kl,gcrd=0.1", {"gcrd", "dynamic_kl"}),
+])
+def test_representation_recipes_end_to_end(tiny_teacher, synthetic, recipe, stateful):
+    # Teacher gin-3-16 and student gin-2-8: the widths differ.
+    distiller = Distiller(tiny_teacher.build_model(), _student(), SyntheticSetSource(synthetic, 8),
+                          DistillConfig(epochs=2, loss=recipe), show_progress=False)
+    assert set(distiller.loss_modules) == stateful
+    before = _loss_params(distiller)
+    report = distiller.fit()
+    names = [name for name, _ in dfkd.losses.parse_recipe(recipe)]
+    assert all(name in report.history[-1] and report.history[-1][name] == report.history[-1][name] for name in names)
+    after = _loss_params(distiller)
+    assert all(not torch.equal(before[k], after[k]) for k in before)  # heads / temperature trained
+    if "dynamic_kl" in stateful:
+        assert 1.0 <= report.history[-1]["dynamic_kl_temperature"] <= 10.0
+
+
+def test_stateful_loss_resumes_exactly(tiny_teacher, synthetic, tmp_path):
+    teacher = tiny_teacher.build_model()
+    cfg = DistillConfig(epochs=4, checkpoint_every=2, seed=3, loss="kl,gcrd=0.1,dynamic_kl=0.5")
+    full_student = _student()
+    full = Distiller(teacher, full_student, SyntheticSetSource(synthetic, 8), cfg, show_progress=False)
+    initial = _loss_params(full)
+    full_report = full.fit()
+
+    state = str(tmp_path / "state.pt")
+
+    class Killed(Exception):
+        pass
+
+    class DyingSource(SyntheticSetSource):
+        def batches(self, epoch, generator):
+            if epoch == 2:
+                raise Killed()
+            yield from super().batches(epoch, generator)
+
+    with pytest.raises(Killed):
+        Distiller(teacher, _student(), DyingSource(synthetic, 8), cfg, state_path=state, show_progress=False).fit()
+    saved = torch.load(state)
+    assert saved["epoch"] == 2 and set(saved["losses"]) == set(initial)
+    assert any(not torch.equal(saved["losses"][k], initial[k]) for k in initial)  # they trained
+    resumed = Distiller(teacher, _student(seed=99), SyntheticSetSource(synthetic, 8), cfg, state_path=state,
+                        show_progress=False)
+    with torch.no_grad():  # everything must come from the checkpoint
+        for p in resumed.loss_modules.parameters():
+            p.add_(1.0)
+    report = resumed.fit(resume=True)
+    assert report.resumed_from_epoch == 2
+    assert _states_equal(full_student, resumed.student)
+    assert all(torch.equal(a, b) for a, b in zip(_loss_params(full).values(), _loss_params(resumed).values()))
+    assert [row["dynamic_kl_temperature"] for row in report.history] == \
+        [row["dynamic_kl_temperature"] for row in full_report.history]
+
+
+def test_representation_losses_with_an_online_generator(tiny_teacher):
+    # Fresh graphs every step from a generator trained alongside the student.
+    result = distill_student(tiny_teacher, "gin-2-8", generator="dfad", num_graphs=16,
+                             generator_options={"student_steps": 2},
+                             config=DistillConfig(epochs=1, batch_size=8, loss="kl,lsp=1,gcrd=0.1"),
+                             show_progress=False)
+    row = result.report.history[-1]
+    assert {"kl", "lsp", "gcrd"} <= set(row) and all(row[k] == row[k] for k in ("lsp", "gcrd"))

@@ -40,6 +40,9 @@ def test_registry_and_repr(tiny_teacher):
         AdversarialGraphGenerator.from_checkpoint(tiny_teacher, student_steps=0)
     with pytest.raises(ValueError, match="no loss 'nope' registered"):
         AdversarialGraphGenerator.from_checkpoint(tiny_teacher, discrepancy="nope")
+    for loss in ("gcrd", "lsp"):
+        with pytest.raises(ValueError, match="use a logit loss"):
+            AdversarialGraphGenerator.from_checkpoint(tiny_teacher, discrepancy=loss)
 
 
 @pytest.mark.parametrize("relaxation", ["straight_through", "concrete"])
