@@ -131,6 +131,40 @@ class Checkpoint:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         return cls(model_config=config, state_dict=state, **meta)
 
+    @classmethod
+    def from_module(cls, model: nn.Module, feature_spec: FeatureSpec, num_classes: Optional[int] = None,
+                    label_values: Optional[List[Any]] = None, size_stats: Optional[GraphSizeStats] = None,
+                    provenance: Optional[Dict[str, Any]] = None) -> "Checkpoint":
+        """Wrap any graph-classification module ("bring your own teacher") for :func:`dfkd.distill_student`
+        and the generators.
+
+        The module is kept as it is (in memory, not saved: :meth:`save` needs a zoo model) and called as
+        ``model(x, edge_index, batch)`` → ``[B, C]`` logits.
+
+        Args:
+            model: the trained classifier.
+            feature_spec: how its node features are encoded (e.g. ``dataset.feature_spec``).
+            num_classes: its output width (default: ``len(label_values)``).
+            label_values: raw label of each class (default: ``0..num_classes-1``).
+            size_stats: node/degree statistics of its training graphs (:func:`dfkd.data.size_stats`);
+                generators draw graph sizes and degrees from them.
+            provenance: free-form facts recorded in the student's checkpoint.
+        """
+        if not isinstance(model, nn.Module):
+            raise CheckpointError(f"from_module needs a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(feature_spec, FeatureSpec):
+            raise CheckpointError("from_module needs feature_spec=dfkd.FeatureSpec(...) (e.g. dataset.feature_spec): "
+                                  "generators synthesise node features from it")
+        if num_classes is None and not label_values:
+            raise CheckpointError("from_module needs num_classes= (or label_values=): the teacher's output width")
+        labels = list(label_values) if label_values else list(range(int(num_classes)))
+        if num_classes is not None and len(labels) != num_classes:
+            raise CheckpointError(f"label_values has {len(labels)} entries for num_classes={num_classes}")
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        return cls(model_config=getattr(model, "config", None) if isinstance(getattr(model, "config", None), ModelConfig)
+                   else None, state_dict=state, feature_spec=feature_spec, label_values=labels, size_stats=size_stats,
+                   provenance={"source": f"module {type(model).__name__}", **(provenance or {})}, module=model)
+
     def to_dict(self) -> Dict[str, Any]:
         if self.model_config is None:
             raise CheckpointError("a pickled module without a ModelConfig cannot be saved in the safe format")

@@ -41,6 +41,15 @@ EPILOG_GENERATE = """examples:
   dfkd generate --teacher teacher.pt --generator gfkd --num-graphs 100 --out synth.pt --graphml synth_graphml/
   dfkd generate --teacher teacher.pt --generator conditional --class 1 --num-graphs 100 --out class1.pt
 """
+EPILOG_INSPECT = """examples:
+  dfkd inspect synth.pt                                   # statistics of a synthetic set
+  dfkd inspect synth.pt --dataset MUTAG --png grid.png    # side by side with the real graphs, and a picture
+  dfkd inspect runs/student.pt.run/synthetic.pt --dataset MUTAG --teacher teacher.pt --json stats.json
+"""
+EPILOG_EXPORT = """examples:
+  dfkd export --model student.pt --format torchscript --out student.ts
+  dfkd export --model student.pt --out student.onnx --dataset MUTAG    # format from the suffix; checked on MUTAG
+"""
 EPILOG_EVAL = """examples:
   dfkd evaluate --model teacher.pt --dataset MUTAG
   dfkd evaluate --model student.pt --teacher teacher.pt --dataset MUTAG
@@ -128,12 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (linear decay to 0)")
     g.add_argument("--batch-size", type=int, default=32, help="graphs per step")
     g.add_argument("--loss", default="auto",
-                   help="loss recipe NAME[=WEIGHT],... (kl, mae, mse, prob_mae, label_ce, attention); auto: the "
+                   help="loss recipe NAME[=WEIGHT],... (kl, dynamic_kl, mae, mse, prob_mae, label_ce, attention, lsp, "
+                        "gsp, gcrd, relation); auto: the "
                         "generator's recommended one (kl; conditional: kl,label_ce=0.5,attention=1)")
     g.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")
     g.add_argument("--no-resample", action="store_true",
                    help="reuse the same synthetic graphs every epoch instead of fresh samples of their distributions")
     g.add_argument("--student-batch-norm", choices=["on", "off"], default="on", help="BatchNorm in the student")
+    g.add_argument("--assistant", action="append", default=[], metavar="ARCH",
+                   help="teacher-assistant chain: distil teacher -> ARCH -> ... -> student (repeatable, in order)")
     g = p.add_argument_group("evaluation and baselines (real data, never used for data-free training)")
     g.add_argument("--eval-dataset", default=None, help="report accuracy on this dataset's test split")
     g.add_argument("--real-dataset", default=None, help="distil on this dataset's training split instead (KD ceiling)")
@@ -160,6 +172,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
     _add_common(p)
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("inspect", help="statistics (and a picture) of synthetic graphs, beside real ones",
+                       epilog=EPILOG_INSPECT, formatter_class=Formatter)
+    p.add_argument("synthetic", metavar="SYNTH.pt", help="synthetic set written by 'dfkd generate' or 'dfkd distill'")
+    p.add_argument("--dataset", default=None, help="also describe this real dataset (all its graphs), side by side")
+    p.add_argument("--data-root", default=None, help="folder holding NAME/NAME.txt in GIN format")
+    p.add_argument("--teacher", default=None,
+                   help="teacher checkpoint: its confidence on the real graphs (synthetic sets store their own)")
+    p.add_argument("--png", default=None, help="draw example graphs per class into this PNG (needs dfkd[plot])")
+    p.add_argument("--per-class", type=int, default=4, help="example graphs per class and source in --png")
+    p.add_argument("--json", default=None, help="also write the statistics as JSON here")
+    p.add_argument("--graphml", default=None, help="also export every synthetic graph as GraphML into this folder")
+    p.add_argument("--seed", type=int, default=0, help="picks the examples drawn and their layout")
+    p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
+    _add_common(p)
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("export", help="export a model to TorchScript or ONNX, checked against PyTorch",
+                       epilog=EPILOG_EXPORT, formatter_class=Formatter)
+    p.add_argument("--model", required=True, help="checkpoint of the model to export (e.g. the student)")
+    p.add_argument("--out", required=True, help="file to write (.ts / .pt for TorchScript, .onnx for ONNX)")
+    p.add_argument("--format", choices=["torchscript", "onnx"], default=None,
+                   help="default: onnx when --out ends in .onnx, else torchscript")
+    p.add_argument("--dataset", default=None,
+                   help="check the export on this dataset's graphs (default: random graphs of the model's input encoding)")
+    p.add_argument("--data-root", default=None, help="folder holding NAME/NAME.txt in GIN format")
+    p.add_argument("--graphs", default=None, help="check the export on this synthetic set instead")
+    p.add_argument("--num-graphs", type=int, default=64, help="graphs in the check batch")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |exported - PyTorch| output difference")
+    _add_checkpoint_options(p)
+    _add_common(p)
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -335,7 +379,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, eval_graphs=eval_graphs, real_graphs=real_graphs, out=args.out,
         work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=_device(args),
-        student_options={"batch_norm": args.student_batch_norm == "on"},
+        student_options={"batch_norm": args.student_batch_norm == "on"}, assistants=args.assistant,
     )
     rep = result.report
     print(f"student {args.student} <- teacher {teacher.model_config.short_name} via {rep.extra['generator']}: "
@@ -370,6 +414,95 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.graphml:
         paths = graphs.export_graphml(args.graphml)
         print(f"exported {len(paths)} GraphML files to {args.graphml}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import os
+
+    from dfkd.generators import SyntheticGraphSet
+    from dfkd.inspect import (PlotUnavailableError, draw_examples, format_statistics, graph_statistics,
+                              require_matplotlib, teacher_outputs)
+
+    if args.per_class < 1:
+        raise UserError(f"--per-class must be >= 1, got {args.per_class}")
+    if args.teacher and not args.dataset:
+        raise UserError("--teacher scores real graphs: add --dataset NAME")
+    if args.png:
+        try:
+            require_matplotlib()  # before any work
+        except PlotUnavailableError as exc:
+            raise UserError(f"--png: {exc}") from None
+    if not os.path.isfile(args.synthetic):
+        raise UserError(f"synthetic set not found: {args.synthetic} (write one with 'dfkd generate --out FILE')")
+    try:
+        synth = SyntheticGraphSet.load(args.synthetic)
+    except CheckpointError:
+        raise UserError(f"{args.synthetic}: not a readable dfkd synthetic graph set (truncated, corrupted or another "
+                        "kind of file): write one with 'dfkd generate --out FILE'") from None
+    if len(synth) == 0:
+        raise UserError(f"{args.synthetic} holds no graphs: generate some with 'dfkd generate --num-graphs N'")
+    columns = {"synthetic": graph_statistics(synth)}
+    sources = {"synthetic": synth}
+    real_logits = {}
+    if args.dataset:
+        dataset = load_dataset(args.dataset, root=args.data_root)
+        if dataset.num_features != synth.feature_spec.dim:
+            raise UserError(
+                f"the synthetic graphs have {synth.feature_spec.dim} node features but {args.dataset} has "
+                f"{dataset.num_features}: compare with the dataset the teacher was trained on"
+            )
+        logits = None
+        if args.teacher:
+            teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
+            check_features(teacher, dataset, "teacher")
+            logits = teacher_outputs(teacher.build_model(), list(dataset))
+            real_logits[args.dataset] = logits
+        columns[args.dataset] = graph_statistics(dataset, teacher_logits=logits)
+        sources[args.dataset] = dataset
+    meta = synth.meta
+    origin = f" from {meta['generator']}" if meta.get("generator") else ""
+    print(f"{args.synthetic}: {len(synth)} graphs{origin}, {synth.feature_spec.dim} node features "
+          f"({synth.feature_spec.encoding})")
+    print(format_statistics(columns))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"synthetic_file": args.synthetic, **columns}, handle, indent=2)
+        print(f"statistics -> {args.json}")
+    if args.png:
+        draw_examples(sources, args.png, per_class=args.per_class, seed=args.seed, teacher_logits=real_logits)
+        print(f"example graphs -> {args.png}")
+    if args.graphml:
+        paths = synth.export_graphml(args.graphml)
+        print(f"exported {len(paths)} GraphML files to {args.graphml}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dfkd.export import export_checkpoint
+
+    if args.dataset and args.graphs:
+        raise UserError("--dataset and --graphs both give check graphs: keep one")
+    ckpt = _load(args.model, args)
+    graphs = None
+    if args.dataset:
+        dataset = load_dataset(args.dataset, root=args.data_root)
+        check_features(ckpt, dataset, "model")
+        graphs = list(dataset)
+    elif args.graphs:
+        import os
+
+        from dfkd.generators import SyntheticGraphSet
+
+        if not os.path.isfile(args.graphs):
+            raise UserError(f"synthetic set not found: {args.graphs} (write one with 'dfkd generate --out FILE')")
+        graphs = SyntheticGraphSet.load(args.graphs).to_data_list()
+    result = export_checkpoint(ckpt, args.out, format=args.format, graphs=graphs, num_graphs=args.num_graphs,
+                               tolerance=args.tolerance)
+    print(f"exported {args.model} as {result.format} -> {result.path}; checked on {result.num_graphs} graphs "
+          f"({result.source}): max |exported - PyTorch| = {result.max_abs_diff:.2e} (tolerance {result.tolerance:g})")
+    print(f"inputs: {', '.join(result.input_names)}; output: logits [num_graphs, {result.num_classes}]")
     return 0
 
 

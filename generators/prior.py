@@ -118,6 +118,9 @@ class PriorGraphGenerator(OnlineGraphGenerator):
                                                node_to_graph(counts).to(self.device), counts.numel())
                 if prior is not None:
                     self.type_probs = prior.cpu()
+                else:
+                    logger.warning("node types are uniformly random: the teacher has no BatchNorm running "
+                                   "statistics to invert a node-type distribution from")
         logger.info("prior graphs: mean degree %.2f, dispersion %.2f, nodes %s", mean, dispersion, self.node_range())
         self._built = True
         return self

@@ -14,7 +14,8 @@ from dfkd.checkpoint import Checkpoint, load_checkpoint
 from dfkd.distill.distiller import DistillConfig, Distiller, DistillReport
 from dfkd.distill.sources import GraphListSource, GraphSource, OnlineSource, SyntheticSetSource
 from dfkd.generators import GraphGenerator, SyntheticGraphSet, get_generator_class
-from dfkd.nn import build_model
+from dfkd.evaluate import evaluate
+from dfkd.nn import build_model, count_parameters
 from dfkd.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def distill_student(
     device: str = "cpu",
     trust: bool = False,
     student_options: Optional[Dict[str, Any]] = None,
+    assistants: Sequence[str] = (),
 ) -> DistillResult:
     """Distil ``teacher`` into ``student`` without real training data.
 
@@ -77,7 +79,7 @@ def distill_student(
         student: architecture string (``gin-2-32``) or a model.
         generator: registered generator name (``prior``, ``gfkd``, ``dfad``, ``conditional``, ``random``);
             ignored with ``real_graphs``.
-        num_graphs: synthetic graphs to generate (offline generators).
+        num_graphs: synthetic graphs to generate (offline generators) or per epoch (online ones).
         generator_options: overrides of the generator's config dataclass.
         config: the distillation recipe (seed included).
         eval_graphs: labelled real graphs for reporting only.
@@ -85,6 +87,10 @@ def distill_student(
         out: student checkpoint path; the report goes beside it as ``.report.json``.
         work_dir: where the synthetic set and resumable state live (default ``<out>.run/``).
         resume: reuse the synthetic set and continue the distillation state found in ``work_dir``.
+        assistants: teacher-assistant chain (Mirzadeh et al., AAAI 2020), e.g. ``["gin-3-48"]``: the
+            teacher is distilled into the first assistant, that one into the next, the last into the
+            student, each stage with the same recipe on graphs of the same source (drawn from the
+            original teacher's priors, labelled by the stage's teacher).
     """
     config = config or DistillConfig()
     if config.loss == "auto":
@@ -92,64 +98,57 @@ def distill_student(
     ckpt = teacher if isinstance(teacher, Checkpoint) else load_checkpoint(teacher, trust=trust)
     if ckpt.task != "classification":
         raise ValueError(f"{ckpt.path}: {ckpt.task} teachers are not supported by this distiller yet")
-    teacher_model = ckpt.build_model()
-    student_model = student if isinstance(student, nn.Module) else None
-    if student_model is None:
-        torch.manual_seed(config.seed)
-        student_model = build_student(student, ckpt, **(student_options or {}))
     work_dir = work_dir or (f"{out}.run" if out else None)
     if resume and not work_dir:
         raise ValueError("resume needs --out or --work-dir to find the saved state")
     if work_dir:
         os.makedirs(work_dir, exist_ok=True)
+    gen_name = "real" if real_graphs is not None else generator
+    builder = _SourceBuilder(ckpt, generator, num_graphs, generator_options or {}, config, real_graphs, work_dir,
+                             resume, show_progress, device)
 
-    graphs, gen_seconds, gen_name = None, 0.0, "real" if real_graphs is not None else generator
-    online = None
-    if real_graphs is not None:
-        source: GraphSource = GraphListSource(real_graphs, config.batch_size)
-    elif get_generator_class(generator).online:
-        # Online generators learn while the student trains: their state travels in the distiller's.
-        start = time.perf_counter()
-        online = make_generator(generator, ckpt, device=device, **(generator_options or {})).build(config.seed)
-        gen_seconds = time.perf_counter() - start  # warm-up steps, if any
-        logger.info("training %r online, %d graphs per epoch", online, num_graphs)
-        source = OnlineSource(online, num_graphs, config.batch_size, online.config.collapse_threshold,
-                              replay=getattr(online.config, "replay", 0))
-    else:
-        synth_path = os.path.join(work_dir, SYNTHETIC_FILE) if work_dir else None
-        if resume and synth_path and os.path.exists(synth_path):
-            graphs = SyntheticGraphSet.load(synth_path)
-            logger.info("reusing %d synthetic graphs from %s", len(graphs), synth_path)
-        else:
-            gen = make_generator(generator, ckpt, device=device, **(generator_options or {}))
-            logger.info("generating %d graphs with %r", num_graphs, gen)
-            start = time.perf_counter()
-            graphs = gen.generate(num_graphs, seed=config.seed, show_progress=show_progress)
-            gen_seconds = time.perf_counter() - start
-            graphs.meta["seconds_total"] = gen_seconds
-            if synth_path:
-                graphs.save(synth_path)
-        gen_seconds = gen_seconds or float(graphs.meta.get("seconds_total", 0.0))
-        source = SyntheticSetSource(graphs, config.batch_size, resample=config.resample)
+    teacher_model, chain = ckpt.build_model(), []
+    for index, arch in enumerate(assistants):
+        torch.manual_seed(config.seed)
+        assistant = build_student(arch, ckpt)
+        stage_dir = os.path.join(work_dir, f"assistant-{index + 1}") if work_dir else None
+        logger.info("teacher-assistant chain: stage %d, %s", index + 1, arch)
+        stage = _fit(teacher_model, assistant, builder.source(relabel=index > 0), config, eval_graphs, stage_dir,
+                     resume, device, show_progress)
+        chain.append({"assistant": arch, "parameters": stage.student_parameters, **stage.final})
+        teacher_model = assistant
+    student_model = student if isinstance(student, nn.Module) else None
+    if student_model is None:
+        torch.manual_seed(config.seed)
+        student_model = build_student(student, ckpt, **(student_options or {}))
+    source = builder.source(relabel=bool(assistants))
+    report = _fit(teacher_model, student_model, source, config, eval_graphs, work_dir, resume, device, show_progress)
 
-    state_path = os.path.join(work_dir, STATE_FILE) if work_dir else None
-    distiller = Distiller(teacher_model, student_model, source, config, eval_graphs=eval_graphs,
-                          state_path=state_path, device=device, show_progress=show_progress)
-    report = distiller.fit(resume=resume)
-    if online is not None:
+    graphs, gen_seconds = builder.graphs, builder.seconds
+    if builder.online is not None:
         # A sample of the final generator, for inspection (dfkd inspect, GraphML export).
-        graphs = online.generate(min(num_graphs, DEFAULT_NUM_GRAPHS), seed=config.seed)
-        gen_seconds += source.seconds
+        graphs = builder.online.generate(min(num_graphs, DEFAULT_NUM_GRAPHS), seed=config.seed)
+        gen_seconds += sum(s.seconds for s in builder.online_sources)
         if work_dir:
             graphs.save(os.path.join(work_dir, SYNTHETIC_FILE))
     report.generation_seconds = gen_seconds
     report.extra.update({"generator": gen_name, "generator_config": (graphs.meta.get("config") if graphs else None),
                          "teacher": ckpt.path, "teacher_provenance": ckpt.provenance})
+    if chain:
+        # The last stage compared the student with the last assistant: report it against the real teacher.
+        report.extra["assistants"] = chain + [{"student_vs_last_assistant": report.final}]
+        original = ckpt.build_model()
+        report.teacher_parameters = count_parameters(original)
+        if eval_graphs:
+            ev = evaluate(student_model, eval_graphs, teacher=original, device=device, measure_latency=False)
+            report.final = {"accuracy": ev.accuracy, "teacher_accuracy": ev.teacher_accuracy,
+                            "agreement": ev.agreement, "relative_accuracy": ev.relative_accuracy}
     student_ckpt = Checkpoint.from_model(
         student_model, task=ckpt.task, feature_spec=ckpt.feature_spec, label_values=list(ckpt.label_values),
         size_stats=ckpt.size_stats,
         provenance={"distilled_from": ckpt.path, "generator": gen_name, "data_free": real_graphs is None,
                     "distill_config": config.to_dict(), "metrics": report.final, "dfkd_version": __version__,
+                    "assistants": list(assistants),
                     "dataset": ckpt.provenance.get("dataset"), "split": ckpt.provenance.get("split")},
     )
     if out:
@@ -157,6 +156,68 @@ def distill_student(
         student_ckpt.path = out
         report.save(report_path(out))
     return DistillResult(student=student_model.eval(), checkpoint=student_ckpt, report=report, graphs=graphs)
+
+
+def _fit(teacher: nn.Module, student: nn.Module, source: GraphSource, config: DistillConfig,
+         eval_graphs: Optional[Sequence], work_dir: Optional[str], resume: bool, device: str,
+         show_progress: bool) -> DistillReport:
+    if work_dir:
+        os.makedirs(work_dir, exist_ok=True)
+    state_path = os.path.join(work_dir, STATE_FILE) if work_dir else None
+    return Distiller(teacher, student, source, config, eval_graphs=eval_graphs, state_path=state_path,
+                     device=device, show_progress=show_progress).fit(resume=resume)
+
+
+class _SourceBuilder:
+    """Graph sources of one distillation (one per stage of a teacher-assistant chain): the offline set
+    is generated (or reloaded on resume) once and shared; online generators are rebuilt per stage,
+    bound to the original teacher."""
+
+    def __init__(self, ckpt: Checkpoint, generator: str, num_graphs: int, options: Dict[str, Any],
+                 config: DistillConfig, real_graphs: Optional[Sequence], work_dir: Optional[str], resume: bool,
+                 show_progress: bool, device: str):
+        self.ckpt, self.generator, self.num_graphs, self.options = ckpt, generator, num_graphs, options
+        self.config, self.real_graphs, self.work_dir, self.resume = config, real_graphs, work_dir, resume
+        self.show_progress, self.device = show_progress, device
+        self.graphs: Optional[SyntheticGraphSet] = None
+        self.online = None
+        self.online_sources: list = []
+        self.seconds = 0.0
+
+    def source(self, relabel: bool = False) -> GraphSource:
+        """A fresh source; ``relabel`` drops the original teacher's outputs so the stage's teacher labels."""
+        config = self.config
+        if self.real_graphs is not None:
+            return GraphListSource(self.real_graphs, config.batch_size)
+        if get_generator_class(self.generator).online:
+            # Online generators learn while the student trains: their state travels in the distiller's.
+            start = time.perf_counter()
+            self.online = make_generator(self.generator, self.ckpt, device=self.device, **self.options).build(config.seed)
+            self.seconds += time.perf_counter() - start  # warm-up steps, if any
+            logger.info("training %r online, %d graphs per epoch", self.online, self.num_graphs)
+            source = OnlineSource(self.online, self.num_graphs, config.batch_size, self.online.config.collapse_threshold,
+                                  replay=getattr(self.online.config, "replay", 0), relabel=relabel)
+            self.online_sources.append(source)
+            return source
+        if self.graphs is None:
+            self.graphs = self._offline_set()
+        return SyntheticSetSource(self.graphs, config.batch_size, resample=config.resample, relabel=relabel)
+
+    def _offline_set(self) -> SyntheticGraphSet:
+        synth_path = os.path.join(self.work_dir, SYNTHETIC_FILE) if self.work_dir else None
+        if self.resume and synth_path and os.path.exists(synth_path):
+            graphs = SyntheticGraphSet.load(synth_path)
+            logger.info("reusing %d synthetic graphs from %s", len(graphs), synth_path)
+        else:
+            gen = make_generator(self.generator, self.ckpt, device=self.device, **self.options)
+            logger.info("generating %d graphs with %r", self.num_graphs, gen)
+            start = time.perf_counter()
+            graphs = gen.generate(self.num_graphs, seed=self.config.seed, show_progress=self.show_progress)
+            graphs.meta["seconds_total"] = time.perf_counter() - start
+            if synth_path:
+                graphs.save(synth_path)
+        self.seconds = float(graphs.meta.get("seconds_total", 0.0))
+        return graphs
 
 
 def report_path(out: str) -> str:

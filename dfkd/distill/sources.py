@@ -25,8 +25,15 @@ class GraphSource:
     student step and adds :meth:`epoch_stats` to its per-epoch history.
     """
 
+    relabel = False  # drop the generator's teacher outputs so the distiller's teacher labels the graphs
+
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
         raise NotImplementedError
+
+    def _emit(self, batch: Batch) -> Batch:
+        if self.relabel and "teacher_logits" in batch:
+            del batch.teacher_logits
+        return batch
 
     def update(self, student: nn.Module, generator: torch.Generator) -> None:
         """Called after every student step (no-op for fixed sources)."""
@@ -53,18 +60,20 @@ class SyntheticSetSource(GraphSource):
         batch_size: graphs per batch.
         resample: when the set holds learnt distributions, draw a fresh sample of every graph each
             epoch (labelled by the teacher online) instead of reusing the same graphs.
+        relabel: ignore the stored teacher outputs (a teacher-assistant stage labels them itself).
     """
 
-    def __init__(self, graphs: SyntheticGraphSet, batch_size: int = 32, resample: bool = False):
+    def __init__(self, graphs: SyntheticGraphSet, batch_size: int = 32, resample: bool = False,
+                 relabel: bool = False):
         if len(graphs) == 0:
             raise ValueError("the synthetic set is empty: generate at least one graph")
-        self.graphs, self.batch_size = graphs, batch_size
+        self.graphs, self.batch_size, self.relabel = graphs, batch_size, relabel
         self.resample = resample and graphs.can_resample
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
         graphs = self.graphs.resample(generator) if self.resample else self.graphs
         for chunk in torch.randperm(len(graphs), generator=generator).split(self.batch_size):
-            yield graphs.batch(chunk.tolist())
+            yield self._emit(graphs.batch(chunk.tolist()))
 
     def describe(self) -> Dict[str, Any]:
         return {"source": "synthetic", "graphs": len(self.graphs), "resample": self.resample, **self.graphs.summary()}
@@ -95,13 +104,14 @@ class OnlineSource(GraphSource):
     on the generated graphs and flags collapse (one class above ``collapse_threshold``).
     With ``replay > 0`` the last ``replay`` generated batches are kept, and after every fresh batch
     the student also takes a step on one of them, drawn at random (a memory against forgetting
-    what earlier generators showed it).
+    what earlier generators showed it). With ``relabel`` the batches go out without the generator's
+    teacher outputs (a teacher-assistant stage labels them itself).
     """
 
     _MEMORY_KEYS = ("x", "edge_index", "batch", "ptr", "teacher_logits", "y")
 
     def __init__(self, generator: OnlineGraphGenerator, graphs_per_epoch: int, batch_size: int = 32,
-                 collapse_threshold: float = 0.95, replay: int = 0):
+                 collapse_threshold: float = 0.95, replay: int = 0, relabel: bool = False):
         if graphs_per_epoch < 1:
             raise ValueError(f"graphs per epoch must be >= 1, got {graphs_per_epoch}")
         self.generator, self.graphs_per_epoch = generator, graphs_per_epoch
@@ -111,12 +121,11 @@ class OnlineSource(GraphSource):
         self.seconds = 0.0
         self._hist = torch.zeros(generator.num_classes, dtype=torch.long)
         self._terms: List[Dict[str, float]] = []
-        self.replay = replay
+        self.replay, self.relabel = replay, relabel
         self.memory: List[Dict[str, torch.Tensor]] = []
         self._written = 0
 
-    def _remember(self, batch: Batch) -> None:
-        item = {k: getattr(batch, k).detach().cpu() for k in self._MEMORY_KEYS}
+    def _remember(self, item: Dict[str, torch.Tensor]) -> None:
         if len(self.memory) < self.replay:
             self.memory.append(item)
         else:
@@ -131,12 +140,13 @@ class OnlineSource(GraphSource):
             batch = self.generator.sample(self.batch_size, generator)
             self._hist += torch.bincount(batch.teacher_logits.argmax(-1).cpu(), minlength=self._hist.numel())
             self.seconds += time.perf_counter() - start
-            yield batch
+            item = {k: getattr(batch, k).detach().cpu() for k in self._MEMORY_KEYS} if self.replay else None
+            yield self._emit(batch)
             if self.replay:
                 if self.memory:
                     old = self.memory[int(torch.randint(len(self.memory), (1,), generator=generator))]
-                    yield Batch(**old)
-                self._remember(batch)
+                    yield self._emit(Batch(**old))
+                self._remember(item)
 
     def update(self, student: nn.Module, generator: torch.Generator) -> None:
         self.student_steps += 1

@@ -109,3 +109,12 @@ def test_distill_end_to_end(tiny_teacher, mutag, tmp_path):
                                   out=str(tmp_path / "s.pt"), show_progress=False)
     assert result.report.final["accuracy"] > 0 and result.graphs is not None and len(result.graphs) == 64
     assert (tmp_path / "s.report.json").exists()
+
+
+def test_teacher_without_batchnorm_gets_uniform_types_with_a_warning(caplog):
+    spec = FeatureSpec(dim=4, encoding="one_hot")
+    teacher = dfkd.build_model("gin-2-8", in_channels=4, out_channels=2, batch_norm=False)
+    with caplog.at_level("WARNING"):
+        gen = PriorGraphGenerator(teacher, spec, 2).build(0)
+    assert torch.allclose(gen.type_probs, torch.full((4,), 0.25))
+    assert "no BatchNorm running statistics" in caplog.text
