@@ -39,6 +39,14 @@ METHODS = {
     "prior-no-balance": dict(generator="prior", options={"balance": 1}),
     "prior-er": dict(generator="prior", options={"degree_dispersion": 1.0}),
     "prior-uniform-types": dict(generator="prior", options={"type_prior": False}),
+    # The prior generator with representation losses from the GNN-KD literature, a learnt adversarial
+    # temperature, and a teacher-assistant chain (teacher → gin-3-48 → student).
+    "prior+lsp": dict(generator="prior", options={}, loss="kl,lsp=1"),
+    "prior+gsp": dict(generator="prior", options={}, loss="kl,gsp=1"),
+    "prior+gcrd": dict(generator="prior", options={}, loss="kl,gcrd=0.1"),
+    "prior+relation": dict(generator="prior", options={}, loss="kl,relation=1"),
+    "prior+dynamic_kl": dict(generator="prior", options={}, loss="dynamic_kl"),
+    "prior+assistant": dict(generator="prior", options={}, assistants=["gin-3-48"]),
     "gfkd": dict(generator="gfkd", options={}),
     # GFKD's Erdős–Rényi start (the default before the degree-law start).
     "gfkd-er": dict(generator="gfkd", options={"degree_law": False}),
@@ -102,7 +110,9 @@ def main(argv=None) -> int:
                     start = time.perf_counter()
                     result = distill_student(
                         teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
-                        generator_options=options, config=DistillConfig(epochs=args.epochs, seed=seed),
+                        generator_options=options,
+                        config=DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto")),
+                        assistants=spec.get("assistants", ()),
                         eval_graphs=test, real_graphs=[dataset[i] for i in train_idx] if method == "real" else None,
                         show_progress=False)
                     final, rep = result.report.final, result.report

@@ -54,16 +54,19 @@ def main(argv=None) -> int:
         groups[(r["dataset"], r.get("teacher", "gin-5-64"), r["student"], r["method"])].append(r)
     pairs = sorted({k[:3] for k in groups}, key=lambda k: (DATASETS.index(k[0]) if k[0] in DATASETS else 99, k))
     methods = [m for m in ORDER if any(k[3] == m for k in groups)]
-    methods += sorted({k[3] for k in groups} - set(methods))
+    ablations = sorted({k[3] for k in groups} - set(methods))
     header = ["dataset", "teacher → student", "teacher acc"] + [TITLES.get(m, m) for m in methods]
-    rows, timing, verdict = [], [], []
+    rows, ablation_rows, timing, verdict = [], [], [], []
     for name, teacher, student in pairs:
-        items = {m: groups.get((name, teacher, student, m), []) for m in methods}
+        items = {m: groups.get((name, teacher, student, m), []) for m in methods + ablations}
         any_items = next(v for v in items.values() if v)
         rows.append([name, f"{teacher} → {student}", mean_std([r["teacher_accuracy"] for r in any_items])]
                     + [cell(items[m]) for m in methods])
+        if any(items[m] for m in ablations):
+            ablation_rows.append([name, f"{teacher} → {student}", cell(items.get(DEFAULT, []))]
+                                 + [cell(items[m]) for m in ablations])
         timing.append([name, f"{teacher} → {student}"] + [
-            f"{statistics.mean(r['wall_s'] for r in items[m]):.0f}" if items[m] else "–" for m in methods])
+            f"{statistics.mean(r['wall_s'] for r in items[m]):.0f}" if items[m] else "–" for m in methods + ablations])
         if items.get(DEFAULT):
             rel = [r["relative_accuracy"] for r in items[DEFAULT]]
             best_free = max((statistics.mean(r["accuracy"] for r in items[m]), m) for m in methods
@@ -90,8 +93,15 @@ def main(argv=None) -> int:
         "so they are not shown.", "",
         *table(header, rows), "",
         "## Against the bar (relative accuracy >= 0.90)", "", *verdict, "",
+        *(["## Ablations (same protocol, teachers and seeds)", "",
+           "Names as in `benchmarks/distill_benchmark.py` (`METHODS`): `prior-no-balance` no class balancing, "
+           "`prior-er` Erdős–Rényi degrees (dispersion 1), `prior-uniform-types` uniformly random node types, "
+           "`prior+X` the default with loss term X added (or `dynamic_kl` instead of `kl`), `prior+assistant` "
+           "a teacher → gin-3-48 → student chain, `gfkd-er` GFKD from its former Erdős–Rényi start.", "",
+           *table(["dataset", "teacher → student", TITLES[DEFAULT]] + ablations, ablation_rows), ""]
+          if ablation_rows else []),
         "## Wall time per run (s, mean over seeds; generation included)", "",
-        *table(["dataset", "teacher → student"] + [TITLES.get(m, m) for m in methods], timing), "",
+        *table(["dataset", "teacher → student"] + [TITLES.get(m, m) for m in methods + ablations], timing), "",
     ]
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w", encoding="utf-8") as handle:

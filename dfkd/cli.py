@@ -67,7 +67,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_dataset(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--dataset", required=required, help="dataset name (MUTAG and PTC are bundled; TU:NAME for PyG)")
+    p.add_argument("--dataset", required=required,
+                   help="dataset name (MUTAG and PTC are bundled; TU:NAME for PyG; SYNTH:TRIANGLES or "
+                        "SYNTH:CLUSTERING[:NUM_GRAPHS[:SEED]] for a synthetic regression task)")
     p.add_argument("--data-root", default=None, help="folder holding NAME/NAME.txt in GIN format")
     split = p.add_mutually_exclusive_group()
     split.add_argument("--fold", type=int, default=None, help="standard 10-fold split index (1..10)")
@@ -139,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--loss", default="auto",
                    help="loss recipe NAME[=WEIGHT],... (kl, dynamic_kl, mae, mse, prob_mae, label_ce, attention, lsp, "
                         "gsp, gcrd, relation); auto: the "
-                        "generator's recommended one (kl; conditional: kl,label_ce=0.5,attention=1)")
+                        "generator's recommended one (kl; conditional: kl,label_ce=0.5,attention=1; "
+                        "regression teachers: mse)")
     g.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")
     g.add_argument("--no-resample", action="store_true",
                    help="reuse the same synthetic graphs every epoch instead of fresh samples of their distributions")
@@ -286,8 +289,11 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
                            dataset_name=args.dataset)
     result.checkpoint.save(args.out)
     split = result.checkpoint.provenance["split"]
-    print(f"teacher {args.arch} on {args.dataset} ({split['kind']} {split.get('fold', split.get('ratio'))}): "
-          f"val accuracy {result.val_accuracy:.4f}, test accuracy {result.test_accuracy:.4f} -> {args.out}")
+    where = f"teacher {args.arch} on {args.dataset} ({split['kind']} {split.get('fold', split.get('ratio'))})"
+    if result.task == "regression":
+        print(_regression_teacher_line(where, result, args.out))
+        return 0
+    print(f"{where}: val accuracy {result.val_accuracy:.4f}, test accuracy {result.test_accuracy:.4f} -> {args.out}")
     return 0
 
 
@@ -333,8 +339,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                       teacher=teacher_ckpt.build_model().to(_device(args)) if teacher_ckpt else None,
                       device=_device(args))
     print(f"{args.dataset}, {where}: {report.num_graphs} graphs")
-    print(f"  model    accuracy {report.accuracy:.4f}  params {report.parameters:,}  latency {report.latency_ms:.3f} ms/graph")
-    if teacher_ckpt:
+    if report.task == "regression":
+        print("\n".join(_regression_eval_lines(report)))
+    else:
+        print(f"  model    accuracy {report.accuracy:.4f}  params {report.parameters:,}  latency {report.latency_ms:.3f} ms/graph")
+    if teacher_ckpt and report.task != "regression":
         print(f"  teacher  accuracy {report.teacher_accuracy:.4f}  params {report.teacher_parameters:,}  "
               f"latency {report.teacher_latency_ms:.3f} ms/graph")
         print(f"  agreement {report.agreement:.4f}  relative accuracy {report.relative_accuracy:.4f}")
@@ -385,7 +394,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
     print(f"student {args.student} <- teacher {teacher.model_config.short_name} via {rep.extra['generator']}: "
           f"{rep.student_parameters:,} vs {rep.teacher_parameters:,} parameters; generation {rep.generation_seconds:.1f} s, "
           f"distillation {rep.distill_seconds:.1f} s")
-    if rep.final:
+    if rep.final and teacher.task == "regression":
+        print(_regression_distill_line(args.eval_dataset, rep.final))
+    elif rep.final:
         f = rep.final
         print(f"{args.eval_dataset} test: teacher accuracy {f['teacher_accuracy']:.4f}, student accuracy "
               f"{f['accuracy']:.4f}, relative accuracy {f['relative_accuracy']:.4f}, agreement {f['agreement']:.4f}")
@@ -406,6 +417,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet, **extra)
     graphs.save(args.out)
     summary = graphs.summary()
+    if teacher.task == "regression":
+        print(_regression_generate_line(graphs, gen, args.out))
+        if args.graphml:
+            print(f"exported {len(graphs.export_graphml(args.graphml))} GraphML files to {args.graphml}")
+        return 0
     agreement = "class fidelity (teacher predicts the asked class)" if args.classes else "teacher agrees with the targets"
     print(f"{len(graphs)} graphs from {gen!r}: {summary['mean_nodes']:.1f} nodes, {summary['mean_edges']:.1f} edges "
           f"on average; {agreement} on {summary.get('teacher_agreement', float('nan')):.2%} "
@@ -521,6 +537,40 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"models: {', '.join(list_models())}")
     print(f"generators: {', '.join(generators.list_generators()) or '(none registered)'}")
     return 0
+
+
+# --- regression teachers (issue 6): what the commands print for them -----------------------------------
+
+def _regression_teacher_line(where: str, result, out: str) -> str:
+    v, t = result.val_metrics, result.test_metrics
+    return (f"{where}, regression: val R² {v.get('r2', float('nan')):.4f}; test R² {t['r2']:.4f}, MAE {t['mae']:.4f}, "
+            f"RMSE {t['rmse']:.4f} -> {out}")
+
+
+def _regression_eval_lines(report) -> List[str]:
+    lines = [f"  model    R² {report.r2:.4f}  MAE {report.mae:.4f}  RMSE {report.rmse:.4f}  params {report.parameters:,}  "
+             f"latency {report.latency_ms:.3f} ms/graph"]
+    if report.teacher_r2 is not None:
+        lines.append(f"  teacher  R² {report.teacher_r2:.4f}  MAE {report.teacher_mae:.4f}  RMSE {report.teacher_rmse:.4f}  "
+                     f"params {report.teacher_parameters:,}  latency {report.teacher_latency_ms:.3f} ms/graph")
+        lines.append(f"  agreement (model vs teacher outputs) R² {report.agreement_r2:.4f}  MAE {report.agreement_mae:.4f}  "
+                     f"relative R² {report.relative_r2:.4f}")
+    return lines
+
+
+def _regression_distill_line(dataset: Optional[str], f: Dict[str, Any]) -> str:
+    return (f"{dataset} test: teacher R² {f['teacher_r2']:.4f} (MAE {f['teacher_mae']:.4f}), student R² {f['r2']:.4f} "
+            f"(MAE {f['mae']:.4f}), relative R² {f['relative_r2']:.4f}, agreement R² {f['agreement_r2']:.4f} "
+            f"(MAE {f['agreement_mae']:.4f})")
+
+
+def _regression_generate_line(graphs, gen, out: str) -> str:
+    summary = graphs.summary()
+    values = graphs.teacher_logits.float() if graphs.teacher_logits is not None else torch.zeros(0)
+    spread = (f"teacher outputs {float(values.mean()):.4f} ± {float(values.std()):.4f} "
+              f"(range {float(values.min()):.4f}..{float(values.max()):.4f})" if values.numel() > 1 else "no teacher outputs")
+    return (f"{len(graphs)} graphs from {gen!r}: {summary['mean_nodes']:.1f} nodes, {summary['mean_edges']:.1f} edges on "
+            f"average; {spread} -> {out}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,9 +1,11 @@
-"""Accuracy, teacher agreement, relative accuracy, model size and latency."""
+"""Accuracy, teacher agreement, relative accuracy, model size and latency; for regression models
+MAE, RMSE and R² against the targets and the student's R² / MAE against the teacher's outputs."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +26,58 @@ def predict(model: nn.Module, graphs: Sequence, batch_size: int = 256, device: s
 def labels_of(graphs: Sequence) -> Tensor:
     """Graph labels ``[G]``."""
     return torch.cat([g.y.view(-1) for g in graphs]) if len(graphs) else torch.zeros(0, dtype=torch.long)
+
+
+def targets_of(graphs: Sequence) -> Tensor:
+    """Regression targets ``[G, T]`` (float) of graphs whose ``y`` is ``[T]`` or ``[1, T]``."""
+    if not len(graphs):
+        return torch.zeros(0, 1)
+    return torch.cat([g.y.view(1, -1).float() for g in graphs])
+
+
+def is_regression_target(y: Tensor) -> bool:
+    """Whether graph targets are regression values (floating point) rather than class indices."""
+    return torch.is_floating_point(y)
+
+
+def regression_metrics(pred: Tensor, target: Tensor) -> Dict[str, float]:
+    r"""``{"mae", "rmse", "r2"}`` of predictions against targets.
+
+    :math:`R^2 = 1 - \sum (y - \hat y)^2 / \sum (y - \bar y)^2`, per output column and averaged over
+    columns (NaN when a column's targets are constant); MAE and RMSE over all entries.
+
+    Shapes: pred, target ``[G]`` or ``[G, T]`` (same number of entries) → floats.
+    """
+    pred = pred.detach().float().reshape(target.shape[0], -1).cpu()
+    target = target.detach().float().reshape(target.shape[0], -1).cpu()
+    if target.numel() == 0:
+        return {"mae": float("nan"), "rmse": float("nan"), "r2": float("nan")}
+    err = pred - target
+    ss_res = (err ** 2).sum(0)
+    ss_tot = ((target - target.mean(0)) ** 2).sum(0)
+    r2 = torch.where(ss_tot > 0, 1 - ss_res / ss_tot.clamp(min=1e-30), torch.full_like(ss_tot, float("nan")))
+    return {"mae": float(err.abs().mean()), "rmse": float((err ** 2).mean().sqrt()), "r2": float(r2.mean())}
+
+
+def compare_regression(student: Tensor, teacher: Optional[Tensor], target: Tensor) -> Dict[str, float]:
+    """Regression scores of a student, and of its teacher when given, on the same graphs.
+
+    Keys: ``r2``, ``mae``, ``rmse`` (student vs targets); with a teacher also ``teacher_r2``,
+    ``teacher_mae``, ``teacher_rmse``, ``agreement_r2`` and ``agreement_mae`` (student vs the teacher's
+    outputs: how well the student imitates it) and ``relative_r2`` = student R² / teacher R²
+    (NaN when the teacher's R² is not positive). These mirror accuracy, agreement and relative accuracy
+    of classification.
+
+    Shapes: student, teacher, target ``[G, T]`` → floats.
+    """
+    out = regression_metrics(student, target)
+    if teacher is not None:
+        t = regression_metrics(teacher, target)
+        agree = regression_metrics(student, teacher)
+        out.update({"teacher_r2": t["r2"], "teacher_mae": t["mae"], "teacher_rmse": t["rmse"],
+                    "agreement_r2": agree["r2"], "agreement_mae": agree["mae"],
+                    "relative_r2": out["r2"] / t["r2"] if t["r2"] > 0 and not math.isnan(out["r2"]) else float("nan")})
+    return out
 
 
 def accuracy(logits: Tensor, labels: Tensor) -> float:
@@ -50,10 +104,16 @@ def latency_ms(model: nn.Module, graphs: Sequence, repeats: int = 50, device: st
 
 @dataclasses.dataclass
 class EvalReport:
-    """Result of :func:`evaluate`; ``teacher_*``, ``agreement`` and ``relative_accuracy`` need a teacher."""
+    """Result of :func:`evaluate`; ``teacher_*``, ``agreement*`` and ``relative_*`` need a teacher.
+
+    Classification models fill ``accuracy``, ``agreement`` (same predicted class) and
+    ``relative_accuracy`` (student / teacher accuracy). Regression models (``task="regression"``) leave
+    those ``None`` and fill ``mae``, ``rmse``, ``r2`` (and the teacher's), ``agreement_r2`` /
+    ``agreement_mae`` (student against the teacher's outputs) and ``relative_r2`` (student R² / teacher R²).
+    """
 
     num_graphs: int
-    accuracy: float
+    accuracy: Optional[float]
     parameters: int
     latency_ms: float
     teacher_accuracy: Optional[float] = None
@@ -61,29 +121,56 @@ class EvalReport:
     teacher_latency_ms: Optional[float] = None
     agreement: Optional[float] = None
     relative_accuracy: Optional[float] = None
+    task: str = "classification"
+    mae: Optional[float] = None
+    rmse: Optional[float] = None
+    r2: Optional[float] = None
+    teacher_mae: Optional[float] = None
+    teacher_rmse: Optional[float] = None
+    teacher_r2: Optional[float] = None
+    agreement_r2: Optional[float] = None
+    agreement_mae: Optional[float] = None
+    relative_r2: Optional[float] = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def metrics(self) -> Dict[str, float]:
+        """The scores alone, keyed as :meth:`dfkd.Distiller.evaluate` keys them (``None`` fields left out)."""
+        names = (("accuracy", "teacher_accuracy", "agreement", "relative_accuracy") if self.task == "classification"
+                 else ("r2", "mae", "rmse", "teacher_r2", "teacher_mae", "teacher_rmse", "agreement_r2",
+                       "agreement_mae", "relative_r2"))
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
 
 def evaluate(model: nn.Module, graphs: Sequence, teacher: Optional[nn.Module] = None,
              device: str = "cpu", measure_latency: bool = True) -> EvalReport:
     """Score ``model`` on labelled graphs, and compare with ``teacher`` when given.
 
-    agreement = fraction of graphs where both predict the same class;
-    relative accuracy = student accuracy / teacher accuracy.
+    Classification (integer ``y``): agreement = fraction of graphs where both predict the same class;
+    relative accuracy = student accuracy / teacher accuracy. Regression (floating-point ``y``): MAE,
+    RMSE and R² against the targets; agreement as R² and MAE of the student against the teacher's
+    outputs; relative R² = student R² / teacher R² (see :func:`compare_regression`).
     """
     y = labels_of(graphs)
     logits = predict(model, graphs, device=device)
+    regression = is_regression_target(y)
     report = EvalReport(
-        num_graphs=len(graphs), accuracy=accuracy(logits, y), parameters=count_parameters(model),
+        num_graphs=len(graphs), accuracy=None if regression else accuracy(logits, y),
+        parameters=count_parameters(model),
         latency_ms=latency_ms(model, graphs, device=device) if measure_latency else float("nan"),
+        task="regression" if regression else "classification",
     )
+    t_logits = None
     if teacher is not None:
         t_logits = predict(teacher, graphs, device=device)
-        report.teacher_accuracy = accuracy(t_logits, y)
         report.teacher_parameters = count_parameters(teacher)
         report.teacher_latency_ms = latency_ms(teacher, graphs, device=device) if measure_latency else float("nan")
+    if regression:
+        for key, value in compare_regression(logits, t_logits, targets_of(graphs)).items():
+            setattr(report, key, value)
+    elif teacher is not None:
+        report.teacher_accuracy = accuracy(t_logits, y)
         report.agreement = float((logits.argmax(-1) == t_logits.argmax(-1)).float().mean())
         report.relative_accuracy = report.accuracy / report.teacher_accuracy if report.teacher_accuracy else float("nan")
     return report

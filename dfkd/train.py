@@ -1,20 +1,21 @@
-"""Supervised training of teacher models on real graphs."""
+"""Supervised training of teacher models on real graphs: classification (cross-entropy, accuracy) and
+graph regression (MSE; MAE, RMSE and R²)."""
 from __future__ import annotations
 
 import copy
 import dataclasses
 import logging
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.loader import DataLoader
 
 from dfkd.checkpoint import Checkpoint
 from dfkd.config import Config
-from dfkd.data import size_stats, split_indices, stratified_split
-from dfkd.evaluate import accuracy, labels_of, predict
+from dfkd.data import is_regression_dataset, size_stats, split_indices, stratified_split
+from dfkd.evaluate import accuracy, is_regression_target, labels_of, predict, regression_metrics, targets_of
 from dfkd.nn import build_model, forward_batch
 from dfkd.version import __version__
 from dfkd.utils import progress, seed_everything
@@ -47,23 +48,48 @@ class TrainConfig(Config):
             raise ValueError(f"invalid training config: epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}")
 
 
+TASKS = ("classification", "regression")
+
+
 @dataclasses.dataclass
 class TrainResult:
-    """Best epoch (highest validation accuracy, latest on ties) and per-epoch history."""
+    """Best epoch and per-epoch history.
+
+    Classification keeps the highest validation accuracy (latest on ties); regression the lowest
+    validation MSE (latest on ties), with ``best_val_accuracy`` NaN and the validation MAE / RMSE / R²
+    in ``best_val_metrics``.
+    """
 
     best_epoch: int
     best_val_accuracy: float
     best_val_loss: float
     history: List[dict]
+    task: str = "classification"
+    best_val_metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def _resolve_task(task: Optional[str], graphs: Sequence) -> str:
+    if task is None:
+        return "regression" if len(graphs) and is_regression_target(graphs[0].y) else "classification"
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: choose classification or regression")
+    return task
 
 
 def train_model(model: nn.Module, train_graphs: Sequence, val_graphs: Optional[Sequence] = None,
-                config: Optional[TrainConfig] = None, show_progress: bool = True, device: str = "cpu") -> TrainResult:
-    """Train ``model`` with cross-entropy; keep the weights of the best validation epoch.
+                config: Optional[TrainConfig] = None, show_progress: bool = True, device: str = "cpu",
+                task: Optional[str] = None) -> TrainResult:
+    """Train ``model`` and keep the weights of the best validation epoch.
 
-    Without validation graphs the last epoch is kept. The model is left in eval mode.
+    ``task`` ``classification`` trains with cross-entropy against integer ``y``; ``regression`` with
+    the MSE between the ``[B, T]`` outputs and float ``y`` (``[T]`` per graph); ``None`` picks
+    regression when the graphs' ``y`` is floating point. Without validation graphs the last epoch is
+    kept. The model is left in eval mode.
     """
     config = config or TrainConfig()
+    task = _resolve_task(task, train_graphs)
+    if task == "regression":
+        return _train_regression(model, train_graphs, val_graphs, config, show_progress, device)
     gen = seed_everything(config.seed)
     model.to(device)
     loader = DataLoader(list(train_graphs), batch_size=config.batch_size, shuffle=True, generator=gen)
@@ -106,27 +132,99 @@ def train_model(model: nn.Module, train_graphs: Sequence, val_graphs: Optional[S
     return TrainResult(best_epoch=best_epoch, best_val_accuracy=best[0], best_val_loss=best[1], history=history)
 
 
+def _regression_loss(out: Tensor, y: Tensor) -> Tensor:
+    """MSE between ``[B, T]`` outputs and targets ``[B]``/``[B, T]``; a one-line error when widths differ."""
+    if y.numel() != out.numel():
+        raise ValueError(f"the model gives {out.size(-1)} output(s) per graph but the targets have "
+                         f"{y.numel() // max(out.size(0), 1)}: build it with out_channels = number of targets")
+    return F.mse_loss(out, y.view(out.shape).to(out.dtype))
+
+
+def _train_regression(model: nn.Module, train_graphs: Sequence, val_graphs: Optional[Sequence],
+                      config: TrainConfig, show_progress: bool, device: str) -> TrainResult:
+    """:func:`train_model` for regression: MSE, best epoch by validation MSE (latest on ties)."""
+    gen = seed_everything(config.seed)
+    model.to(device)
+    loader = DataLoader(list(train_graphs), batch_size=config.batch_size, shuffle=True, generator=gen)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, config.lr_step, 0.5) if config.lr_step > 0 else None
+    best_loss, best_metrics = float("inf"), {}
+    best_state, best_epoch, history = None, config.epochs, []
+    val_y = targets_of(val_graphs) if val_graphs else None
+    bar = progress(range(1, config.epochs + 1), enabled=show_progress, desc="train")
+    for epoch in bar:
+        model.train()
+        total, count = 0.0, 0
+        for batch in loader:
+            batch = batch.to(device)
+            if batch.num_graphs < 2:  # BatchNorm needs two samples
+                continue
+            loss = _regression_loss(forward_batch(model, batch), batch.y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, count = total + loss.item() * batch.num_graphs, count + batch.num_graphs
+        if sched:
+            sched.step()
+        row: Dict[str, Any] = {"epoch": epoch, "train_loss": total / max(count, 1)}
+        if val_graphs:
+            metrics = regression_metrics(predict(model, val_graphs, device=device), val_y)
+            row.update({"val_loss": metrics["rmse"] ** 2, **{f"val_{k}": v for k, v in metrics.items()}})
+            if row["val_loss"] <= best_loss:
+                best_loss, best_metrics, best_epoch = row["val_loss"], metrics, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_r2=f"{metrics['r2']:.3f}")
+        history.append(row)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    logger.info("training done: best epoch %d, val MSE %.4f, R² %.4f", best_epoch, best_loss,
+                best_metrics.get("r2", float("nan")))
+    return TrainResult(best_epoch=best_epoch, best_val_accuracy=float("nan"), best_val_loss=best_loss,
+                       history=history, task="regression", best_val_metrics=best_metrics)
+
+
 @dataclasses.dataclass
 class TeacherResult:
-    """A trained teacher, its checkpoint and its scores."""
+    """A trained teacher, its checkpoint and its scores.
+
+    Regression teachers have ``test_accuracy`` and ``val_accuracy`` NaN and their MAE / RMSE / R² in
+    ``test_metrics`` and ``val_metrics`` (classification: ``{"accuracy": ...}`` there too).
+    """
 
     model: nn.Module
     checkpoint: Checkpoint
     test_accuracy: float
     val_accuracy: float
     train_result: TrainResult
+    task: str = "classification"
+    test_metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
+    val_metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def train_teacher(dataset, arch: str = "gin-5-64", fold: Optional[int] = None, holdout: Optional[float] = None,
                   config: Optional[TrainConfig] = None, val_ratio: float = 0.1, show_progress: bool = True,
-                  device: str = "cpu", dataset_name: Optional[str] = None, **model_overrides) -> TeacherResult:
+                  device: str = "cpu", dataset_name: Optional[str] = None, task: Optional[str] = None,
+                  **model_overrides) -> TeacherResult:
     """Train a teacher on one split of ``dataset`` and package it as a :class:`Checkpoint`.
 
     The split is the standard ``fold`` (1..10), a seeded stratified ``holdout``
     fraction, or fold 1 when neither is given. A stratified ``val_ratio`` of
     the training part selects the best epoch; the test part is scored once.
+
+    ``task``: ``classification`` or ``regression``; ``None`` takes the dataset's ``task`` attribute, else
+    regression when its targets are floating point (:func:`dfkd.data.is_regression_dataset`). A
+    regression teacher has ``dataset.num_targets`` outputs (1 for the ``SYNTH:`` tasks), its head bias
+    starts at the mean training target, it trains on the MSE and is scored by MAE, RMSE and R²; its
+    checkpoint has ``task="regression"`` and no ``label_values``, and its provenance records the test
+    scores and the training targets' mean and standard deviation.
     """
     config = config or TrainConfig()
+    if task is None:
+        task = "regression" if is_regression_dataset(dataset) else "classification"
+    elif task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: choose classification or regression")
+    regression = task == "regression"
     train_idx, test_idx, split = split_indices(dataset, fold=fold, holdout=holdout, seed=config.seed)
     labels = dataset.labels
     fit_pos, val_pos = stratified_split([labels[i] for i in train_idx], val_ratio, seed=config.seed)
@@ -134,18 +232,41 @@ def train_teacher(dataset, arch: str = "gin-5-64", fold: Optional[int] = None, h
     val = [dataset[train_idx[i]] for i in val_pos]
     test = [dataset[i] for i in test_idx]
     seed_everything(config.seed)
-    model = build_model(arch, in_channels=dataset.num_features, out_channels=dataset.num_classes, **model_overrides)
-    result = train_model(model, fit, val, config, show_progress=show_progress, device=device)
-    test_acc = accuracy(predict(model, test, device=device), labels_of(test))
+    if regression:
+        out_channels = getattr(dataset, "num_targets", None) or targets_of(fit[:1]).size(-1)
+    else:
+        out_channels = dataset.num_classes
+    model = build_model(arch, in_channels=dataset.num_features, out_channels=out_channels, **model_overrides)
+    train_targets = targets_of([dataset[i] for i in train_idx]) if regression else None
+    if regression and isinstance(getattr(model, "head", None), nn.Linear):
+        with torch.no_grad():  # start at the mean target: the MSE need not climb to the offset first
+            model.head.bias.copy_(targets_of(fit).mean(0))
+    result = train_model(model, fit, val, config, show_progress=show_progress, device=device, task=task)
     name = dataset_name or getattr(dataset, "name", "unknown")
+    provenance: Dict[str, Any] = {"dataset": name, "split": split, "seed": config.seed, "train": config.to_dict(),
+                                  "best_epoch": result.best_epoch, "dfkd_version": __version__}
+    if regression:
+        test_metrics = regression_metrics(predict(model, test, device=device), targets_of(test))
+        val_metrics = dict(result.best_val_metrics)
+        test_acc, val_acc = float("nan"), float("nan")
+        provenance.update({"task": "regression", **{f"val_{k}": v for k, v in val_metrics.items()},
+                           **{f"test_{k}": v for k, v in test_metrics.items()},
+                           "target_mean": float(train_targets.mean()),
+                           "target_std": float(train_targets.std(unbiased=False))})
+        label_values: List[Any] = []
+    else:
+        test_acc = accuracy(predict(model, test, device=device), labels_of(test))
+        val_acc = result.best_val_accuracy
+        test_metrics, val_metrics = {"accuracy": test_acc}, {"accuracy": val_acc}
+        provenance.update({"val_accuracy": val_acc, "test_accuracy": test_acc})
+        label_values = list(dataset.label_values)
     checkpoint = Checkpoint.from_model(
         model,
+        task=task,
         feature_spec=dataset.feature_spec,
-        label_values=list(dataset.label_values),
+        label_values=label_values,
         size_stats=size_stats([dataset[i] for i in train_idx]),
-        provenance={"dataset": name, "split": split, "seed": config.seed, "train": config.to_dict(),
-                    "val_accuracy": result.best_val_accuracy, "test_accuracy": test_acc,
-                    "best_epoch": result.best_epoch, "dfkd_version": __version__},
+        provenance=provenance,
     )
-    return TeacherResult(model=model, checkpoint=checkpoint, test_accuracy=test_acc,
-                         val_accuracy=result.best_val_accuracy, train_result=result)
+    return TeacherResult(model=model, checkpoint=checkpoint, test_accuracy=test_acc, val_accuracy=val_acc,
+                         train_result=result, task=task, test_metrics=test_metrics, val_metrics=val_metrics)

@@ -35,6 +35,9 @@ class GraphGenerator(ABC):
         size_stats: node-count statistics from the teacher checkpoint, if any.
         config: an instance of ``config_cls``; keyword ``overrides`` replace its fields.
         device: where generation runs.
+        task: ``classification`` or ``regression`` (the teacher's outputs ``[B, T]`` are values, not
+            class logits: families that support it stratify or target the teacher's output range
+            instead of classes, see :attr:`supports_regression`).
     """
 
     config_cls: type = Config
@@ -43,15 +46,28 @@ class GraphGenerator(ABC):
     conditional: bool = False  # can be asked for graphs of given classes
     # The student loss recipe this family is designed for (``DistillConfig(loss="auto")`` picks it).
     recommended_loss: str = "kl"
+    # Whether the family can serve a regression teacher (label-conditioned families cannot).
+    supports_regression: bool = True
 
     def __init__(self, teacher: nn.Module, feature_spec: FeatureSpec, num_classes: int,
                  size_stats: Optional[GraphSizeStats] = None, config: Optional[Config] = None,
-                 device: str = "cpu", **overrides: Any):
+                 device: str = "cpu", task: str = "classification", **overrides: Any):
+        if task not in ("classification", "regression"):
+            raise ValueError(f"unknown task {task!r}: choose classification or regression")
+        if task == "regression" and (self.conditional or not self.supports_regression):
+            raise ValueError(f"generator {self.registered_name!r} draws graphs for classes, which a regression "
+                             "teacher has none of: use prior, random, gfkd or dfad")
         config = config or self.config_cls()
         self.config = config.replace(**overrides) if overrides else config
         self.teacher = freeze(teacher.to(device))
         self.feature_spec, self.num_classes, self.size_stats = feature_spec, num_classes, size_stats
+        self.task = task
         self.device = torch.device(device)
+
+    @property
+    def regression(self) -> bool:
+        """Whether the teacher is a regression model (outputs are values, not class logits)."""
+        return self.task == "regression"
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "cpu", **overrides: Any) -> "GraphGenerator":
@@ -62,7 +78,8 @@ class GraphGenerator(ABC):
                 "re-save it with dfkd (feature_spec) or use --arch/--in-channels with a continuous encoding"
             )
         return cls(checkpoint.build_model(), checkpoint.feature_spec, checkpoint.num_classes,
-                   size_stats=checkpoint.size_stats, device=device, **overrides)
+                   size_stats=checkpoint.size_stats, device=device, task=getattr(checkpoint, "task", "classification"),
+                   **overrides)
 
     def node_range(self) -> Tuple[int, int]:
         """``(min, max)`` node count: the config's, else from the teacher's training statistics (same
@@ -110,6 +127,13 @@ class GraphGenerator(ABC):
         targets = torch.arange(num_graphs) % self.num_classes
         return targets[torch.randperm(num_graphs, generator=generator)]
 
+    def spread_targets(self, num_graphs: int, low: float, high: float, generator: torch.Generator) -> Tensor:
+        """``[G, T]`` regression targets spread evenly over ``[low, high]`` (bin centres of ``G`` equal bins,
+        every output column alike), in random order: the regression analogue of :meth:`balanced_targets`."""
+        centres = low + (torch.arange(num_graphs, dtype=torch.float) + 0.5) * (high - low) / max(num_graphs, 1)
+        centres = centres[torch.randperm(num_graphs, generator=generator)]
+        return centres.unsqueeze(1).repeat(1, self.num_classes)
+
     @abstractmethod
     def generate(self, num_graphs: int, seed: int = 0, show_progress: bool = True) -> SyntheticGraphSet:
         """Synthesise ``num_graphs`` graphs."""
@@ -152,7 +176,8 @@ class OnlineGraphGenerator(GraphGenerator):
     @abstractmethod
     def sample(self, num_graphs: int, generator: torch.Generator, labels: Optional[Tensor] = None) -> Batch:
         """A detached batch of discrete graphs with ``teacher_logits [B, C]`` and ``y [B]`` (the preset
-        ``labels`` of a conditional generator, else the class each graph stands for)."""
+        ``labels`` of a conditional generator, else the class each graph stands for; regression
+        teachers: ``teacher_logits [B, T]`` are the teacher's values)."""
 
     @abstractmethod
     def generator_step(self, student: nn.Module, num_graphs: int, generator: torch.Generator) -> Dict[str, float]:
@@ -185,7 +210,9 @@ class OnlineGraphGenerator(GraphGenerator):
         if not self.built:
             self.build(seed)
         batch = self.sample(num_graphs, torch.Generator().manual_seed(seed), labels)
+        # Regression: the target of every graph is the teacher's value ([G, T]).
+        target = batch.teacher_logits.view(num_graphs, -1).cpu() if self.regression else batch.y.cpu()
         return SyntheticGraphSet.from_edges(
-            batch.x.cpu(), batch.edge_index.cpu(), batch.batch.cpu(), num_graphs, batch.y.cpu(), self.feature_spec,
+            batch.x.cpu(), batch.edge_index.cpu(), batch.batch.cpu(), num_graphs, target, self.feature_spec,
             teacher_logits=batch.teacher_logits.cpu(),
             meta={"generator": self.registered_name, "config": self.config.to_dict(), "seed": seed})

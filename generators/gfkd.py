@@ -18,6 +18,14 @@ Defaults differ from the reference scripts where the benchmark showed they must 
 ``benchmarks/results/gfkd.md``): a scale-free BN prior, sparse initial structure matched to the
 teacher's mean degree, hard one-hot features with a straight-through gradient, and a structure
 learning rate that suits ARM's variance.
+
+**Regression teachers** (``task="regression"``, outputs ``[G, T]`` values) have no classes for the
+cross-entropy. GFKD then optimises towards *value* targets instead (the cGAN-KD idea: cover the
+teacher's output range): the teacher is run once on the initial structures, the range ``[min, max]``
+of its value over those graphs (mean over outputs when ``T > 1``) is cut into ``G`` equal bins, every
+graph gets one bin centre as its target (random order), and the per-graph cross-entropy is replaced by
+the squared error :math:`\frac1T\|T(A_g, X_g) - t_g\|^2` (same ARM estimator, same BN prior).
+``target_confidence`` has no meaning there and is refused.
 """
 from __future__ import annotations
 
@@ -63,7 +71,8 @@ class GFKDConfig(Config):
         hard_features: feed one-hot features (argmax, straight-through gradient) instead of softmax.
         target_confidence: ``(low, high)``: give graph ``g`` a soft target with probability
             ``p_g ~ U(low, high)`` on its class (the rest spread evenly) instead of a one-hot target,
-            so the set covers the teacher's uncertain region too, not only over-confident graphs.
+            so the set covers the teacher's uncertain region too, not only over-confident graphs
+            (classification teachers only).
         type_prior: invert the node-type (or, for degree encodings, node-degree) distribution from
             the teacher's first BatchNorm layer (:mod:`dfkd.generators.priors`) and start from samples
             of it instead of uniformly random types (or Erdős–Rényi degrees).
@@ -125,11 +134,16 @@ class BernoulliGraphGenerator(GraphGenerator):
         if cfg.estimator != "arm" and spec.encoding == "degree":
             logger.info("degree-encoded features follow the hard structure; no gradient flows through them")
 
+        regression = self.regression
+        if regression and cfg.target_confidence:
+            raise ValueError("target_confidence sets class confidences, which a regression teacher has none of: "
+                             "leave it unset")
         low, high = self.node_range()
         counts = sample_node_counts(num_graphs, low, high, gen).to(dev)
         node_graph = node_to_graph(counts)
         pairs, pair_graph = candidate_pairs(counts)
-        targets = self.balanced_targets(num_graphs, gen).to(dev)
+        # Classification: balanced classes. Regression: value targets, set below from the initial graphs.
+        targets = None if regression else self.balanced_targets(num_graphs, gen).to(dev)
         target_probs = self.soft_targets(targets, gen) if cfg.target_confidence else None
 
         phi = self._initial_structure(counts, pairs, pair_graph, node_graph, gen).requires_grad_(True)
@@ -153,13 +167,24 @@ class BernoulliGraphGenerator(GraphGenerator):
 
         def per_graph_ce(edge_index: Tensor, x: Tensor,
                          edge_weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+            """``[G]`` per-graph loss (cross-entropy; squared error to the value targets for regression)."""
             logits = self.teacher_logits(x, edge_index, node_graph, num_graphs, edge_weight)
+            if regression:
+                return ((logits - targets) ** 2).mean(-1), logits
             if target_probs is None:
                 return F.cross_entropy(logits, targets, reduction="none"), logits
             # KL(q || teacher): zero when the teacher's confidence equals the graph's target confidence.
             return (target_probs * (torch.log(target_probs) - F.log_softmax(logits, -1))).sum(-1), logits
 
         sample = torch.rand(pairs.size(1), generator=gen).to(dev) < torch.sigmoid(phi.detach())
+        if regression:
+            with torch.no_grad():
+                ei0 = undirected(pairs[:, sample])
+                start_values = self.teacher_logits(features(ei0), ei0, node_graph, num_graphs).mean(-1)
+            targets = self.spread_targets(num_graphs, float(start_values.min()), float(start_values.max()),
+                                          gen).to(dev)
+            logger.info("gfkd (regression): targets spread over the teacher's range %.4g..%.4g on the initial graphs",
+                        float(start_values.min()), float(start_values.max()))
         history = []
         start = time.perf_counter()
         bar = progress(range(cfg.iterations), enabled=show_progress, desc="gfkd")
@@ -196,10 +221,15 @@ class BernoulliGraphGenerator(GraphGenerator):
                 sched.step()
             if step % 50 == 0 or step == cfg.iterations - 1:
                 row = {"step": step, "ce": ce.mean().item(), "bn": prior.item(),
-                       "agreement": float((logits.argmax(-1) == targets).float().mean()),
                        "edges_per_graph": (torch.sigmoid(phi).sum() / num_graphs).item()}
+                if regression:  # "ce" holds the squared error to the value targets
+                    row["target_mae"] = float((logits.detach() - targets).abs().mean())
+                else:
+                    row["agreement"] = float((logits.argmax(-1) == targets).float().mean())
                 history.append(row)
-                bar.set_postfix(ce=f"{row['ce']:.3f}", bn=f"{row['bn']:.3f}", agree=f"{row['agreement']:.2f}")
+                fit = ({"target_mae": f"{row['target_mae']:.3f}"} if regression
+                       else {"agree": f"{row['agreement']:.2f}"})
+                bar.set_postfix(ce=f"{row['ce']:.3f}", bn=f"{row['bn']:.3f}", **fit)
         elapsed = time.perf_counter() - start
 
         with torch.no_grad():

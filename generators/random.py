@@ -26,7 +26,8 @@ class RandomGraphConfig(Config):
 
 @register_generator("random")
 class RandomGraphGenerator(GraphGenerator):
-    """Erdős–Rényi graphs with random features; targets are the teacher's own predictions."""
+    """Erdős–Rényi graphs with random features; targets are the teacher's own predictions (its classes,
+    or for a regression teacher its ``[G, T]`` values)."""
 
     config_cls = RandomGraphConfig
 
@@ -53,5 +54,5 @@ class RandomGraphGenerator(GraphGenerator):
                                               torch.zeros(num_graphs, dtype=torch.long), spec,
                                               meta={"generator": "random", "config": self.config.to_dict(), "seed": seed})
         self.label_set(graphs)
-        graphs.target = graphs.teacher_logits.argmax(-1)
+        graphs.target = graphs.teacher_logits.clone() if self.regression else graphs.teacher_logits.argmax(-1)
         return graphs

@@ -1,4 +1,4 @@
-"""Graph-classification datasets: GIN text format (bundled or on disk) and PyG's TUDataset."""
+"""Graph datasets: GIN text format (bundled or on disk), PyG's TUDataset and the synthetic regression tasks."""
 from __future__ import annotations
 
 import hashlib
@@ -160,9 +160,11 @@ class GINFormatDataset(InMemoryDataset):
 
 
 def load_dataset(name: str, root: Optional[str] = None, cache_dir: Optional[str] = None) -> InMemoryDataset:
-    """Load a graph-classification dataset by name.
+    """Load a graph dataset by name.
 
-    Resolution order: ``TU:<NAME>`` loads PyG's ``TUDataset`` (downloads, needs
+    Resolution order: ``SYNTH:TRIANGLES`` / ``SYNTH:CLUSTERING[:NUM_GRAPHS[:SEED]]`` makes a synthetic
+    graph-regression dataset in memory (:func:`dfkd.data.make_regression_dataset`, offline and
+    deterministic); ``TU:<NAME>`` loads PyG's ``TUDataset`` (downloads, needs
     internet); otherwise ``<root>/<NAME>/<NAME>.txt`` when ``root`` (or
     ``$DFKD_DATA_ROOT``) is given and holds it; otherwise the bundled copy
     (MUTAG, PTC).
@@ -170,6 +172,10 @@ def load_dataset(name: str, root: Optional[str] = None, cache_dir: Optional[str]
     Every returned dataset has ``feature_spec``, ``label_values``, ``fold(k)``
     and ``labels``.
     """
+    if name.strip().upper().startswith("SYNTH:"):
+        from dfkd.data.synthetic_tasks import load_synthetic
+
+        return load_synthetic(name)
     if name.upper().startswith("TU:"):
         return _load_tu(name[3:], root or default_cache_dir())
     canon = canonical_name(name)
@@ -187,7 +193,8 @@ def load_dataset(name: str, root: Optional[str] = None, cache_dir: Optional[str]
         )
     raise FileNotFoundError(
         f"unknown dataset {name!r}{where}: use one of {', '.join(KNOWN)} with --data-root, "
-        f"a directory NAME/NAME.txt in GIN format, or TU:NAME for PyG's TUDataset (online)"
+        f"a directory NAME/NAME.txt in GIN format, TU:NAME for PyG's TUDataset (online), "
+        f"or SYNTH:TRIANGLES / SYNTH:CLUSTERING for a synthetic regression task"
     )
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import os
 import time
@@ -15,6 +16,8 @@ from dfkd.distill.distiller import DistillConfig, Distiller, DistillReport
 from dfkd.distill.sources import GraphListSource, GraphSource, OnlineSource, SyntheticSetSource
 from dfkd.generators import GraphGenerator, SyntheticGraphSet, get_generator_class
 from dfkd.evaluate import evaluate
+from dfkd.losses import parse_recipe
+from dfkd.losses.logits import REGRESSION_DEFAULT_LOSS, check_regression_recipe, is_classification_only
 from dfkd.nn import build_model, count_parameters
 from dfkd.version import __version__
 
@@ -45,12 +48,25 @@ def build_student(spec: str, teacher: Checkpoint, **options: Any) -> nn.Module:
 
 
 def make_generator(name: str, teacher: Checkpoint, device: str = "cpu", **options: Any) -> GraphGenerator:
-    """Resolve a registered generator and bind it to the teacher; options override its config."""
+    """Resolve a registered generator and bind it to the teacher; options override its config.
+
+    For a regression teacher, a generator whose ``discrepancy`` (DFAD) defaults to a class-probability
+    loss (``prob_mae``) gets ``mae`` (L1 on the outputs) instead; asking for a class-only one explicitly
+    is an error, and so are label-conditioned generators (``conditional``).
+    """
     cls = get_generator_class(name)
     names = {f.name for f in dataclasses.fields(cls.config_cls)}
     unknown = sorted(set(options) - names)
     if unknown:
         raise ValueError(f"generator {name!r} has no option(s) {unknown}: choose from {sorted(names)}")
+    if getattr(teacher, "task", "classification") == "regression" and "discrepancy" in names:
+        if "discrepancy" in options:
+            if is_classification_only(str(options["discrepancy"])):
+                raise ValueError(f"discrepancy {options['discrepancy']!r} compares class probabilities, which a "
+                                 "regression teacher does not have: use discrepancy=mae or mse")
+        elif is_classification_only(getattr(cls.config_cls(), "discrepancy")):
+            options = {**options, "discrepancy": "mae"}
+            logger.info("regression teacher: generator %r maximises the L1 discrepancy of the outputs (mae)", name)
     return cls.from_checkpoint(teacher, device=device, **options)
 
 
@@ -91,13 +107,25 @@ def distill_student(
             teacher is distilled into the first assistant, that one into the next, the last into the
             student, each stage with the same recipe on graphs of the same source (drawn from the
             original teacher's priors, labelled by the stage's teacher).
+
+    Regression teachers (checkpoint ``task="regression"``, outputs ``[B, T]`` values): the ``auto`` loss
+    is ``mse`` on the outputs, recipes with class-probability or label terms (``kl``, ``dynamic_kl``,
+    ``prob_mae``, ``label_ce``) are refused, ``prior`` stratifies its pools over the teacher's output
+    range, ``gfkd`` optimises towards value targets spread over that range, ``dfad`` maximises the L1
+    discrepancy, ``conditional`` is refused; the report's metrics are R², MAE and RMSE (see
+    :func:`dfkd.evaluate.compare_regression`).
     """
     config = config or DistillConfig()
-    if config.loss == "auto":
-        config = config.replace(loss="kl" if real_graphs is not None else get_generator_class(generator).recommended_loss)
     ckpt = teacher if isinstance(teacher, Checkpoint) else load_checkpoint(teacher, trust=trust)
-    if ckpt.task != "classification":
-        raise ValueError(f"{ckpt.path}: {ckpt.task} teachers are not supported by this distiller yet")
+    regression = ckpt.task == "regression"
+    if config.loss == "auto":
+        if regression:
+            loss = REGRESSION_DEFAULT_LOSS
+        else:
+            loss = "kl" if real_graphs is not None else get_generator_class(generator).recommended_loss
+        config = config.replace(loss=loss)
+    if regression:
+        check_regression_recipe(parse_recipe(config.loss))
     work_dir = work_dir or (f"{out}.run" if out else None)
     if resume and not work_dir:
         raise ValueError("resume needs --out or --work-dir to find the saved state")
@@ -133,7 +161,11 @@ def distill_student(
             graphs.save(os.path.join(work_dir, SYNTHETIC_FILE))
     report.generation_seconds = gen_seconds
     report.extra.update({"generator": gen_name, "generator_config": (graphs.meta.get("config") if graphs else None),
-                         "teacher": ckpt.path, "teacher_provenance": ckpt.provenance})
+                         "teacher": ckpt.path, "teacher_provenance": ckpt.provenance,
+                         # For the report (dfkd.report): which models, written by which dfkd, when.
+                         "teacher_arch": _arch(ckpt.model_config), "student": out,
+                         "student_arch": _arch(getattr(student_model, "config", None)), "task": ckpt.task,
+                         "dfkd_version": __version__, "finished": datetime.datetime.now().isoformat(timespec="seconds")})
     if chain:
         # The last stage compared the student with the last assistant: report it against the real teacher.
         report.extra["assistants"] = chain + [{"student_vs_last_assistant": report.final}]
@@ -141,8 +173,7 @@ def distill_student(
         report.teacher_parameters = count_parameters(original)
         if eval_graphs:
             ev = evaluate(student_model, eval_graphs, teacher=original, device=device, measure_latency=False)
-            report.final = {"accuracy": ev.accuracy, "teacher_accuracy": ev.teacher_accuracy,
-                            "agreement": ev.agreement, "relative_accuracy": ev.relative_accuracy}
+            report.final = ev.metrics()
     student_ckpt = Checkpoint.from_model(
         student_model, task=ckpt.task, feature_spec=ckpt.feature_spec, label_values=list(ckpt.label_values),
         size_stats=ckpt.size_stats,
@@ -218,6 +249,11 @@ class _SourceBuilder:
                 graphs.save(synth_path)
         self.seconds = float(graphs.meta.get("seconds_total", 0.0))
         return graphs
+
+
+def _arch(config: Any) -> Optional[str]:
+    """``gin-2-32`` for a zoo model's config, ``None`` for any other model."""
+    return getattr(config, "short_name", None)
 
 
 def report_path(out: str) -> str:

@@ -15,7 +15,7 @@ from torch import nn
 from dfkd.checkpoint import atomic_save, safe_torch_load
 from dfkd.config import Config
 from dfkd.distill.sources import GraphSource
-from dfkd.evaluate import accuracy, labels_of, predict
+from dfkd.evaluate import accuracy, compare_regression, is_regression_target, labels_of, predict, targets_of
 from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
 from dfkd.nn import call_model, count_parameters, forward_batch, freeze
 from dfkd.utils import check_finite, progress
@@ -172,13 +172,21 @@ class Distiller:
         return terms
 
     def evaluate(self) -> Dict[str, float]:
-        """Accuracy / agreement / relative accuracy on the evaluation graphs."""
+        """Scores on the evaluation graphs.
+
+        Classification (integer ``y``): ``accuracy``, ``teacher_accuracy``, ``agreement`` (same class) and
+        ``relative_accuracy``. Regression (floating-point ``y``): ``r2``, ``mae``, ``rmse``, the teacher's
+        (``teacher_r2`` ...), ``agreement_r2`` / ``agreement_mae`` (student against the teacher's outputs)
+        and ``relative_r2`` = student R² / teacher R² (:func:`dfkd.evaluate.compare_regression`).
+        """
         if not self.eval_graphs:
             return {}
         y = labels_of(self.eval_graphs)
         if self._teacher_eval is None:
             self._teacher_eval = predict(self.teacher, self.eval_graphs, device=self.device)
         student = predict(self.student, self.eval_graphs, device=self.device)
+        if is_regression_target(y):
+            return compare_regression(student, self._teacher_eval, targets_of(self.eval_graphs))
         t_acc, s_acc = accuracy(self._teacher_eval, y), accuracy(student, y)
         return {"accuracy": s_acc, "teacher_accuracy": t_acc,
                 "agreement": float((student.argmax(-1) == self._teacher_eval.argmax(-1)).float().mean()),

@@ -101,7 +101,9 @@ class OnlineSource(GraphSource):
     An epoch is ``ceil(graphs_per_epoch / batch_size)`` student steps; after every
     ``generator.update_every`` of them the generator takes ``generator.generator_steps`` steps
     against the current student. Each epoch records the class histogram of the teacher's predictions
-    on the generated graphs and flags collapse (one class above ``collapse_threshold``).
+    on the generated graphs and flags collapse (one class above ``collapse_threshold``); for a
+    regression teacher (no classes) it records the mean, std, min and max of the teacher's values
+    instead (``teacher_output_*``: a shrinking range is the regression form of collapse) and flags nothing.
     With ``replay > 0`` the last ``replay`` generated batches are kept, and after every fresh batch
     the student also takes a step on one of them, drawn at random (a memory against forgetting
     what earlier generators showed it). With ``relabel`` the batches go out without the generator's
@@ -120,6 +122,8 @@ class OnlineSource(GraphSource):
         self.student_steps = 0
         self.seconds = 0.0
         self._hist = torch.zeros(generator.num_classes, dtype=torch.long)
+        self.regression = bool(getattr(generator, "regression", False))
+        self._values: List[torch.Tensor] = []  # regression: teacher values of the epoch's batches
         self._terms: List[Dict[str, float]] = []
         self.replay, self.relabel = replay, relabel
         self.memory: List[Dict[str, torch.Tensor]] = []
@@ -134,11 +138,15 @@ class OnlineSource(GraphSource):
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
         self._hist.zero_()
+        self._values = []
         self._terms = []
         for _ in range(math.ceil(self.graphs_per_epoch / self.batch_size)):
             start = time.perf_counter()
             batch = self.generator.sample(self.batch_size, generator)
-            self._hist += torch.bincount(batch.teacher_logits.argmax(-1).cpu(), minlength=self._hist.numel())
+            if self.regression:
+                self._values.append(batch.teacher_logits.detach().float().cpu())
+            else:
+                self._hist += torch.bincount(batch.teacher_logits.argmax(-1).cpu(), minlength=self._hist.numel())
             self.seconds += time.perf_counter() - start
             item = {k: getattr(batch, k).detach().cpu() for k in self._MEMORY_KEYS} if self.replay else None
             yield self._emit(batch)
@@ -158,10 +166,18 @@ class OnlineSource(GraphSource):
         self.seconds += time.perf_counter() - start
 
     def epoch_stats(self) -> Dict[str, Any]:
-        total = int(self._hist.sum())
-        stats: Dict[str, Any] = {"class_histogram": self._hist.tolist()}
-        if total and self._hist.numel() > 1:
-            stats["collapsed"] = bool(self._hist.max().item() >= self.collapse_threshold * total)
+        stats: Dict[str, Any] = {}
+        if self.regression:
+            if self._values:
+                values = torch.cat(self._values)
+                stats.update({"teacher_output_mean": float(values.mean()),
+                              "teacher_output_std": float(values.std(unbiased=False)),
+                              "teacher_output_min": float(values.min()), "teacher_output_max": float(values.max())})
+        else:
+            total = int(self._hist.sum())
+            stats["class_histogram"] = self._hist.tolist()
+            if total and self._hist.numel() > 1:
+                stats["collapsed"] = bool(self._hist.max().item() >= self.collapse_threshold * total)
         for name in sorted({k for t in self._terms for k in t}):
             values = [t[name] for t in self._terms if name in t]
             stats[f"generator_{name}"] = sum(values) / len(values)
