@@ -1,6 +1,7 @@
 """Shared helpers of the benchmark scripts: machine description, holdout teachers, markdown tables."""
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import statistics
@@ -60,3 +61,20 @@ def table(header: List[str], rows: List[List[str]]) -> List[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return out
+
+
+def write_results(path: str, lines: List[str]) -> None:
+    """Write a results markdown file (folders made as needed) and say where."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+
+
+@functools.lru_cache(maxsize=None)
+def mutag_teacher() -> str:
+    """Path of the seed-0 MUTAG GIN-5-64 hold-out teacher the speed and memory benchmarks use (the
+    distillation benchmark's cached one; trained first when missing, e.g. in a fresh clone)."""
+    cache = os.path.join(HERE, "runs", "holdout_teachers")
+    holdout_teacher(dfkd.load_dataset("MUTAG"), "MUTAG", "gin-5-64", 0, cache)
+    return os.path.join(cache, "MUTAG-gin-5-64-holdout-seed0.pt")

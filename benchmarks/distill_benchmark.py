@@ -47,6 +47,10 @@ METHODS = {
     "prior+relation": dict(generator="prior", options={}, loss="kl,relation=1"),
     "prior+dynamic_kl": dict(generator="prior", options={}, loss="dynamic_kl"),
     "prior+assistant": dict(generator="prior", options={}, assistants=["gin-3-48"]),
+    # Easy-to-hard curriculum inside every batch (teacher confidence), widening over the first half.
+    "prior+curriculum": dict(generator="prior", options={}, curriculum="confidence"),
+    # The student predicts through a projection and the teacher's own (frozen) classifier.
+    "prior+teacher_head": dict(generator="prior", options={}, teacher_head="frozen"),
     "gfkd": dict(generator="gfkd", options={}),
     # GFKD's Erdős–Rényi start (the default before the degree-law start).
     "gfkd-er": dict(generator="gfkd", options={"degree_law": False}),
@@ -111,7 +115,9 @@ def main(argv=None) -> int:
                     result = distill_student(
                         teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
                         generator_options=options,
-                        config=DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto")),
+                        config=DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto"),
+                                            curriculum=spec.get("curriculum"),
+                                            teacher_head=spec.get("teacher_head", "off")),
                         assistants=spec.get("assistants", ()),
                         eval_graphs=test, real_graphs=[dataset[i] for i in train_idx] if method == "real" else None,
                         show_progress=False)

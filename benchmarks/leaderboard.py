@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -43,6 +44,23 @@ def cell(items: List[Dict]) -> str:
     return f"{mean_std([r['accuracy'] for r in items])} ({rel:.2f})"
 
 
+def wall(items: List[Dict]) -> str:
+    """Mean wall time of the runs, with the machine's core count when it is not the usual 2-core one
+    (runs of one table may come from several machines)."""
+    if not items:
+        return "–"
+    cores = {m.group(1) for m in (re.search(r"(\d+) CPU cores", r.get("machine", "")) for r in items) if m}
+    text = f"{statistics.mean(r['wall_s'] for r in items):.0f}"
+    return text if cores <= {"2"} else f"{text} ({'/'.join(sorted(cores))} cores)"
+
+
+def generic_command(command: str) -> str:
+    """A run's command with its own output paths and, for one-run processes, the dataset/seed/method as
+    placeholders, so that the commands of a sharded benchmark read as one."""
+    command = re.sub(r" --(raw|results|data-root|cache) \S+", "", command)
+    return re.sub(r"--datasets \S+ --seeds \S+ --methods \S+", "--datasets D --seeds S --methods M", command)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--raw", nargs="+", default=[os.path.join(HERE, "runs", "leaderboard_runs.jsonl")])
@@ -65,8 +83,7 @@ def main(argv=None) -> int:
         if any(items[m] for m in ablations):
             ablation_rows.append([name, f"{teacher} → {student}", cell(items.get(DEFAULT, []))]
                                  + [cell(items[m]) for m in ablations])
-        timing.append([name, f"{teacher} → {student}"] + [
-            f"{statistics.mean(r['wall_s'] for r in items[m]):.0f}" if items[m] else "–" for m in methods + ablations])
+        timing.append([name, f"{teacher} → {student}"] + [wall(items[m]) for m in methods + ablations])
         if items.get(DEFAULT):
             rel = [r["relative_accuracy"] for r in items[DEFAULT]]
             best_free = max((statistics.mean(r["accuracy"] for r in items[m]), m) for m in methods
@@ -76,7 +93,7 @@ def main(argv=None) -> int:
                            f"{'meets' if statistics.mean(rel) >= TARGET else 'below'} the {TARGET:.2f} bar; "
                            f"best data-free method here: {TITLES.get(best_free[1], best_free[1])}.")
     machines = sorted({r["machine"] for r in runs if "machine" in r})
-    commands = sorted({r["command"] for r in runs if "command" in r})
+    commands = sorted({generic_command(r["command"]) for r in runs if "command" in r})
     seeds = sorted({r["seed"] for r in runs})
     epochs = sorted({r["epochs"] for r in runs if "epochs" in r})
     lines = [
@@ -101,6 +118,9 @@ def main(argv=None) -> int:
            *table(["dataset", "teacher → student", TITLES[DEFAULT]] + ablations, ablation_rows), ""]
           if ablation_rows else []),
         "## Wall time per run (s, mean over seeds; generation included)", "",
+        "Runs made on the 2-core machine at one torch thread, often beside other jobs; cells marked with "
+        "another core count come from that machine (one run per process, one thread each, 15 processes at "
+        "once) and are not comparable.", "",
         *table(["dataset", "teacher → student"] + [TITLES.get(m, m) for m in methods + ablations], timing), "",
     ]
     os.makedirs(os.path.dirname(args.results), exist_ok=True)

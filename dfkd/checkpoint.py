@@ -9,9 +9,12 @@ statistics of the training graphs and provenance. Arbitrary pickles (a whole
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
+import math
 import os
 import pickle
+import re
 import tempfile
 import warnings
 from typing import Any, Dict, List, Optional
@@ -32,27 +35,53 @@ _PREFIXES = ("module.", "_orig_mod.")
 
 
 class CheckpointError(ValueError):
-    """A checkpoint cannot be read or does not fit; the message names the file and the fix."""
+    """A checkpoint cannot be read or does not fit; the message names the file and the fix.
+
+    Always one line: whitespace runs (a tensor's repr, a chained message) are collapsed, so the CLI's
+    one-line error contract holds whatever a damaged file contains.
+    """
+
+    def __init__(self, message: Any = "") -> None:
+        super().__init__(" ".join(str(message).split()))
 
 
 def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+    """Serialise ``obj`` in memory, write it to a temporary file in the same folder, fsync, then rename
+    over ``path``.
 
-    A crash or a full disk leaves the previous file at ``path`` intact.
+    A crash (even ``kill -9``) or a full disk leaves the previous file at ``path`` intact. Serialising
+    first matters: ``torch.save`` into a file swallows the writer's ``OSError`` (a full disk surfaces as
+    an opaque ``RuntimeError``), while a plain ``write`` of the bytes raises it with its ``errno``.
+
+    Raises:
+        OSError: with the original ``errno`` and a one-line message naming ``path`` and the fix.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
+            handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        previous = "the previous file there is unchanged" if os.path.exists(path) else "nothing was written"
+        raise OSError(exc.errno, f"could not write {path} ({exc.strerror or exc}): {previous}; "
+                                 "free disk space or choose another folder, then retry") from exc
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def safe_torch_load(path: str, trust: bool = False, map_location: Any = "cpu") -> Any:
@@ -66,9 +95,20 @@ def safe_torch_load(path: str, trust: bool = False, map_location: Any = "cpu") -
     except pickle.UnpicklingError as exc:
         if trust:
             raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from None
+        text = str(exc)
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", text)
+        if found:  # a well-formed pickle that names a class or function: an object, or code
+            raise CheckpointError(
+                f"{path}: holds pickled Python objects that safe loading refuses ({found.group(1)}: such as a "
+                "whole nn.Module, or code); re-save its state_dict, or pass --trust-checkpoint / trust=True if you "
+                "trust its source"
+            ) from None
+        # Anything else the safe unpickler cannot parse: garbage, or a plain pickle.dump (other opcodes).
+        opcode = re.search(r"Unsupported operand (\d+)", text)
+        detail = f"unsupported pickle opcode {opcode.group(1)}" if opcode else _first_line(exc)
         raise CheckpointError(
-            f"{path}: holds pickled Python objects that safe loading refuses (such as a whole nn.Module); "
-            "re-save its state_dict, or pass --trust-checkpoint / trust=True if you trust its source"
+            f"{path}: not a readable PyTorch checkpoint: truncated or corrupted, or a plain pickle that safe loading "
+            f"cannot parse ({detail}); only if it is a pickle from a source you trust, pass --trust-checkpoint"
         ) from None
     except Exception as exc:  # truncated zip, random bytes, ...
         raise CheckpointError(
@@ -191,7 +231,11 @@ class Checkpoint:
     def build_model(self) -> nn.Module:
         """Rebuild the model with its weights, in eval mode."""
         if self.module is not None:
+            if self.module.training:
+                logger.warning("%s: the module is in train mode (dropout and BatchNorm batch statistics active): "
+                               "switched to eval mode", self.path or type(self.module).__name__)
             return self.module.eval()
+        self._check_weights()
         model = build_model(self.model_config)
         try:
             result = model.load_state_dict(self.state_dict, strict=False)
@@ -213,6 +257,46 @@ class Checkpoint:
                 "check --arch / --in-channels / --classes"
             )
         return model.eval()
+
+    def _check_weights(self) -> None:
+        """Refuse weights that do not fit the config *before* allocating the model.
+
+        A damaged or hostile file can declare ``hidden=10**9`` or a million layers: building that model
+        would exhaust memory (or take minutes) before ``load_state_dict`` could object. The layer count
+        is bounded by the number of stored tensors, then the model is built on the ``meta`` device (no
+        memory) and every shape compared; once they match, the real model is no larger than the weights
+        already in memory. Non-finite weights are refused too: such a model only outputs NaN.
+        """
+        where, config, state = self.path or "checkpoint", self.model_config, self.state_dict
+        fit = (f"{where}: weights do not fit {config.short_name} (in={config.in_channels}, "
+               f"out={config.out_channels})")
+        advice = "check --arch / --in-channels / --classes"
+        if config.num_layers > max(len(state), 1):
+            raise CheckpointError(f"{fit}: {config.num_layers} layers declared but only {len(state)} weight tensors "
+                                  f"stored; {advice}")
+        try:
+            with torch.device("meta"):
+                skeleton = build_model(config).state_dict()
+        except Exception as exc:  # an architecture that cannot be built from this config
+            raise CheckpointError(f"{where}: cannot build {config.short_name} from its config "
+                                  f"({_first_line(exc)}); {advice}") from None
+        problems = []
+        missing = [k for k in skeleton if k not in state]
+        unexpected = [k for k in state if k not in skeleton]
+        wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in skeleton.items()
+                 if k in state and tuple(state[k].shape) != tuple(v.shape)]
+        if wrong:
+            problems.append(f"shape mismatch {_abbrev(wrong)}")
+        if missing:
+            problems.append(f"missing {_abbrev(missing)}")
+        if unexpected:
+            problems.append(f"unexpected {_abbrev(unexpected)}")
+        if problems:
+            raise CheckpointError(f"{fit}: {'; '.join(problems)}; {advice}")
+        bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise CheckpointError(f"{where}: weights hold NaN or infinite values in {_abbrev(bad)}: the run that "
+                                  "wrote them diverged; use an earlier checkpoint")
 
     @classmethod
     def load(
@@ -249,28 +333,87 @@ class Checkpoint:
     @classmethod
     def _from_dfkd_dict(cls, obj: Dict[str, Any], path: str) -> "Checkpoint":
         version = obj.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise CheckpointError(f"{path}: damaged dfkd checkpoint (format_version is {_short(version)}, not a "
+                                  "version number)")
+        if version > FORMAT_VERSION:
             raise CheckpointError(
                 f"{path}: checkpoint format version {version!r} is newer than this dfkd reads ({FORMAT_VERSION}); "
                 "upgrade dfkd"
             )
         try:
-            config = ModelConfig.from_dict(obj["model_config"])
-            spec = FeatureSpec.from_dict(obj["feature_spec"]) if obj.get("feature_spec") else None
-            stats = GraphSizeStats.from_dict(obj["size_stats"]) if obj.get("size_stats") else None
+            config = ModelConfig.from_dict(_typed(obj["model_config"], ModelConfig, "model_config"))
+            spec = (FeatureSpec.from_dict(_typed(obj["feature_spec"], FeatureSpec, "feature_spec"))
+                    if obj.get("feature_spec") is not None else None)
+            stats = (GraphSizeStats.from_dict(_typed(obj["size_stats"], GraphSizeStats, "size_stats"))
+                     if obj.get("size_stats") is not None else None)
             state = obj["state_dict"]
             task = obj.get("task", "classification")
-        except (KeyError, TypeError, ValueError) as exc:
+            labels = obj.get("label_values") or []
+            provenance = obj.get("provenance") or {}
+            if not isinstance(labels, list) or not all(isinstance(v, (int, float, str)) for v in labels):
+                raise TypeError("label_values is not a list of raw labels (numbers or strings)")
+            if not isinstance(provenance, dict):
+                raise TypeError(f"provenance is a {type(provenance).__name__}, not a dict")
+        except KeyError as exc:
+            raise CheckpointError(f"{path}: damaged dfkd checkpoint (no {exc.args[0]!r} entry)") from None
+        except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: damaged dfkd checkpoint ({_first_line(exc)})") from None
-        if task not in TASKS:
-            raise CheckpointError(f"{path}: unknown task {task!r}")
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        if not isinstance(task, str) or task not in TASKS:
+            raise CheckpointError(f"{path}: unknown task {_short(task)}: expected one of {TASKS}")
+        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                  for k, v in state.items()):
             raise CheckpointError(f"{path}: damaged dfkd checkpoint (state_dict is not a dict of tensors)")
+        problem = _inconsistency(config, spec, stats, labels, task)
+        if problem:
+            raise CheckpointError(f"{path}: damaged dfkd checkpoint ({problem})")
         return cls(
             model_config=config, state_dict=_strip_prefixes(state), task=task, feature_spec=spec,
-            label_values=list(obj.get("label_values") or []), size_stats=stats,
-            provenance=dict(obj.get("provenance") or {}), path=path,
+            label_values=list(labels), size_stats=stats, provenance=dict(provenance), path=path,
         )
+
+
+# Field annotations (strings under ``from __future__ import annotations``) -> accepted Python types.
+_FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list,),
+                "Optional[float]": (int, float, type(None)), "Optional[int]": (int, type(None))}
+
+
+def _short(value: Any) -> str:
+    """A one-line, bounded description of a stored value for error messages."""
+    text = " ".join(repr(value).split())
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _typed(data: Any, cls: type, what: str) -> Dict[str, Any]:
+    """``data`` when it is a dict whose known fields have the types ``cls`` declares (no bool for a
+    number, finite floats); ``TypeError`` naming the field otherwise. Unknown keys are left to
+    ``from_dict``, which names them."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{what} is a {type(data).__name__}, not a dict")
+    for field in dataclasses.fields(cls):
+        allowed = _FIELD_TYPES.get(str(field.type))
+        if allowed is None or field.name not in data:
+            continue
+        value = data[field.name]
+        ok = isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool))
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            ok = False
+        if not ok:
+            raise TypeError(f"{what}.{field.name} is {_short(value)}, expected {field.type}")
+    return data
+
+
+def _inconsistency(config: ModelConfig, spec: Optional[FeatureSpec], stats: Optional[GraphSizeStats],
+                   labels: List[Any], task: str) -> str:
+    """Why the stored metadata contradicts itself ('' when it does not)."""
+    if spec is not None and spec.dim != config.in_channels:
+        return f"feature_spec.dim {spec.dim} != model_config.in_channels {config.in_channels}"
+    if labels and task == "classification" and len(labels) != config.out_channels:
+        return f"{len(labels)} label_values for {config.out_channels} classes"
+    if stats is not None and not (0 <= stats.min_nodes <= stats.max_nodes and stats.mean_degree >= 0):
+        return (f"size_stats out of order (min_nodes {stats.min_nodes}, max_nodes {stats.max_nodes}, "
+                f"mean_degree {stats.mean_degree})")
+    return ""
 
 
 def _abbrev(keys: List[str], limit: int = 3) -> str:

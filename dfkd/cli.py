@@ -10,6 +10,7 @@ import argparse
 import ast
 import json
 import logging
+import os
 import platform
 import sys
 from typing import Any, Dict, List, Optional
@@ -36,6 +37,11 @@ EPILOG_DISTILL = """examples:
   dfkd distill --teacher teacher.pt --generator conditional --out student.pt   # label-conditioned (CGDD)
   dfkd distill --teacher teacher.pt --out student.pt --resume          # continue an interrupted run
   dfkd distill --teacher teacher.pt --real-dataset MUTAG --out kd.pt   # real-data KD ceiling
+  dfkd distill --teacher teacher.pt --out student.pt --eval-dataset MUTAG --report report.html   # + report
+"""
+EPILOG_REPORT = """examples:
+  dfkd report student.report.json --out report.html              # one self-contained file
+  dfkd report student.report.json --out report/report.md --eval-dataset MUTAG   # markdown + PNGs
 """
 EPILOG_GENERATE = """examples:
   dfkd generate --teacher teacher.pt --generator gfkd --num-graphs 100 --out synth.pt --graphml synth_graphml/
@@ -58,6 +64,19 @@ EPILOG_EVAL = """examples:
 
 class UserError(Exception):
     """An error caused by the user's input; printed as one line, exit status 2."""
+
+
+EXIT_FAILURE = 1  # the run itself failed (non-finite loss, disk full): not a usage error
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """``argparse`` parser whose usage errors (unknown option, bad value, options that exclude each other)
+    are one line on stderr, ``dfkd COMMAND: error: ...``, with exit status 2 like every other user error.
+    Subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        text = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -85,7 +104,7 @@ def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="dfkd", description="Data-free knowledge distillation for graph neural networks.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="run 'dfkd COMMAND --help' for the options of a command",
@@ -144,9 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "generator's recommended one (kl; conditional: kl,label_ce=0.5,attention=1; "
                         "regression teachers: mse)")
     g.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")
+    g.add_argument("--grad-clip", type=float, default=0.0, metavar="MAX_NORM",
+                   help="clip the student's gradient to this L2 norm every step (0 = off); may change on --resume")
+    g.add_argument("--curriculum", choices=["confidence", "disagreement"], default=None,
+                   help="train on the easiest graphs of every batch first (highest teacher confidence, or lowest "
+                        "teacher-student disagreement), widening to all graphs")
+    g.add_argument("--curriculum-start", type=float, default=0.5, help="fraction of every batch kept at first")
+    g.add_argument("--curriculum-ramp", type=float, default=0.5,
+                   help="fraction of the epochs after which every graph is kept")
+    g.add_argument("--teacher-head", choices=["off", "frozen", "trained"], default="off",
+                   help="predict through a projection into the teacher's readout and its classifier (frozen or "
+                        "trained from it), folded into the student's own head at the end")
     g.add_argument("--no-resample", action="store_true",
                    help="reuse the same synthetic graphs every epoch instead of fresh samples of their distributions")
     g.add_argument("--student-batch-norm", choices=["on", "off"], default="on", help="BatchNorm in the student")
+    g.add_argument("--student-dropout", type=float, default=None,
+                   help="dropout before the student's head (default: the architecture's, 0.5)")
     g.add_argument("--assistant", action="append", default=[], metavar="ARCH",
                    help="teacher-assistant chain: distil teacher -> ARCH -> ... -> student (repeatable, in order)")
     g = p.add_argument_group("evaluation and baselines (real data, never used for data-free training)")
@@ -158,8 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue an interrupted run from its work dir")
     g.add_argument("--checkpoint-every", type=int, default=25, help="epochs between resumable checkpoints")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    g.add_argument("--nproc", type=int, default=1,
+                   help="train with N local processes (DDP; gloo on CPU, NCCL on GPU); under torchrun leave it at 1")
     g.add_argument("--trust-checkpoint", action="store_true",
                    help="allow a teacher checkpoint that holds pickled code (unsafe)")
+    g.add_argument("--report", default=None, metavar="PATH",
+                   help="also write a report (training curves, teacher vs student size, latency and scores): "
+                        "PATH.html is one self-contained file, PATH.md writes markdown with PNGs beside it; "
+                        "figures need dfkd[plot]")
     _add_common(p)
     p.set_defaults(func=cmd_distill)
 
@@ -207,6 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_checkpoint_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="rebuild the HTML or markdown report of a finished distillation run",
+                       epilog=EPILOG_REPORT, formatter_class=Formatter)
+    p.add_argument("run_report", metavar="RUN.report.json", help="report JSON written by 'dfkd distill' beside the student")
+    p.add_argument("--out", required=True, help="report to write: .html (self-contained) or .md (with PNGs beside it)")
+    p.add_argument("--teacher", default=None, help="teacher checkpoint; without it, the one the run recorded")
+    p.add_argument("--student", default=None, help="student checkpoint; without it, the one the run recorded or S.pt beside S.report.json")
+    p.add_argument("--eval-dataset", default=None,
+                   help="measure latency on this dataset's test split instead of random graphs (scores come from the run)")
+    p.add_argument("--data-root", default=None, help="folder holding NAME/NAME.txt in GIN format")
+    p.add_argument("--device", default="cpu", help="where latency is measured: cpu, cuda, ...")
+    p.add_argument("--trust-checkpoint", action="store_true", help="allow pickled checkpoints (unsafe)")
+    _add_common(p)
+    p.set_defaults(func=cmd_report)
     return parser
 
 
@@ -371,6 +423,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from dfkd.distill.api import report_path
 
     options = generator_options(args)
+    if args.report:
+        _check_report_path(args.report, "--report")  # before any work
     teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
     eval_graphs = real_graphs = None
     if args.eval_dataset:
@@ -383,13 +437,31 @@ def cmd_distill(args: argparse.Namespace) -> int:
         real_graphs = _split_graphs(dataset, teacher, "train")
     config = DistillConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, loss=args.loss,
                            temperature=args.temperature, resample=not args.no_resample, seed=args.seed,
-                           checkpoint_every=args.checkpoint_every)
-    result = distill_student(
-        teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
+                           checkpoint_every=args.checkpoint_every, grad_clip=args.grad_clip, curriculum=args.curriculum,
+                           curriculum_start=args.curriculum_start, curriculum_ramp=args.curriculum_ramp,
+                           teacher_head=args.teacher_head)
+    run = dict(
+        teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, eval_graphs=eval_graphs, real_graphs=real_graphs, out=args.out,
         work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=_device(args),
-        student_options={"batch_norm": args.student_batch_norm == "on"}, assistants=args.assistant,
+        student_options={"batch_norm": args.student_batch_norm == "on",
+                         **({} if args.student_dropout is None else {"dropout": args.student_dropout})},
+        assistants=args.assistant,
     )
+    if args.nproc < 1:
+        raise UserError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("--nproc spawns processes itself: under torchrun leave it out (torchrun's --nproc_per_node sets them)")
+    if args.nproc > 1:
+        from dfkd.distill.distributed import distill_distributed
+
+        result = distill_distributed(args.nproc, log_level=logging.getLogger().level, **run)
+    else:
+        result = distill_student(**run)
+        from dfkd.distill.distributed import is_main
+
+        if not is_main():
+            return 0  # under torchrun, rank 0 reports
     rep = result.report
     print(f"student {args.student} <- teacher {teacher.model_config.short_name} via {rep.extra['generator']}: "
           f"{rep.student_parameters:,} vs {rep.teacher_parameters:,} parameters; generation {rep.generation_seconds:.1f} s, "
@@ -401,6 +473,48 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(f"{args.eval_dataset} test: teacher accuracy {f['teacher_accuracy']:.4f}, student accuracy "
               f"{f['accuracy']:.4f}, relative accuracy {f['relative_accuracy']:.4f}, agreement {f['agreement']:.4f}")
     print(f"saved {args.out} and {report_path(args.out)}")
+    if args.report:
+        from dfkd.report import write_report
+
+        student = getattr(result, "student", None)
+        written = write_report(rep, args.report, teacher=teacher, student=args.out if student is None else student,
+                               eval_graphs=eval_graphs, device=_device(args), trust=args.trust_checkpoint)
+        print(_report_line(written))
+    return 0
+
+
+def _check_report_path(path: str, option: str) -> None:
+    from dfkd.report import report_format
+
+    try:
+        report_format(path)
+    except ValueError as exc:
+        raise UserError(f"{option}: {exc}") from None
+
+
+def _report_line(written: List[str]) -> str:
+    figures = len(written) - 1
+    return f"report -> {written[0]}" + (f" (+ {figures} PNG figure(s) beside it)" if figures else "")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dfkd.report import find_run_models, read_report, write_report
+
+    _check_report_path(args.out, "--out")
+    report = read_report(args.run_report)
+    teacher_path, student_path = find_run_models(report, args.run_report, teacher=args.teacher, student=args.student)
+    teacher = load_checkpoint(teacher_path, trust=args.trust_checkpoint) if teacher_path else None
+    eval_graphs = None
+    if args.eval_dataset:
+        dataset = load_dataset(args.eval_dataset, root=args.data_root)
+        if teacher is not None:
+            check_features(teacher, dataset, "teacher")
+            eval_graphs = _split_graphs(dataset, teacher, "test")
+        else:
+            eval_graphs = list(dataset)
+    written = write_report(report, args.out, teacher=teacher, student=student_path, eval_graphs=eval_graphs,
+                           device=_device(args), trust=args.trust_checkpoint)
+    print(_report_line(written))
     return 0
 
 
@@ -579,6 +693,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
+        print("dfkd: error: choose a COMMAND (listed above)", file=sys.stderr)
         return EXIT_USAGE
     _setup_logging(args)
     try:
@@ -588,6 +703,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"dfkd {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (FloatingPointError, OSError) as exc:  # the run blew up or the disk is full: state kept, one line
+        if args.debug:
+            raise
+        print(f"dfkd {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"dfkd {args.command}: interrupted", file=sys.stderr)
         return 130

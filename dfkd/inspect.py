@@ -268,16 +268,30 @@ def format_statistics(columns: Mapping[str, Dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------------------------
 # the picture
 # --------------------------------------------------------------------------------------------
-def require_matplotlib():
-    """Import matplotlib with the Agg backend, or raise :class:`PlotUnavailableError` naming the fix."""
+def require_matplotlib(purpose: str = "drawing graphs"):
+    """Import matplotlib with the Agg backend, or raise :class:`PlotUnavailableError` naming the fix
+    (``purpose`` says what needs it, e.g. ``"drawing training curves"``)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise PlotUnavailableError(f"drawing graphs needs matplotlib, which is not installed: {PLOT_HINT}") from None
+        raise PlotUnavailableError(f"{purpose} needs matplotlib, which is not installed: {PLOT_HINT}") from None
     return plt
+
+
+def save_figure(fig, target: Any, dpi: int = 110) -> None:
+    """Write a matplotlib figure as PNG to ``target`` (a path, its folder created, or a binary file
+    object) and close it."""
+    import matplotlib.pyplot as plt
+
+    if isinstance(target, (str, os.PathLike)):
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    try:
+        fig.savefig(target, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
 
 
 def _layout(graph, seed: int) -> Dict[int, Any]:
@@ -410,8 +424,6 @@ def draw_examples(sources: Mapping[str, Any], path: str, per_class: int = 4, see
         xpos = (left.x1 + right.x0) / 2
         fig.add_artist(Line2D([xpos, xpos], [axes[-1][0].get_position().y0, axes[0][0].get_position().y1 + 0.03],
                               transform=fig.transFigure, color="0.6", linewidth=1.0, linestyle="--"))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    save_figure(fig, path, dpi=dpi)
     logger.info("drew %d classes x %d examples per source into %s", num_classes, per_class, path)
     return path

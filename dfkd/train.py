@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -87,17 +87,15 @@ def train_model(model: nn.Module, train_graphs: Sequence, val_graphs: Optional[S
     kept. The model is left in eval mode.
     """
     config = config or TrainConfig()
-    task = _resolve_task(task, train_graphs)
-    if task == "regression":
-        return _train_regression(model, train_graphs, val_graphs, config, show_progress, device)
+    regression = _resolve_task(task, train_graphs) == "regression"
     gen = seed_everything(config.seed)
     model.to(device)
     loader = DataLoader(list(train_graphs), batch_size=config.batch_size, shuffle=True, generator=gen)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, config.lr_step, 0.5) if config.lr_step > 0 else None
-    best = (-1.0, float("inf"))
+    best_score, best_val = -float("inf"), {}
     best_state, best_epoch, history = None, config.epochs, []
-    val_y = labels_of(val_graphs) if val_graphs else None
+    val_y = (targets_of if regression else labels_of)(val_graphs) if val_graphs else None
     bar = progress(range(1, config.epochs + 1), enabled=show_progress, desc="train")
     for epoch in bar:
         model.train()
@@ -106,60 +104,8 @@ def train_model(model: nn.Module, train_graphs: Sequence, val_graphs: Optional[S
             batch = batch.to(device)
             if batch.num_graphs < 2:  # BatchNorm needs two samples
                 continue
-            loss = F.cross_entropy(forward_batch(model, batch), batch.y.view(-1))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, count = total + loss.item() * batch.num_graphs, count + batch.num_graphs
-        if sched:
-            sched.step()
-        row = {"epoch": epoch, "train_loss": total / max(count, 1)}
-        if val_graphs:
-            logits = predict(model, val_graphs, device=device)
-            row["val_accuracy"] = accuracy(logits, val_y)
-            row["val_loss"] = float(F.cross_entropy(logits, val_y))
-            # Ties go to the later epoch: on small validation sets accuracy saturates early,
-            # and the later weights are better converged.
-            if row["val_accuracy"] >= best[0]:
-                best, best_epoch = (row["val_accuracy"], row["val_loss"]), epoch
-                best_state = copy.deepcopy(model.state_dict())
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row['val_accuracy']:.3f}")
-        history.append(row)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    logger.info("training done: best epoch %d, val accuracy %.4f", best_epoch, best[0])
-    return TrainResult(best_epoch=best_epoch, best_val_accuracy=best[0], best_val_loss=best[1], history=history)
-
-
-def _regression_loss(out: Tensor, y: Tensor) -> Tensor:
-    """MSE between ``[B, T]`` outputs and targets ``[B]``/``[B, T]``; a one-line error when widths differ."""
-    if y.numel() != out.numel():
-        raise ValueError(f"the model gives {out.size(-1)} output(s) per graph but the targets have "
-                         f"{y.numel() // max(out.size(0), 1)}: build it with out_channels = number of targets")
-    return F.mse_loss(out, y.view(out.shape).to(out.dtype))
-
-
-def _train_regression(model: nn.Module, train_graphs: Sequence, val_graphs: Optional[Sequence],
-                      config: TrainConfig, show_progress: bool, device: str) -> TrainResult:
-    """:func:`train_model` for regression: MSE, best epoch by validation MSE (latest on ties)."""
-    gen = seed_everything(config.seed)
-    model.to(device)
-    loader = DataLoader(list(train_graphs), batch_size=config.batch_size, shuffle=True, generator=gen)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, config.lr_step, 0.5) if config.lr_step > 0 else None
-    best_loss, best_metrics = float("inf"), {}
-    best_state, best_epoch, history = None, config.epochs, []
-    val_y = targets_of(val_graphs) if val_graphs else None
-    bar = progress(range(1, config.epochs + 1), enabled=show_progress, desc="train")
-    for epoch in bar:
-        model.train()
-        total, count = 0.0, 0
-        for batch in loader:
-            batch = batch.to(device)
-            if batch.num_graphs < 2:  # BatchNorm needs two samples
-                continue
-            loss = _regression_loss(forward_batch(model, batch), batch.y)
+            out = forward_batch(model, batch)
+            loss = _regression_loss(out, batch.y) if regression else F.cross_entropy(out, batch.y.view(-1))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -168,20 +114,48 @@ def _train_regression(model: nn.Module, train_graphs: Sequence, val_graphs: Opti
             sched.step()
         row: Dict[str, Any] = {"epoch": epoch, "train_loss": total / max(count, 1)}
         if val_graphs:
-            metrics = regression_metrics(predict(model, val_graphs, device=device), val_y)
-            row.update({"val_loss": metrics["rmse"] ** 2, **{f"val_{k}": v for k, v in metrics.items()}})
-            if row["val_loss"] <= best_loss:
-                best_loss, best_metrics, best_epoch = row["val_loss"], metrics, epoch
+            val, score, shown = _validate(predict(model, val_graphs, device=device), val_y, regression)
+            row.update(val)
+            # Ties go to the later epoch: on small validation sets accuracy saturates early,
+            # and the later weights are better converged.
+            if score >= best_score:
+                best_score, best_val, best_epoch = score, val, epoch
                 best_state = copy.deepcopy(model.state_dict())
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_r2=f"{metrics['r2']:.3f}")
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", **shown)
         history.append(row)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    logger.info("training done: best epoch %d, val MSE %.4f, R² %.4f", best_epoch, best_loss,
-                best_metrics.get("r2", float("nan")))
-    return TrainResult(best_epoch=best_epoch, best_val_accuracy=float("nan"), best_val_loss=best_loss,
-                       history=history, task="regression", best_val_metrics=best_metrics)
+    best_loss = best_val.get("val_loss", float("inf"))
+    if regression:
+        metrics = {k[4:]: v for k, v in best_val.items() if k != "val_loss"}
+        logger.info("training done: best epoch %d, val MSE %.4f, R² %.4f", best_epoch, best_loss,
+                    metrics.get("r2", float("nan")))
+        return TrainResult(best_epoch=best_epoch, best_val_accuracy=float("nan"), best_val_loss=best_loss,
+                           history=history, task="regression", best_val_metrics=metrics)
+    best_accuracy = best_val.get("val_accuracy", -1.0)
+    logger.info("training done: best epoch %d, val accuracy %.4f", best_epoch, best_accuracy)
+    return TrainResult(best_epoch=best_epoch, best_val_accuracy=best_accuracy, best_val_loss=best_loss,
+                       history=history)
+
+
+def _validate(logits: Tensor, y: Tensor, regression: bool) -> Tuple[Dict[str, float], float, Dict[str, str]]:
+    """Validation row (``val_*``), the score the best epoch maximises (accuracy; regression: -MSE) and
+    what the progress bar shows."""
+    if regression:
+        metrics = regression_metrics(logits, y)
+        val = {"val_loss": metrics["rmse"] ** 2, **{f"val_{k}": v for k, v in metrics.items()}}
+        return val, -val["val_loss"], {"val_r2": f"{metrics['r2']:.3f}"}
+    val = {"val_accuracy": accuracy(logits, y), "val_loss": float(F.cross_entropy(logits, y))}
+    return val, val["val_accuracy"], {"val": f"{val['val_accuracy']:.3f}"}
+
+
+def _regression_loss(out: Tensor, y: Tensor) -> Tensor:
+    """MSE between ``[B, T]`` outputs and targets ``[B]``/``[B, T]``; a one-line error when widths differ."""
+    if y.numel() != out.numel():
+        raise ValueError(f"the model gives {out.size(-1)} output(s) per graph but the targets have "
+                         f"{y.numel() // max(out.size(0), 1)}: build it with out_channels = number of targets")
+    return F.mse_loss(out, y.view(out.shape).to(out.dtype))
 
 
 @dataclasses.dataclass
@@ -225,6 +199,8 @@ def train_teacher(dataset, arch: str = "gin-5-64", fold: Optional[int] = None, h
     elif task not in TASKS:
         raise ValueError(f"unknown task {task!r}: choose classification or regression")
     regression = task == "regression"
+    if not 0.0 < val_ratio < 1.0:  # NaN fails too
+        raise ValueError(f"--val-ratio (validation fraction of the training split) must be in (0, 1), got {val_ratio}")
     train_idx, test_idx, split = split_indices(dataset, fold=fold, holdout=holdout, seed=config.seed)
     labels = dataset.labels
     fit_pos, val_pos = stratified_split([labels[i] for i in train_idx], val_ratio, seed=config.seed)

@@ -17,19 +17,23 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from dfkd.config import Config, FeatureSpec, GraphSizeStats
-from dfkd.nn import call_model, freeze
+from dfkd.nn import call_model
+from dfkd.nn.teacher import prepare_teacher
 from dfkd.generators.synthetic import SyntheticGraphSet
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_NODES = (10, 30)  # GFKD's reference range when the teacher stores no size statistics
+MAX_GRAPH_NODES = 1_000_000  # larger graphs are a damaged checkpoint's statistics, not a request
 
 
 class GraphGenerator(ABC):
     """Base class: teacher, input spec, class count and a config dataclass.
 
     Args:
-        teacher: the frozen model; it is put in eval mode and its parameters stop requiring grads.
+        teacher: the frozen model; it is put in eval mode (a warning when it was in train mode) and its
+            parameters stop requiring grads; active dropout and BatchNorm without running statistics
+            are warned about (:func:`dfkd.nn.teacher.prepare_teacher`).
         feature_spec: node-feature encoding the teacher expects.
         num_classes: teacher output width.
         size_stats: node-count statistics from the teacher checkpoint, if any.
@@ -59,7 +63,7 @@ class GraphGenerator(ABC):
                              "teacher has none of: use prior, random, gfkd or dfad")
         config = config or self.config_cls()
         self.config = config.replace(**overrides) if overrides else config
-        self.teacher = freeze(teacher.to(device))
+        self.teacher = prepare_teacher(teacher.to(device), feature_spec.dim, torch.device(device))
         self.feature_spec, self.num_classes, self.size_stats = feature_spec, num_classes, size_stats
         self.task = task
         self.device = torch.device(device)
@@ -94,6 +98,9 @@ class GraphGenerator(ABC):
         lo, hi = (lo if lo is not None else DEFAULT_NODES[0]), (hi if hi is not None else DEFAULT_NODES[1])
         if not 1 <= lo <= hi:
             raise ValueError(f"invalid node range {lo}:{hi}: need 1 <= min <= max")
+        if hi > MAX_GRAPH_NODES:  # a damaged or hostile checkpoint's statistics: refuse before allocating
+            raise ValueError(f"node range {lo}:{hi} is beyond {MAX_GRAPH_NODES:,} nodes per graph (from the teacher's "
+                             "size statistics unless you set it): pass --nodes MIN:MAX (min_nodes / max_nodes)")
         return lo, hi
 
     def teacher_logits(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int,

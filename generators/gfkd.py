@@ -44,12 +44,18 @@ from dfkd.generators.base import GraphGenerator
 from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.estimators import ESTIMATORS, arm_gradient, arm_samples, binary_concrete
 from dfkd.generators.registry import register_generator
-from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, sample_structure, undirected
+from dfkd.generators.structure import (
+    SPARSE_NODES, candidate_pairs, node_offsets, node_to_graph, random_candidate_pairs, random_partners,
+    sample_node_counts, sample_structure, undirected,
+)
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
 from dfkd.losses import BN_LOSSES, BatchNormStatsLoss
-from dfkd.utils import progress
+from dfkd.utils import check_finite, progress
 
 logger = logging.getLogger(__name__)
+
+CANDIDATES = ("auto", "all", "random")
+DEAD_LOGIT = -30.0  # logit of a refreshed candidate that duplicated an existing pair
 
 
 @dataclasses.dataclass
@@ -83,6 +89,16 @@ class GFKDConfig(Config):
         degree_law_confidence: edge probability of the pairs of that structure (the others share the
             rest of the mean degree).
         min_nodes, max_nodes: node-count range (``None``: teacher's statistics, else 10-30).
+        candidates: which node pairs get a structure logit. ``all``: every pair ``i < j`` (``Σ n(n-1)/2``
+            logits, the paper's form; memory O(n²) per graph). ``random``: ``candidates_per_node`` random
+            partners per node plus the initial structure's pairs (O(n·k): graphs of 1,000-10,000 nodes fit),
+            refreshed as the optimisation rejects them. ``auto``: ``random`` when graphs can have more than
+            :data:`~dfkd.generators.structure.SPARSE_NODES` (256) nodes, else ``all``.
+        candidates_per_node: random partners drawn per node (each node sits in about twice as many pairs).
+        candidate_refresh_every: with random candidates, every this many steps the pairs whose logit fell
+            ``candidate_drop`` below its starting value are replaced by fresh random pairs of the same
+            graph (0 = never).
+        candidate_drop: logit fall that marks a candidate as rejected.
     """
 
     iterations: int = 300
@@ -105,8 +121,16 @@ class GFKDConfig(Config):
     degree_law_confidence: float = 0.9
     min_nodes: Optional[int] = None
     max_nodes: Optional[int] = None
+    candidates: str = "auto"
+    candidates_per_node: int = 16
+    candidate_refresh_every: int = 50
+    candidate_drop: float = 2.0
 
     def __post_init__(self) -> None:
+        if self.candidates not in CANDIDATES:
+            raise ValueError(f"unknown candidates {self.candidates!r}: choose one of {CANDIDATES}")
+        if self.candidates_per_node < 1 or self.candidate_refresh_every < 0 or self.candidate_drop <= 0:
+            raise ValueError("candidates_per_node >= 1, candidate_refresh_every >= 0 and candidate_drop > 0 are required")
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {self.estimator!r}: choose one of {ESTIMATORS}")
         if self.bn_loss not in BN_LOSSES:
@@ -141,12 +165,18 @@ class BernoulliGraphGenerator(GraphGenerator):
         low, high = self.node_range()
         counts = sample_node_counts(num_graphs, low, high, gen).to(dev)
         node_graph = node_to_graph(counts)
-        pairs, pair_graph = candidate_pairs(counts)
+        sparse = self.sparse_candidates()
+        pairs, pair_graph = (None, None) if sparse else candidate_pairs(counts)
         # Classification: balanced classes. Regression: value targets, set below from the initial graphs.
         targets = None if regression else self.balanced_targets(num_graphs, gen).to(dev)
         target_probs = self.soft_targets(targets, gen) if cfg.target_confidence else None
 
-        phi = self._initial_structure(counts, pairs, pair_graph, node_graph, gen).requires_grad_(True)
+        phi, pairs, pair_graph = self._initial_structure(counts, pairs, pair_graph, node_graph, gen)
+        phi.requires_grad_(True)
+        if sparse:
+            logger.info("gfkd: %d random candidate pairs (%.1f per node) instead of all %d",
+                        pairs.size(1), 2 * pairs.size(1) / max(node_graph.numel(), 1),
+                        int((counts * (counts - 1) // 2).sum()))
         params = [{"params": [phi], "lr": cfg.structure_lr}]
         feat = self._initial_features(phi, pairs, node_graph, gen)
         if feat is not None:
@@ -186,6 +216,13 @@ class BernoulliGraphGenerator(GraphGenerator):
             logger.info("gfkd (regression): targets spread over the teacher's range %.4g..%.4g on the initial graphs",
                         float(start_values.min()), float(start_values.max()))
         history = []
+        refreshed = 0
+        if sparse:  # a refreshed candidate starts at its graph's mean initial edge probability
+            phi_start = phi.detach().clone()
+            dead = torch.zeros(phi.numel(), dtype=torch.bool, device=dev)
+            mean_p = torch.zeros(num_graphs, device=dev).index_add_(0, pair_graph, torch.sigmoid(phi_start))
+            mean_p = mean_p / torch.bincount(pair_graph, minlength=num_graphs).clamp(min=1)
+            fresh_logit = torch.logit(mean_p.clamp(1e-4, 0.5))
         start = time.perf_counter()
         bar = progress(range(cfg.iterations), enabled=show_progress, desc="gfkd")
         for step in bar:
@@ -208,6 +245,10 @@ class BernoulliGraphGenerator(GraphGenerator):
             if feat is not None and cfg.entropy_weight > 0 and spec.encoding != "continuous":
                 probs = torch.softmax(feat, -1)
                 loss = loss - cfg.entropy_weight * (probs * torch.log(probs + 1e-12)).sum(-1).mean()
+            # Checked every step, before the update: the message names the term that blew up.
+            check_finite({"ce": ce, "bn": prior, "loss": loss}, f"gfkd generator loss at step {step + 1}",
+                         "lower --set structure_lr=... / feature_lr=..., or --set bn_weight=0 when the teacher's "
+                         "BatchNorm statistics are degenerate")
             if loss.requires_grad:  # degree-encoded features under ARM leave nothing to back-propagate
                 loss.backward()
             if cfg.estimator == "arm":
@@ -219,6 +260,9 @@ class BernoulliGraphGenerator(GraphGenerator):
             opt.step()
             if sched:
                 sched.step()
+            if sparse and cfg.candidate_refresh_every and (step + 1) % cfg.candidate_refresh_every == 0:
+                refreshed += self._refresh_candidates(phi, phi_start, dead, fresh_logit, pairs, pair_graph,
+                                                      counts, node_graph, opt, gen)
             if step % 50 == 0 or step == cfg.iterations - 1:
                 row = {"step": step, "ce": ce.mean().item(), "bn": prior.item(),
                        "edges_per_graph": (torch.sigmoid(phi).sum() / num_graphs).item()}
@@ -238,11 +282,16 @@ class BernoulliGraphGenerator(GraphGenerator):
             x = features(ei).detach()
             if spec.categorical and x.numel():
                 x = F.one_hot(x.argmax(-1), spec.dim).float()
-        distribution: Dict[str, Tensor] = {"structure_logits": phi.detach(), "pair_index": pairs}
+        live = ~dead if sparse else torch.ones(phi.numel(), dtype=torch.bool, device=dev)  # drop duplicate slots
+        # Synthetic sets live on the CPU (saved, resampled and batched there), whatever device generated them.
+        distribution: Dict[str, Tensor] = {"structure_logits": phi.detach()[live].cpu(),
+                                           "pair_index": pairs[:, live].cpu()}
         graphs = SyntheticGraphSet.from_edges(
-            x, ei, node_graph, num_graphs, targets, spec, distribution=distribution,
+            x.cpu(), ei.cpu(), node_graph.cpu(), num_graphs, targets.cpu(), spec, distribution=distribution,
             meta={"generator": "gfkd", "config": cfg.to_dict(), "seed": seed, "seconds": elapsed,
                   "history": history, "bn_prior": bn.available and cfg.bn_weight > 0,
+                  "candidates": "random" if sparse else "all", "candidate_pairs": int(live.sum()),
+                  "candidates_refreshed": refreshed,
                   "bn_prior_reason": bn.reason},
         )
         self.label_set(graphs)
@@ -253,9 +302,15 @@ class BernoulliGraphGenerator(GraphGenerator):
         u = torch.rand(shape, generator=gen).clamp(1e-10, 1 - 1e-10)
         return (-torch.log(-torch.log(u))).to(self.device)
 
-    def _initial_structure(self, counts: Tensor, pairs: Tensor, pair_graph: Tensor, node_graph: Tensor,
-                           gen: torch.Generator) -> Tensor:
-        """``[P]`` initial structure logits: sparse, with the teacher's mean degree.
+    def _initial_structure(self, counts: Tensor, pairs: Optional[Tensor], pair_graph: Optional[Tensor],
+                           node_graph: Tensor, gen: torch.Generator) -> Tuple[Tensor, Tensor, Tensor]:
+        """``(phi [P], pair_index [2, P], pair_graph [P])``: initial structure logits over the candidate
+        pairs, sparse, with the teacher's mean degree.
+
+        ``pairs=None`` asks for random candidates (``candidates="random"``): ``candidates_per_node``
+        random partners per node plus the pairs of the initial degree-law draw. Probabilities are set per
+        *candidate slot* of a node (``n - 1`` with all pairs, about ``2k`` with random ones), so the expected
+        degree is the same either way.
 
         When the checkpoint stores the degree variance (``degree_law``): a draw of the training graphs'
         degree law (:func:`~dfkd.generators.structure.sample_structure`), its edges at probability
@@ -266,17 +321,31 @@ class BernoulliGraphGenerator(GraphGenerator):
         cfg = self.config
         degree = cfg.init_degree or (self.size_stats.mean_degree if self.size_stats else 2.0)
         dispersion = self.size_stats.degree_dispersion if self.size_stats else None
+        sparse = pairs is None
+
+        def slots(pair_graph: Tensor) -> Tensor:
+            """``[G]`` candidate pairs per node of every graph."""
+            if not sparse:
+                return (counts.float() - 1).clamp(min=1)
+            per_graph = torch.bincount(pair_graph, minlength=counts.numel()).float()
+            return (2 * per_graph / counts.float().clamp(min=1)).clamp(min=1)
+
         if cfg.degree_law and dispersion is not None:
             # A draw of the training graphs' degree law; its edges start likely, the other pairs unlikely
             # (so resampled structures stay close to it).
             edges = sample_structure(counts.cpu(), degree, max(dispersion, 1e-3), gen).to(self.device)
+            if sparse:
+                pairs, pair_graph = random_candidate_pairs(counts, cfg.candidates_per_node, gen, include=edges)
             n = int(counts.sum())
             on = torch.isin(pairs[0] * n + pairs[1], edges[0] * n + edges[1])
             p_on, p_off = cfg.degree_law_confidence, (1 - cfg.degree_law_confidence) * degree
-            p_off = (p_off / (counts.float() - 1).clamp(min=1)).clamp(1e-4, 0.5)[pair_graph]
+            p_off = (p_off / slots(pair_graph)).clamp(1e-4, 0.5)[pair_graph]
             p = torch.where(on, torch.full_like(p_off, p_on), p_off)
-            return torch.log(p) - torch.log1p(-p)
-        p0 = (degree / (counts.float() - 1).clamp(min=1)).clamp(0.01, 0.99)[pair_graph]
+            return torch.log(p) - torch.log1p(-p), pairs, pair_graph
+        if sparse:
+            pairs, pair_graph = random_candidate_pairs(counts, cfg.candidates_per_node, gen)
+        per_node = slots(pair_graph)
+        p0 = (degree / per_node).clamp(0.01, 0.99)[pair_graph]
         noise = torch.randn(pairs.size(1), generator=gen).to(self.device) * cfg.init_noise
         # E[σ(a + s·z)] ≈ σ(a / sqrt(1 + π s² / 8)).
         scale = math.sqrt(1 + math.pi * cfg.init_noise ** 2 / 8)
@@ -289,9 +358,59 @@ class BernoulliGraphGenerator(GraphGenerator):
                 wanted = torch.multinomial(prior.cpu(), node_graph.numel(), replacement=True, generator=gen)
                 wanted = torch.minimum(wanted.to(self.device).float().clamp(min=1), (counts - 1)[node_graph].float())
                 total = torch.zeros(counts.numel(), device=self.device).index_add_(0, node_graph, wanted)
-                p = (wanted[pairs[0]] * wanted[pairs[1]] / total[pair_graph].clamp(min=1)).clamp(0.01, 0.99)
+                p = wanted[pairs[0]] * wanted[pairs[1]] / total[pair_graph].clamp(min=1)
+                if sparse:  # a node meets only per_node of its n - 1 possible partners
+                    p = p * ((counts.float() - 1).clamp(min=1) / per_node)[pair_graph]
+                p = p.clamp(0.01, 0.99)
                 phi = torch.log(p) - torch.log1p(-p)
-        return phi
+        return phi, pairs, pair_graph
+
+    def sparse_candidates(self) -> bool:
+        """Whether structure logits live on random candidate pairs (see ``GFKDConfig.candidates``)."""
+        if self.config.candidates == "auto":
+            return self.node_range()[1] > SPARSE_NODES
+        return self.config.candidates == "random"
+
+    @torch.no_grad()
+    def _refresh_candidates(self, phi: Tensor, phi_start: Tensor, dead: Tensor, fresh_logit: Tensor, pairs: Tensor,
+                            pair_graph: Tensor, counts: Tensor, node_graph: Tensor, opt: torch.optim.Optimizer,
+                            gen: torch.Generator) -> int:
+        """Replace, in place, the candidates whose logit fell ``candidate_drop`` below its start (and the dead
+        ones) by fresh random pairs of the same graph (logit ``fresh_logit [G]`` of that graph, Adam moments
+        reset). A fresh pair that already exists is marked ``dead`` and parked at :data:`DEAD_LOGIT` (never
+        sampled, left out of the stored distribution). Returns how many live candidates were replaced.
+
+        Shapes: ``phi, phi_start [P]``, ``dead [P]`` (bool), ``pairs [2, P]``, ``pair_graph [P]``, ``counts [G]``,
+        ``node_graph [N]``.
+        """
+        rejected = (phi < phi_start - self.config.candidate_drop) & ~dead
+        fell = (rejected | dead).nonzero().view(-1)
+        if fell.numel() == 0:
+            return 0
+        graph = pair_graph[fell]
+        u = torch.rand(fell.numel(), generator=gen, dtype=torch.float64).to(phi.device)
+        a = node_offsets(counts)[:-1][graph] + (u * counts[graph]).long().clamp(max=counts[graph] - 1)
+        b = random_partners(a, node_graph, counts, gen)
+        lo, hi = torch.minimum(a, b), torch.maximum(a, b)
+        n = node_graph.numel()
+        keep = torch.ones(pairs.size(1), dtype=torch.bool, device=phi.device)
+        keep[fell] = False
+        new_keys = lo * n + hi
+        taken = torch.isin(new_keys, pairs[0, keep] * n + pairs[1, keep]) | (lo == hi)
+        # Two fresh draws of the same pair: keep the first.
+        order = torch.argsort(new_keys, stable=True)
+        sorted_keys = new_keys[order]
+        repeat = torch.zeros_like(taken)
+        repeat[order[1:]] = sorted_keys[1:] == sorted_keys[:-1]
+        pairs[0, fell], pairs[1, fell] = lo, hi
+        dead[fell] = taken | repeat
+        phi[fell] = torch.where(dead[fell], torch.full_like(phi[fell], DEAD_LOGIT), fresh_logit[graph])
+        phi_start[fell] = phi[fell]
+        state = opt.state.get(phi, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in state:
+                state[key][fell] = 0
+        return int(rejected.sum())
 
     def _initial_features(self, phi: Tensor, pairs: Tensor, node_graph: Tensor,
                           gen: torch.Generator) -> Optional[Tensor]:

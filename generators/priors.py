@@ -26,9 +26,19 @@ from dfkd.nn import call_model
 logger = logging.getLogger(__name__)
 
 
+class _StopForward(Exception):
+    """Raised by a hook once the first BatchNorm layer's input is captured: the rest of the teacher is not run."""
+
+
 def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, node_graph: Tensor,
-                        num_graphs: int, steps: int = 300, lr: float = 0.1) -> Tuple[Optional[Tensor], float]:
+                        num_graphs: int, steps: int = 300, lr: float = 0.1,
+                        truncate: bool = True) -> Tuple[Optional[Tensor], float]:
     """Fit the node-type distribution to the first BatchNorm layer's running mean.
+
+    Only the teacher up to that layer matters, so with ``truncate`` (default) every one of the ``steps``
+    forward passes stops there (a pre-hook captures the layer's input and aborts the forward): same
+    result, a fraction of the cost (``benchmarks/results/speed.md``). ``truncate=False`` runs the whole
+    teacher every step (the reference for that benchmark).
 
     Args:
         teacher: frozen model with BatchNorm running statistics.
@@ -44,7 +54,13 @@ def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, 
     if layer is None:
         return None, float("nan")
     captured = {}
-    handle = layer.register_forward_hook(lambda module, inputs, output: captured.__setitem__("x", inputs[0]))
+
+    def capture(module: nn.Module, inputs: Tuple[Tensor, ...]) -> None:
+        captured["x"] = inputs[0]
+        if truncate:
+            raise _StopForward
+
+    handle = layer.register_forward_pre_hook(capture)
     logits = torch.zeros(num_types, device=edge_index.device, requires_grad=True)
     opt = torch.optim.Adam([logits], lr=lr)
     target = layer.running_mean
@@ -52,7 +68,10 @@ def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, 
     try:
         for _ in range(steps):
             x = torch.softmax(logits, 0).expand(node_graph.numel(), num_types)
-            call_model(teacher, x, edge_index, node_graph, num_graphs)
+            try:
+                call_model(teacher, x, edge_index, node_graph, num_graphs)
+            except _StopForward:
+                pass
             loss = torch.linalg.vector_norm(captured["x"].mean(0) - target) / (torch.linalg.vector_norm(target) + 1e-8)
             opt.zero_grad()
             loss.backward()

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+
+
+# Above this many nodes in a graph, structures are drawn without enumerating all O(n²) node pairs.
+SPARSE_NODES = 256
 
 
 def sample_node_counts(num_graphs: int, low: int, high: int, generator: torch.Generator) -> Tensor:
@@ -43,6 +47,68 @@ def candidate_pairs(num_nodes: Tensor) -> Tuple[Tensor, Tensor]:
     # Global indices grow with the graph index, so sorting by (i, j) also sorts by graph.
     order = torch.argsort(pairs[0] * int(num_nodes.sum()) + pairs[1])
     return pairs[:, order], owner[order]
+
+
+def random_partners(nodes: Tensor, node_graph: Tensor, num_nodes: Tensor, generator: torch.Generator) -> Tensor:
+    """``[M]`` a uniformly random *other* node of the same graph for every node in ``nodes [M]`` (global
+    indices; a node of a one-node graph gets itself).
+
+    Args:
+        nodes: ``[M]`` global node indices.
+        node_graph: ``[N]`` graph of every node.
+        num_nodes: ``[G]`` node count per graph.
+    """
+    graph = node_graph[nodes]
+    n = num_nodes[graph]
+    start = node_offsets(num_nodes)[:-1][graph]
+    u = torch.rand(nodes.numel(), generator=generator, dtype=torch.float64).to(nodes.device)
+    j = start + (u * (n - 1).clamp(min=1)).long().clamp(max=(n - 2).clamp(min=0))
+    return torch.where(n > 1, j + (j >= nodes).long(), nodes)
+
+
+def random_candidate_pairs(num_nodes: Tensor, per_node: int, generator: torch.Generator,
+                           include: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """Sparse candidate pairs: ``per_node`` random partners of every node inside its graph (deduplicated),
+    plus the pairs ``include [2, M]`` (``i < j``), so ``P <= N * per_node + M`` instead of ``Σ n(n-1)/2``.
+
+    A node ends up in about ``2 * per_node`` candidate pairs (its own draws and the others' draws of it).
+
+    Args:
+        num_nodes: ``[G]`` node count per graph.
+        per_node: partners drawn per node.
+        include: optional ``[2, M]`` pairs that must be candidates (e.g. an initial structure).
+
+    Returns:
+        ``(pair_index [2, P], pair_graph [P])`` sorted by graph, ``i < j``.
+    """
+    if per_node < 1:
+        raise ValueError(f"candidates_per_node must be >= 1, got {per_node}")
+    node_graph = node_to_graph(num_nodes)
+    total = node_graph.numel()
+    src = torch.arange(total, device=num_nodes.device).repeat_interleave(per_node)
+    dst = random_partners(src, node_graph, num_nodes, generator)
+    keys = (torch.minimum(src, dst) * total + torch.maximum(src, dst))[src != dst]
+    if include is not None and include.numel():
+        keys = torch.cat([keys, include[0].to(keys.device) * total + include[1].to(keys.device)])
+    keys = torch.unique(keys)  # sorted: by first node, hence by graph
+    pairs = torch.stack([keys // total, keys % total])
+    return pairs, node_graph[pairs[0]]
+
+
+def sparse_erdos_renyi(num_nodes: Tensor, prob: Tensor, generator: torch.Generator) -> Tensor:
+    """``[2, M]`` pairs ``i < j`` of Erdős–Rényi graphs with per-graph edge probability ``prob [G]``, drawn in
+    ``O(N + M)`` memory (edge counts ``~ Binomial(n(n-1)/2, p)``, then uniform pairs; the rare repeated
+    pair is dropped) instead of over all ``Σ n(n-1)/2`` pairs as :func:`candidate_pairs` would need."""
+    total_pairs = (num_nodes * (num_nodes - 1) // 2).double()
+    counts = torch.binomial(total_pairs, prob.double().clamp(0, 1), generator=generator).long()
+    graph = torch.repeat_interleave(torch.arange(num_nodes.numel()), counts)
+    start = node_offsets(num_nodes)[:-1]
+    u = torch.rand(graph.numel(), generator=generator, dtype=torch.float64)
+    a = start[graph] + (u * num_nodes[graph]).long().clamp(max=(num_nodes[graph] - 1))
+    b = random_partners(a, node_to_graph(num_nodes), num_nodes, generator)
+    n = int(num_nodes.sum())
+    keys = torch.unique((torch.minimum(a, b) * n + torch.maximum(a, b))[a != b])
+    return torch.stack([keys // n, keys % n])
 
 
 def undirected(pairs: Tensor) -> Tensor:
@@ -146,5 +212,7 @@ def sample_structure(num_nodes: Tensor, mean_degree: float, dispersion: float,
     z = torch.randn(num_nodes.numel(), generator=generator)
     density = torch.exp(math.sqrt(sigma2) * z - sigma2 / 2)
     prob = (mean_degree * density / cap.clamp(min=1).float()).clamp(max=1.0)
+    if num_nodes.numel() and int(num_nodes.max()) > SPARSE_NODES:  # all pairs would be O(n²)
+        return sparse_erdos_renyi(num_nodes, prob, generator)
     pairs, pair_graph = candidate_pairs(num_nodes)
     return pairs[:, torch.rand(pair_graph.numel(), generator=generator) < prob[pair_graph]]

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from dfkd.checkpoint import atomic_save, safe_torch_load
+from dfkd.checkpoint import CheckpointError, atomic_save, safe_torch_load
 from dfkd.config import FeatureSpec
 
 FORMAT = "dfkd.synthetic"
@@ -29,7 +29,7 @@ def _ptr(counts: Tensor) -> Tensor:
 def _ranges(starts: Tensor, counts: Tensor) -> Tensor:
     """Concatenation of ``arange(s, s + c)`` for every ``(s, c)``, without a Python loop."""
     offsets = _ptr(counts)[:-1]
-    return torch.arange(int(counts.sum())) - torch.repeat_interleave(offsets - starts, counts)
+    return torch.arange(int(counts.sum()), device=counts.device) - torch.repeat_interleave(offsets - starts, counts)
 
 
 def degree_features(edge_index: Tensor, num_nodes: int, spec: FeatureSpec) -> Tensor:
@@ -107,17 +107,20 @@ class SyntheticGraphSet:
         Sliced straight out of the flat tensors (no per-graph ``Data`` objects): this is the
         distiller's hot path. Equal to ``Batch.from_data_list([self[g] for g in indices])``.
         """
-        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        # On the set's device (a set can live on a GPU: the prior generator balances its pool there).
+        idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.node_ptr.device)
         n_counts = self.num_nodes[idx]
         e_counts = self.edge_ptr[idx + 1] - self.edge_ptr[idx]
         ptr = _ptr(n_counts)
         node_ids = _ranges(self.node_ptr[idx], n_counts)
         edge_ids = _ranges(self.edge_ptr[idx], e_counts)
         shift = torch.repeat_interleave(ptr[:-1] - self.node_ptr[idx], e_counts)
-        batch = Batch(x=self.x[node_ids], edge_index=self.edge_index[:, edge_ids] + shift,
-                      y=self.target[idx], batch=torch.repeat_interleave(torch.arange(idx.numel()), n_counts), ptr=ptr)
+        batch = Batch(x=self.x[node_ids.to(self.x.device)],
+                      edge_index=self.edge_index[:, edge_ids.to(self.edge_index.device)] + shift.to(self.edge_index.device),
+                      y=self.target[idx.to(self.target.device)],
+                      batch=torch.repeat_interleave(torch.arange(idx.numel(), device=idx.device), n_counts), ptr=ptr)
         if self.teacher_logits is not None:
-            batch.teacher_logits = self.teacher_logits[idx]
+            batch.teacher_logits = self.teacher_logits[idx.to(self.teacher_logits.device)]
         return batch
 
     # resampling -----------------------------------------------------------------------------
@@ -169,6 +172,18 @@ class SyntheticGraphSet:
             raise ValueError(f"{path}: not a dfkd synthetic graph set (make one with 'dfkd generate')")
         if obj.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(f"{path}: synthetic set format {obj['format_version']} is newer than this dfkd: upgrade dfkd")
+        try:
+            graphs = cls.from_dict(obj)
+            if not all(isinstance(t, torch.Tensor) for t in (graphs.x, graphs.edge_index, graphs.node_ptr,
+                                                             graphs.edge_ptr, graphs.target)):
+                raise TypeError("x, edge_index, node_ptr, edge_ptr and target must be tensors")
+        except (KeyError, TypeError, ValueError) as exc:  # a damaged file: one line, never a KeyError
+            raise CheckpointError(f"{path}: damaged dfkd synthetic graph set ({exc}): generate it again") from None
+        return graphs
+
+    @classmethod
+    def from_dict(cls, obj: Dict[str, Any]) -> "SyntheticGraphSet":
+        """Inverse of :meth:`to_dict` (CPU tensors)."""
         return cls(obj["x"], obj["edge_index"], obj["node_ptr"], obj["edge_ptr"], obj["target"],
                    FeatureSpec.from_dict(obj["feature_spec"]), teacher_logits=obj["teacher_logits"],
                    distribution=obj["distribution"], meta=obj["meta"])

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUBCOMMANDS = ("train-teacher", "evaluate", "info", "distill", "generate", "inspect", "export")
+SUBCOMMANDS = ("train-teacher", "evaluate", "info", "distill", "generate", "inspect", "export", "report")
 
 
 def _hooks():

@@ -223,6 +223,8 @@ def split_indices(dataset, fold: Optional[int] = None, holdout: Optional[float] 
     if fold is not None and holdout is not None:
         raise ValueError("give either a fold or a holdout ratio, not both")
     if holdout is not None:
+        if not 0.0 < holdout < 1.0:  # NaN fails too
+            raise ValueError(f"--holdout (test fraction) must be in (0, 1), got {holdout}")
         train, test = stratified_split(dataset.labels, holdout, seed)
         return train, test, {"kind": "holdout", "ratio": holdout, "seed": seed}
     fold = 1 if fold is None else fold

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from dfkd.checkpoint import Checkpoint, load_checkpoint
+from dfkd.distill import distributed
 from dfkd.distill.distiller import DistillConfig, Distiller, DistillReport
 from dfkd.distill.sources import GraphListSource, GraphSource, OnlineSource, SyntheticSetSource
 from dfkd.generators import GraphGenerator, SyntheticGraphSet, get_generator_class
@@ -100,7 +101,8 @@ def distill_student(
         config: the distillation recipe (seed included).
         eval_graphs: labelled real graphs for reporting only.
         real_graphs: distil on these real graphs instead (the real-data KD ceiling).
-        out: student checkpoint path; the report goes beside it as ``.report.json``.
+        out: student checkpoint path; the report goes beside it as ``.report.json``. For a readable report
+            with training curves, size and latency, pass ``result.report`` to :func:`dfkd.report.write_report`.
         work_dir: where the synthetic set and resumable state live (default ``<out>.run/``).
         resume: reuse the synthetic set and continue the distillation state found in ``work_dir``.
         assistants: teacher-assistant chain (Mirzadeh et al., AAAI 2020), e.g. ``["gin-3-48"]``: the
@@ -114,8 +116,16 @@ def distill_student(
     range, ``gfkd`` optimises towards value targets spread over that range, ``dfad`` maximises the L1
     discrepancy, ``conditional`` is refused; the report's metrics are R², MAE and RMSE (see
     :func:`dfkd.evaluate.compare_regression`).
+
+    Multi-process: under ``torchrun`` (``WORLD_SIZE > 1`` in the environment) or inside
+    :func:`dfkd.distill.distributed.launch`, every process calls this function; the student trains with
+    DDP on shards of every global batch and only rank 0 evaluates and writes files
+    (:mod:`dfkd.distill.distributed`).
     """
     config = config or DistillConfig()
+    device = distributed.init_from_env(device)
+    main = distributed.is_main()
+    show_progress = show_progress and main
     ckpt = teacher if isinstance(teacher, Checkpoint) else load_checkpoint(teacher, trust=trust)
     regression = ckpt.task == "regression"
     if config.loss == "auto":
@@ -142,7 +152,7 @@ def distill_student(
         stage_dir = os.path.join(work_dir, f"assistant-{index + 1}") if work_dir else None
         logger.info("teacher-assistant chain: stage %d, %s", index + 1, arch)
         stage = _fit(teacher_model, assistant, builder.source(relabel=index > 0), config, eval_graphs, stage_dir,
-                     resume, device, show_progress)
+                     resume, device, show_progress, task=ckpt.task)
         chain.append({"assistant": arch, "parameters": stage.student_parameters, **stage.final})
         teacher_model = assistant
     student_model = student if isinstance(student, nn.Module) else None
@@ -150,10 +160,11 @@ def distill_student(
         torch.manual_seed(config.seed)
         student_model = build_student(student, ckpt, **(student_options or {}))
     source = builder.source(relabel=bool(assistants))
-    report = _fit(teacher_model, student_model, source, config, eval_graphs, work_dir, resume, device, show_progress)
+    report = _fit(teacher_model, student_model, source, config, eval_graphs, work_dir, resume, device, show_progress,
+                  task=ckpt.task)
 
     graphs, gen_seconds = builder.graphs, builder.seconds
-    if builder.online is not None:
+    if builder.online is not None and main:
         # A sample of the final generator, for inspection (dfkd inspect, GraphML export).
         graphs = builder.online.generate(min(num_graphs, DEFAULT_NUM_GRAPHS), seed=config.seed)
         gen_seconds += sum(s.seconds for s in builder.online_sources)
@@ -171,7 +182,7 @@ def distill_student(
         report.extra["assistants"] = chain + [{"student_vs_last_assistant": report.final}]
         original = ckpt.build_model()
         report.teacher_parameters = count_parameters(original)
-        if eval_graphs:
+        if eval_graphs and main:
             ev = evaluate(student_model, eval_graphs, teacher=original, device=device, measure_latency=False)
             report.final = ev.metrics()
     student_ckpt = Checkpoint.from_model(
@@ -182,21 +193,22 @@ def distill_student(
                     "assistants": list(assistants),
                     "dataset": ckpt.provenance.get("dataset"), "split": ckpt.provenance.get("split")},
     )
-    if out:
+    if out and main:
         student_ckpt.save(out)
         student_ckpt.path = out
         report.save(report_path(out))
+    distributed.barrier()  # the files exist when every rank returns
     return DistillResult(student=student_model.eval(), checkpoint=student_ckpt, report=report, graphs=graphs)
 
 
 def _fit(teacher: nn.Module, student: nn.Module, source: GraphSource, config: DistillConfig,
          eval_graphs: Optional[Sequence], work_dir: Optional[str], resume: bool, device: str,
-         show_progress: bool) -> DistillReport:
+         show_progress: bool, task: str = "classification") -> DistillReport:
     if work_dir:
         os.makedirs(work_dir, exist_ok=True)
     state_path = os.path.join(work_dir, STATE_FILE) if work_dir else None
     return Distiller(teacher, student, source, config, eval_graphs=eval_graphs, state_path=state_path,
-                     device=device, show_progress=show_progress).fit(resume=resume)
+                     device=device, show_progress=show_progress, task=task).fit(resume=resume)
 
 
 class _SourceBuilder:
@@ -235,6 +247,16 @@ class _SourceBuilder:
         return SyntheticSetSource(self.graphs, config.batch_size, resample=config.resample, relabel=relabel)
 
     def _offline_set(self) -> SyntheticGraphSet:
+        """The fixed synthetic set: generated (or reloaded) by rank 0 and shared with the other ranks."""
+        if distributed.context() is None:
+            graphs = self._make_offline_set()
+        else:  # as CPU tensors: every rank moves its batches to its own device
+            state = distributed.broadcast_object(self._make_offline_set().to_dict() if distributed.is_main() else None)
+            graphs = SyntheticGraphSet.from_dict(state)
+        self.seconds = float(graphs.meta.get("seconds_total", 0.0))
+        return graphs
+
+    def _make_offline_set(self) -> SyntheticGraphSet:
         synth_path = os.path.join(self.work_dir, SYNTHETIC_FILE) if self.work_dir else None
         if self.resume and synth_path and os.path.exists(synth_path):
             graphs = SyntheticGraphSet.load(synth_path)

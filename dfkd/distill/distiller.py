@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from typing import Any, Dict, List, Optional, Sequence
@@ -14,10 +15,14 @@ from torch import nn
 
 from dfkd.checkpoint import atomic_save, safe_torch_load
 from dfkd.config import Config
+from dfkd.distill import distributed
+from dfkd.distill.curriculum import CRITERIA, CurriculumSource
+from dfkd.distill.head import fold_teacher_head, reuse_teacher_head
 from dfkd.distill.sources import GraphSource
 from dfkd.evaluate import accuracy, compare_regression, is_regression_target, labels_of, predict, targets_of
 from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
-from dfkd.nn import call_model, count_parameters, forward_batch, freeze
+from dfkd.nn import call_model, count_parameters, forward_batch
+from dfkd.nn.teacher import prepare_teacher
 from dfkd.utils import check_finite, progress
 
 logger = logging.getLogger(__name__)
@@ -44,6 +49,16 @@ class DistillConfig(Config):
         seed: seeds initialisation, shuffling, sampling and dropout (epoch by epoch, so resume is exact).
         checkpoint_every: epochs between resumable checkpoints (0 = never).
         eval_every: epochs between evaluations on the optional real graphs (reporting only).
+        grad_clip: largest L2 norm of the student's gradient per step (``clip_grad_norm_``; 0 = off, the
+            default). It stays out of the resume fingerprint, so a run stopped by a non-finite loss can
+            ``--resume`` from its last good state with clipping added.
+        curriculum: ``confidence`` or ``disagreement``: keep the easiest graphs of every batch first and
+            widen to all (:class:`dfkd.distill.curriculum.CurriculumSource`); ``None`` (default) = off.
+        curriculum_start: fraction of every batch kept at the first epoch.
+        curriculum_ramp: fraction of the epochs after which every graph is kept.
+        teacher_head: ``frozen`` or ``trained``: the student predicts through a learnt projection into
+            the teacher's readout space and a copy of the teacher's classifier (frozen, or trained from
+            it), folded back into one linear head at the end (:mod:`dfkd.distill.head`); ``off`` (default).
     """
 
     epochs: int = 400
@@ -57,15 +72,36 @@ class DistillConfig(Config):
     seed: int = 0
     checkpoint_every: int = 25
     eval_every: int = 10
+    grad_clip: float = 0.0
+    curriculum: Optional[str] = None
+    curriculum_start: float = 0.5
+    curriculum_ramp: float = 0.5
+    teacher_head: str = "off"
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
+        positive = all(math.isfinite(v) and v > 0 for v in (self.lr, self.temperature))  # NaN fails too
+        if self.epochs < 1 or self.batch_size < 1 or not positive:
             raise ValueError(f"invalid distillation config: epochs={self.epochs}, batch_size={self.batch_size}, "
-                             f"lr={self.lr}, temperature={self.temperature}")
+                             f"lr={self.lr}, temperature={self.temperature}: need epochs, batch_size >= 1 and a "
+                             "finite lr, temperature > 0")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if self.checkpoint_every < 0 or self.eval_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 0 (0 = never) and eval_every >= 1, got "
+                             f"{self.checkpoint_every} and {self.eval_every}")
+        if not math.isfinite(self.grad_clip) or self.grad_clip < 0:
+            raise ValueError(f"grad_clip must be a finite number >= 0 (0 = off), got {self.grad_clip}")
         if self.lr_schedule not in ("linear", "constant"):
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}: choose linear or constant")
         if self.loss != "auto":
             parse_recipe(self.loss)
+        if self.curriculum is not None and self.curriculum not in CRITERIA:
+            raise ValueError(f"unknown curriculum {self.curriculum!r}: choose {' or '.join(CRITERIA)}")
+        if self.teacher_head not in ("off", "frozen", "trained"):
+            raise ValueError(f"unknown teacher_head {self.teacher_head!r}: choose off, frozen or trained")
+        if not 0 < self.curriculum_start <= 1 or not 0 < self.curriculum_ramp <= 1:
+            raise ValueError(f"curriculum_start and curriculum_ramp must be in (0, 1], got {self.curriculum_start} "
+                             f"and {self.curriculum_ramp}")
 
 
 @dataclasses.dataclass
@@ -101,15 +137,26 @@ class Distiller:
     teacher and relative accuracy every ``eval_every`` epochs; they never touch training.
     With ``state_path`` the run writes an atomic resumable checkpoint every
     ``checkpoint_every`` epochs; ``fit(resume=True)`` continues from it to the same result.
+    ``task`` (``classification`` or ``regression``) tells the curriculum how to score difficulty.
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, source: GraphSource,
                  config: Optional[DistillConfig] = None, eval_graphs: Optional[Sequence] = None,
-                 state_path: Optional[str] = None, device: str = "cpu", show_progress: bool = True):
+                 state_path: Optional[str] = None, device: str = "cpu", show_progress: bool = True,
+                 task: str = "classification"):
         self.config = config or DistillConfig()
         self.device = torch.device(device)
-        self.teacher = freeze(teacher.to(self.device))
+        self.teacher = prepare_teacher(teacher.to(self.device), device=self.device)
         self.student = student.to(self.device)
+        if self.config.teacher_head != "off":
+            # Its own seed, apart from the global stream (as the stateful losses' heads).
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed)
+                reuse_teacher_head(self.student, self.teacher, train_head=self.config.teacher_head == "trained")
+        if self.config.curriculum:
+            source = CurriculumSource(source, self.teacher, self.config.epochs, self.config.curriculum,
+                                      self.config.curriculum_start, self.config.curriculum_ramp,
+                                      student=self.student, regression=task == "regression")
         self.source = source
         self.eval_graphs = list(eval_graphs) if eval_graphs else None
         self.state_path = state_path
@@ -128,6 +175,13 @@ class Distiller:
         self._needs_embeddings = any(getattr(fn, "needs_embeddings", False) for fn, _, _ in self.recipe)
         self._student_has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.student.modules())
         self._teacher_eval = None
+        self._saved_epoch = 0  # epoch of the last resumable state written or resumed from (0: none)
+        # Multi-process (dfkd.distill.distributed): every rank trains on its share of each global batch;
+        # the student forward runs through DDP (self._forward_model) so gradients are averaged.
+        self.dist = distributed.context()
+        self._forward_model: nn.Module = self.student
+        if self.dist is not None and not self.dist.is_main:
+            self.show_progress = False
 
     # --- helpers --------------------------------------------------------------------------------
     def _build_stateful_loss(self, cls) -> nn.Module:
@@ -143,10 +197,27 @@ class Distiller:
 
     def _fingerprint(self) -> str:
         blob = json.dumps({"config": {k: v for k, v in self.config.to_dict().items()
-                                      if k not in ("checkpoint_every", "eval_every")},
+                                      if k not in ("checkpoint_every", "eval_every", "grad_clip")},
                            "source": [self.source.describe().get(k) for k in ("graphs", "generator_config")]},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _blowup_advice(self, step: int) -> str:
+        """What to do after a non-finite loss or gradient at batch ``step`` (nothing of it was applied)."""
+        if self.state_path and self._saved_epoch:
+            last = f"--resume continues from the last good state (epoch {self._saved_epoch}, {self.state_path})"
+        else:
+            last = "no resumable state was written yet"
+        return (f"it appeared at batch {step} of the epoch and was not applied; {last}; add --grad-clip 1.0 "
+                "(grad_clip may change on --resume) or start afresh with a lower --lr, and check the teacher's outputs")
+
+    def _clip_gradients(self, opt, epoch: int, step: int) -> None:
+        """Clip the gradient norm to ``grad_clip``; a non-finite norm stops the run before the update."""
+        params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        if not bool(torch.isfinite(norm)):
+            raise FloatingPointError(f"student gradient at epoch {epoch + 1}: non-finite gradient norm ({float(norm)}) "
+                                     f"although every loss term was finite; {self._blowup_advice(step)}")
 
     def _lr_factor(self, epoch: int) -> float:
         return 1.0 - epoch / self.config.epochs if self.config.lr_schedule == "linear" else 1.0
@@ -159,11 +230,11 @@ class Distiller:
         if self._needs_embeddings:
             with torch.no_grad():
                 context["teacher_output"] = forward_batch(self.teacher, batch, return_embeddings=True)
-            context["student_output"] = forward_batch(self.student, batch, return_embeddings=True)
+            context["student_output"] = forward_batch(self._forward_model, batch, return_embeddings=True)
             student_logits = context["student_output"].logits
             teacher_logits = context["teacher_output"].logits if teacher_logits is None else teacher_logits
         else:
-            student_logits = forward_batch(self.student, batch)
+            student_logits = forward_batch(self._forward_model, batch)
             if teacher_logits is None:
                 with torch.no_grad():
                     teacher_logits = forward_batch(self.teacher, batch)
@@ -179,8 +250,8 @@ class Distiller:
         (``teacher_r2`` ...), ``agreement_r2`` / ``agreement_mae`` (student against the teacher's outputs)
         and ``relative_r2`` = student R² / teacher R² (:func:`dfkd.evaluate.compare_regression`).
         """
-        if not self.eval_graphs:
-            return {}
+        if not self.eval_graphs or not distributed.is_main():
+            return {}  # in a process group only rank 0 evaluates (every rank holds the same student)
         y = labels_of(self.eval_graphs)
         if self._teacher_eval is None:
             self._teacher_eval = predict(self.teacher, self.eval_graphs, device=self.device)
@@ -194,7 +265,7 @@ class Distiller:
 
     # --- state ----------------------------------------------------------------------------------
     def _save_state(self, epoch: int, opt, report: DistillReport) -> None:
-        if not self.state_path:
+        if not self.state_path or not distributed.is_main():
             return
         atomic_save({"format": STATE_FORMAT, "fingerprint": self._fingerprint(), "epoch": epoch,
                      "student": self.student.state_dict(), "optimizer": opt.state_dict(),
@@ -202,6 +273,7 @@ class Distiller:
                      "seconds": report.distill_seconds,
                      **({"losses": self.loss_modules.state_dict()} if len(self.loss_modules) else {})},
                     self.state_path)
+        self._saved_epoch = epoch
 
     def _load_state(self, opt) -> Optional[Dict[str, Any]]:
         if not self.state_path or not os.path.exists(self.state_path):
@@ -235,7 +307,12 @@ class Distiller:
             if state is not None:
                 start_epoch, report.history = state["epoch"], state["history"]
                 report.resumed_from_epoch, report.distill_seconds = start_epoch, state["seconds"]
+                self._saved_epoch = start_epoch
                 logger.info("resuming from epoch %d (%s)", start_epoch, self.state_path)
+            else:
+                logger.warning("--resume: no saved state at %s, starting from epoch 0", self.state_path)
+        if self.dist is not None:
+            self._forward_model = distributed.wrap_student(self.student, self.device)
         bar = progress(range(start_epoch, cfg.epochs), enabled=self.show_progress, desc="distill",
                        initial=start_epoch, total=cfg.epochs)
         collapsed = 0
@@ -248,22 +325,35 @@ class Distiller:
                 group["lr"] = cfg.lr * self._lr_factor(epoch)
             self.student.train()
             self.loss_modules.train()
+            if self.teacher.training:  # switched by someone else's code since: back to a fixed function
+                prepare_teacher(self.teacher)
             sums: Dict[str, float] = {}
             count = 0
-            for batch in self.source.batches(epoch, gen):
-                batch = batch.to(self.device)
+            for step, batch in enumerate(self.source.batches(epoch, gen), 1):
                 if batch.num_graphs < 2 and self._student_has_bn:
                     continue  # BatchNorm cannot train on a single graph
+                counted, scale = batch.num_graphs, 1.0
+                if self.dist is not None:  # this rank's share; DDP's average of the scaled losses = global mean
+                    total = batch.num_graphs
+                    batch, counted = distributed.shard(batch, self.dist)
+                    scale = self.dist.world_size * counted / total
+                batch = batch.to(self.device)
                 terms = self._loss(batch)
-                check_finite(terms, f"student loss at epoch {epoch + 1}",
-                             "lower --lr or check the teacher's outputs; --resume restarts from the last checkpoint")
+                (distributed.check_finite_all if self.dist is not None else check_finite)(
+                    terms, f"student loss at epoch {epoch + 1}", self._blowup_advice(step))
                 opt.zero_grad(set_to_none=True)
-                terms["loss"].backward()
+                (terms["loss"] * scale if scale != 1.0 else terms["loss"]).backward()
+                if self.dist is not None and len(self.loss_modules):
+                    distributed.average_gradients(self.loss_modules.parameters())
+                if cfg.grad_clip:
+                    self._clip_gradients(opt, epoch, step)
                 opt.step()
                 self.source.update(self.student, gen)
                 for name, value in terms.items():
-                    sums[name] = sums.get(name, 0.0) + value.item() * batch.num_graphs
-                count += batch.num_graphs
+                    sums[name] = sums.get(name, 0.0) + value.item() * counted
+                count += counted
+            if self.dist is not None:  # the epoch's means over every rank's graphs
+                sums, count = distributed.reduce_sums(sums, count, self.device)
             report.distill_seconds += time.perf_counter() - t0
             row: Dict[str, Any] = {"epoch": epoch + 1, **{k: v / max(count, 1) for k, v in sums.items()},
                                    **self.source.epoch_stats()}
@@ -285,9 +375,11 @@ class Distiller:
         report.epochs_run = cfg.epochs
         if any("collapsed" in row for row in report.history):
             report.extra["collapsed_epochs"] = sum(bool(row.get("collapsed")) for row in report.history)
-        report.final = self.evaluate()
         if self.state_path:
-            self._save_state(cfg.epochs, opt, report)
+            self._save_state(cfg.epochs, opt, report)  # before folding: a resumed run rebuilds the wrapped head
+        fold_teacher_head(self.student)
+        report.student_parameters = count_parameters(self.student)
+        report.final = self.evaluate()
         return report
 
 
@@ -310,3 +402,4 @@ def _node_width(model: nn.Module, device: torch.device) -> int:
     if not out.node_embeddings:
         raise ValueError(f"{type(model).__name__} has no message-passing layers: no node states to distil")
     return out.node_embeddings[-1].size(-1)
+

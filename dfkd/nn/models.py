@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Type
+from typing import List, Optional, Tuple, Type
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +28,15 @@ class ModelOutput:
     logits: Tensor
     node_embeddings: List[Tensor]
     graph_embedding: Tensor
+
+
+def graph_index(x: Tensor, batch: Optional[Tensor], num_graphs: Optional[int]) -> Tuple[Tensor, int]:
+    """``batch [N]`` (all zeros when ``None``: one graph) and the number of graphs (read from it when ``None``)."""
+    if batch is None:
+        batch = x.new_zeros(x.size(0), dtype=torch.long)
+    if num_graphs is None:
+        num_graphs = int(batch.max()) + 1 if batch.numel() > 0 else 0
+    return batch, num_graphs
 
 
 class GraphClassifier(nn.Module):
@@ -81,10 +90,7 @@ class GraphClassifier(nn.Module):
         num_graphs: Optional[int] = None,
         return_embeddings: bool = False,
     ):
-        if batch is None:
-            batch = x.new_zeros(x.size(0), dtype=torch.long)
-        if num_graphs is None:
-            num_graphs = int(batch.max()) + 1 if batch.numel() > 0 else 0
+        batch, num_graphs = graph_index(x, batch, num_graphs)
         pool = self.config.pool
         pooled = [scatter(x, batch, num_graphs, pool)] if self.config.jk == "cat" else []
         states: List[Tensor] = []
@@ -191,10 +197,7 @@ class MLPWithEncodings(GraphClassifier):
         num_graphs: Optional[int] = None,
         return_embeddings: bool = False,
     ):
-        if batch is None:
-            batch = x.new_zeros(x.size(0), dtype=torch.long)
-        if num_graphs is None:
-            num_graphs = int(batch.max()) + 1 if batch.numel() > 0 else 0
+        batch, num_graphs = graph_index(x, batch, num_graphs)
         features = self.encode(x, edge_index, batch, edge_weight, num_graphs)
         return self.forward_features(features, batch, num_graphs, return_embeddings)
 

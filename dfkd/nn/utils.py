@@ -29,7 +29,8 @@ def call_model(model: nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor, n
     Shapes:
         x ``[N, F]``, edge_index ``[2, E]``, batch ``[N]``, edge_weight ``[E]`` → ``[B, C]``.
     """
-    if isinstance(model, GraphClassifier):
+    # A DistributedDataParallel wrapper forwards keyword arguments to the model it wraps.
+    if isinstance(model, GraphClassifier) or isinstance(getattr(model, "module", None), GraphClassifier):
         return model(x, edge_index, batch, edge_weight=edge_weight, num_graphs=num_graphs,
                      return_embeddings=return_embeddings)
     if return_embeddings:

@@ -1,0 +1,162 @@
+r"""Curriculum over synthetic graphs: train on the easiest graphs of every batch first, widen over time.
+
+Synthetic graphs range from ones the teacher labels with certainty to ambiguous ones near its
+decision boundary. A curriculum (ACGKD's easy-to-hard ordering of pseudo-graphs) lets the student
+learn the clear cases before the hard ones. :class:`CurriculumSource` wraps any
+:class:`~dfkd.distill.sources.GraphSource` and keeps, of every batch of ``B`` graphs, the
+:math:`\lceil \lambda(e) B \rceil` easiest, with the kept fraction growing linearly
+
+.. math:: \lambda(e) = \lambda_0 + (1 - \lambda_0)\,\min\!\left(1, \frac{e}{r E}\right)
+
+from ``start`` (:math:`\lambda_0`) at epoch 0 to all graphs after the first ``ramp`` (:math:`r`)
+fraction of the ``E`` epochs. Difficulty of graph :math:`g`:
+
+* ``confidence``: :math:`-\max_c \operatorname{softmax}(z^T_g)_c` (the teacher's least certain graphs are
+  the hardest; classification teachers only);
+* ``disagreement``: :math:`\mathrm{KL}(p^T_g \,\|\, p^S_g)` between teacher and current student (squared
+  error of the outputs for regression teachers), read with the student in eval mode so that its
+  BatchNorm statistics are not touched.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+from torch_geometric.utils import subgraph
+
+from dfkd.distill.sources import GraphSource
+from dfkd.nn import forward_batch
+
+CRITERIA = ("confidence", "disagreement")
+_NODE_KEYS, _EDGE_KEYS = ("x", "batch"), ("edge_weight", "edge_attr")
+
+
+def select_graphs(batch: Batch, keep: Tensor) -> Batch:
+    """The graphs of ``batch`` where ``keep [B]`` (bool) is true, as a new ``Batch``, in their order.
+
+    Node tensors (``x``, ``batch``) keep the kept graphs' nodes, edges are those among them
+    (``torch_geometric.utils.subgraph``, relabelled), every other tensor with ``B`` rows
+    (``y``, ``teacher_logits``) keeps the kept rows. No per-graph Python loop.
+    """
+    node_keep = keep[batch.batch]
+    edge_attr = getattr(batch, "edge_weight", None)
+    edge_index, edge_attr = subgraph(node_keep, batch.edge_index, edge_attr=edge_attr, relabel_nodes=True,
+                                     num_nodes=batch.num_nodes)
+    graph_id = torch.cumsum(keep.long(), 0) - 1
+    counts = torch.bincount(graph_id[batch.batch[node_keep]], minlength=int(keep.sum()))
+    out = Batch(x=batch.x[node_keep], edge_index=edge_index, batch=graph_id[batch.batch[node_keep]],
+                ptr=torch.cat([counts.new_zeros(1), counts.cumsum(0)]))
+    if edge_attr is not None:
+        out.edge_weight = edge_attr
+    for key, value in batch.to_dict().items():
+        if key in _NODE_KEYS + _EDGE_KEYS + ("edge_index", "ptr") or not isinstance(value, Tensor):
+            continue
+        if value.dim() > 0 and value.size(0) == keep.numel():
+            out[key] = value[keep]
+    out._num_graphs = int(keep.sum())
+    return out
+
+
+def difficulty(criterion: str, teacher_logits: Tensor, student_logits: Optional[Tensor] = None,
+               regression: bool = False) -> Tensor:
+    """``[B]`` difficulty of each graph (higher = harder) from ``[B, C]`` outputs; see the module docstring."""
+    if criterion == "confidence":
+        if regression:
+            raise ValueError("curriculum=confidence needs class probabilities, which a regression teacher does not "
+                             "have: use curriculum=disagreement")
+        return -F.softmax(teacher_logits, -1).max(-1).values
+    if student_logits is None:
+        raise ValueError("curriculum=disagreement needs the student's outputs")
+    if regression:
+        return ((student_logits - teacher_logits) ** 2).mean(-1)
+    log_t, log_s = F.log_softmax(teacher_logits, -1), F.log_softmax(student_logits, -1)
+    return (log_t.exp() * (log_t - log_s)).sum(-1)
+
+
+class CurriculumSource(GraphSource):
+    """Easy-to-hard selection inside every batch of ``source`` (see the module docstring).
+
+    Args:
+        source: any graph source (fixed synthetic set, online generator, real graphs).
+        teacher: the frozen teacher (labels batches that carry no ``teacher_logits``).
+        student: the student being trained (``disagreement`` only).
+        epochs: the run's epoch count ``E``.
+        criterion: ``confidence`` or ``disagreement``.
+        start: fraction of every batch kept at epoch 0, in ``(0, 1]``.
+        ramp: fraction of the epochs after which all graphs are kept, in ``(0, 1]``.
+        regression: the teacher's outputs are values, not class logits.
+    """
+
+    def __init__(self, source: GraphSource, teacher: nn.Module, epochs: int, criterion: str = "confidence",
+                 start: float = 0.5, ramp: float = 0.5, student: Optional[nn.Module] = None,
+                 regression: bool = False):
+        if criterion not in CRITERIA:
+            raise ValueError(f"unknown curriculum {criterion!r}: choose {' or '.join(CRITERIA)}")
+        if not 0 < start <= 1 or not 0 < ramp <= 1:
+            raise ValueError(f"curriculum start and ramp must be in (0, 1], got start={start}, ramp={ramp}")
+        if criterion == "confidence" and regression:
+            difficulty(criterion, torch.zeros(1, 1), regression=True)  # raises the one-line error
+        if criterion == "disagreement" and student is None:
+            raise ValueError("curriculum=disagreement needs the student")
+        self.source, self.teacher, self.student = source, teacher, student
+        self.epochs, self.criterion, self.start, self.ramp = epochs, criterion, start, ramp
+        self.regression = regression
+        self.relabel = source.relabel
+        self._kept = self._seen = 0
+
+    def fraction(self, epoch: int) -> float:
+        """:math:`\\lambda(e)`, the fraction of every batch kept at ``epoch`` (0-based)."""
+        return self.start + (1.0 - self.start) * min(1.0, epoch / (self.ramp * self.epochs))
+
+    @torch.no_grad()
+    def _scores(self, batch: Batch) -> Tensor:
+        teacher_logits = getattr(batch, "teacher_logits", None)
+        if teacher_logits is None:
+            teacher_logits = forward_batch(self.teacher, batch)
+        student_logits = None
+        if self.criterion == "disagreement":
+            training = self.student.training
+            self.student.eval()
+            try:
+                student_logits = forward_batch(self.student, batch)
+            finally:
+                self.student.train(training)
+        return difficulty(self.criterion, teacher_logits.float(), student_logits, self.regression)
+
+    def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+        self._kept = self._seen = 0
+        frac = self.fraction(epoch)
+        for batch in self.source.batches(epoch, generator):
+            size = int(batch.num_graphs)
+            keep_count = min(size, max(2, math.ceil(frac * size)))
+            self._seen += size
+            if keep_count >= size:
+                self._kept += size
+                yield batch
+                continue
+            batch = batch.to(next(self.teacher.parameters()).device)
+            scores = self._scores(batch)
+            keep = torch.zeros(size, dtype=torch.bool, device=scores.device)
+            keep[torch.argsort(scores, stable=True)[:keep_count]] = True
+            self._kept += keep_count
+            yield select_graphs(batch, keep)
+
+    def update(self, student: nn.Module, generator: torch.Generator) -> None:
+        self.source.update(student, generator)
+
+    def epoch_stats(self) -> Dict[str, Any]:
+        return {**self.source.epoch_stats(), "curriculum_kept": self._kept / max(self._seen, 1)}
+
+    def state_dict(self) -> Dict[str, Any]:
+        return self.source.state_dict()
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.source.load_state_dict(state)
+
+    def describe(self) -> Dict[str, Any]:
+        return {**self.source.describe(), "curriculum": {"criterion": self.criterion, "start": self.start,
+                                                         "ramp": self.ramp}}
