@@ -72,26 +72,6 @@ def kill_trials(crash, teacher: str, reference, trials: int, seed: int):
     return rows
 
 
-class _FullDisk:
-    def __init__(self, handle, budget):
-        self.handle, self.budget = handle, budget
-
-    def write(self, data):
-        data = memoryview(data).cast("B")
-        if len(data) > self.budget:
-            self.handle.write(data[:self.budget])
-            raise OSError(errno.ENOSPC, "No space left on device")
-        self.budget -= len(data)
-        return self.handle.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.handle, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
 
 
 def disk_full_trials(crash, teacher: str, reference):
@@ -106,7 +86,7 @@ def disk_full_trials(crash, teacher: str, reference):
 
             def fdopen(fd, *args, **kwargs):
                 count[0] += 1
-                return _FullDisk(real(fd, *args, **kwargs), 64 if count[0] == write else 10 ** 12)
+                return crash.FullDisk(real(fd, *args, **kwargs), 64 if count[0] == write else 10 ** 12)
 
             checkpoint.os.fdopen = fdopen
             try:

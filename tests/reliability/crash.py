@@ -18,6 +18,7 @@ resumes in its own process; the resumed student must equal the uninterrupted one
 """
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import random
@@ -38,6 +39,41 @@ STEPS = EPOCHS * NUM_GRAPHS // BATCH_SIZE  # optimiser steps of a whole run
 WRITES = 1 + (EPOCHS - 1) + 1 + 1
 RENAMES = WRITES + 1
 KINDS = ("step", "mid_write", "before_rename", "after_save")
+
+class FileProxy:
+    """A file object that forwards everything to ``handle``; subclasses override ``write``."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, data):
+        return self.handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+class FullDisk(FileProxy):
+    """A file whose writes stop with ENOSPC after ``budget`` bytes (a disk filling up mid-save)."""
+
+    def __init__(self, handle, budget):
+        super().__init__(handle)
+        self.budget = budget
+
+    def write(self, data):
+        data = memoryview(data).cast("B")
+        if len(data) > self.budget:
+            self.handle.write(data[:self.budget])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.budget -= len(data)
+        return self.handle.write(data)
+
 
 
 def make_teacher(path: str) -> str:
@@ -103,10 +139,7 @@ def _arm(point: str) -> None:
     elif kind == "mid_write":
         real_fdopen = os.fdopen
 
-        class _Dying:
-            def __init__(self, handle):
-                self.handle = handle
-
+        class _Dying(FileProxy):
             def write(self, data):
                 data = memoryview(data).cast("B")
                 count[0] += 1
@@ -116,15 +149,6 @@ def _arm(point: str) -> None:
                     os.fsync(self.handle.fileno())
                     _die()
                 return self.handle.write(data)
-
-            def __getattr__(self, name):
-                return getattr(self.handle, name)
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                self.handle.close()
 
         checkpoint.os.fdopen = lambda fd, *a, **k: _Dying(real_fdopen(fd, *a, **k))
     elif kind in ("before_rename", "after_save"):

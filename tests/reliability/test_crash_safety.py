@@ -52,41 +52,19 @@ def test_kill_mid_write_keeps_the_previous_state(zygote, tiny_teacher_path, tmp_
     assert len(glob.glob(os.path.join(f"{out}.run", ".tmp-*"))) == 1  # the torn temporary file, never renamed
 
 
-class _FullDisk:
-    """A file whose writes stop with ENOSPC after ``budget`` bytes (a disk filling up mid-save)."""
-
-    def __init__(self, handle, budget):
-        self.handle, self.budget = handle, budget
-
-    def write(self, data):
-        data = memoryview(data).cast("B")
-        if len(data) > self.budget:
-            self.handle.write(data[:self.budget])
-            raise OSError(errno.ENOSPC, "No space left on device")
-        self.budget -= len(data)
-        return self.handle.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.handle, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
 
 
-def _fill_disk(monkeypatch, budget=300):
+def _fill_disk(monkeypatch, full_disk, budget=300):
     real = os.fdopen
-    monkeypatch.setattr("dfkd.checkpoint.os.fdopen", lambda fd, *a, **k: _FullDisk(real(fd, *a, **k), budget))
+    monkeypatch.setattr("dfkd.checkpoint.os.fdopen", lambda fd, *a, **k: full_disk(real(fd, *a, **k), budget))
 
 
-def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(crash, tmp_path, monkeypatch):
     path = str(tmp_path / "model.pt")
     old = dfkd.build_model("gin-2-8", in_channels=7, out_channels=2)
     dfkd.save_model(path, old)
     before = open(path, "rb").read()
-    _fill_disk(monkeypatch)
+    _fill_disk(monkeypatch, crash.FullDisk)
     with pytest.raises(OSError) as info:
         dfkd.save_model(path, dfkd.build_model("gin-2-8", in_channels=7, out_channels=2))
     message = str(info.value)
@@ -107,7 +85,7 @@ def test_disk_full_mid_run_then_resume_equals_uninterrupted(crash, tiny_teacher_
 
     def fdopen(fd, *a, **k):  # the disk fills up at the 4th write (the state after epoch 3)
         writes[0] += 1
-        return _FullDisk(real(fd, *a, **k), 100 if writes[0] == 4 else 10 ** 12)
+        return crash.FullDisk(real(fd, *a, **k), 100 if writes[0] == 4 else 10 ** 12)
 
     monkeypatch.setattr("dfkd.checkpoint.os.fdopen", fdopen)
     with pytest.raises(OSError, match="No space left on device"):
@@ -118,9 +96,9 @@ def test_disk_full_mid_run_then_resume_equals_uninterrupted(crash, tiny_teacher_
     assert all(torch.equal(resumed[k], reference[k]) for k in reference)
 
 
-def test_cli_disk_full_is_one_line_exit_1(tiny_teacher_path, tmp_path, monkeypatch, capsys):
+def test_cli_disk_full_is_one_line_exit_1(crash, tiny_teacher_path, tmp_path, monkeypatch, capsys):
     out = str(tmp_path / "student.pt")
-    _fill_disk(monkeypatch, budget=50)
+    _fill_disk(monkeypatch, crash.FullDisk, budget=50)
     status = main(["distill", "--teacher", tiny_teacher_path, "--student", "gin-1-8", "--generator", "random",
                    "--num-graphs", "8", "--epochs", "1", "--out", out, "--quiet"])
     err = capsys.readouterr().err.strip()
