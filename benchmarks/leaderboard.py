@@ -114,7 +114,9 @@ def main(argv=None) -> int:
            "Names as in `benchmarks/distill_benchmark.py` (`METHODS`): `prior-no-balance` no class balancing, "
            "`prior-er` Erdős–Rényi degrees (dispersion 1), `prior-uniform-types` uniformly random node types, "
            "`prior+X` the default with loss term X added (or `dynamic_kl` instead of `kl`), `prior+assistant` "
-           "a teacher → gin-3-48 → student chain, `gfkd-er` GFKD from its former Erdős–Rényi start.", "",
+           "a teacher → gin-3-48 → student chain, `prior+curriculum` the confidence curriculum, `prior+teacher_head` "
+           "the student predicting through the teacher's frozen classifier, `gfkd-er` GFKD from its former "
+           "Erdős–Rényi start. Datasets without a cell were not run.", "",
            *table(["dataset", "teacher → student", TITLES[DEFAULT]] + ablations, ablation_rows), ""]
           if ablation_rows else []),
         "## Wall time per run (s, mean over seeds; generation included)", "",
