@@ -33,7 +33,8 @@ def load(paths: List[str]) -> List[Dict]:
     runs = []
     for path in paths:
         with open(path, encoding="utf-8") as handle:
-            runs += [json.loads(line) for line in handle if line.strip()]
+            rows = [json.loads(line) for line in handle if line.strip()]
+        runs += [r for r in rows if "accuracy" in r]  # classification runs (regression ones have R² instead)
     return runs
 
 
