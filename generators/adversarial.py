@@ -152,7 +152,7 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
         cfg, spec = self.config, self.feature_spec
         low, high = self.node_range()
         gen = torch.Generator().manual_seed(seed)
-        degree = cfg.init_degree or (self.size_stats.mean_degree if self.size_stats else 2.0)
+        degree = self.mean_degree(cfg.init_degree)
         p0 = min(max(degree / max((low + high) / 2 - 1, 1), 0.01), 0.99)
         type_logits = None
         if spec.encoding == "one_hot" and cfg.type_prior:

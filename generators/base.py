@@ -22,6 +22,7 @@ from dfkd.nn.teacher import prepare_teacher
 from dfkd.generators.synthetic import SyntheticGraphSet
 
 logger = logging.getLogger(__name__)
+FALLBACK_DEGREE = 2.0  # mean degree for teachers without size statistics
 
 DEFAULT_NODES = (10, 30)  # GFKD's reference range when the teacher stores no size statistics
 MAX_GRAPH_NODES = 1_000_000  # larger graphs are a damaged checkpoint's statistics, not a request
@@ -84,6 +85,13 @@ class GraphGenerator(ABC):
         return cls(checkpoint.build_model(), checkpoint.feature_spec, checkpoint.num_classes,
                    size_stats=checkpoint.size_stats, device=device, task=getattr(checkpoint, "task", "classification"),
                    **overrides)
+
+    def mean_degree(self, configured: Optional[float] = None) -> float:
+        """The mean node degree to generate: ``configured`` when given (0 asks for edgeless graphs), else
+        the teacher's training mean from its size statistics, else 2."""
+        if configured is not None:
+            return float(configured)
+        return self.size_stats.mean_degree if self.size_stats else FALLBACK_DEGREE
 
     def node_range(self) -> Tuple[int, int]:
         """``(min, max)`` node count: the config's, else from the teacher's training statistics (same

@@ -319,7 +319,7 @@ class BernoulliGraphGenerator(GraphGenerator):
         first BatchNorm layer and node degrees are drawn from it (Chung–Lu: ``p_ij = d_i d_j / Σ d``).
         """
         cfg = self.config
-        degree = cfg.init_degree or (self.size_stats.mean_degree if self.size_stats else 2.0)
+        degree = self.mean_degree(cfg.init_degree)
         dispersion = self.size_stats.degree_dispersion if self.size_stats else None
         sparse = pairs is None
 

@@ -53,7 +53,6 @@ from dfkd.nn import call_model
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_DEGREE = 2.0  # teachers without size statistics
 
 
 @dataclasses.dataclass
@@ -120,7 +119,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
     def degree_law(self) -> tuple:
         """``(mean, dispersion)`` of the node degree: the config's, else the teacher's statistics."""
         cfg, stats = self.config, self.size_stats
-        mean = cfg.mean_degree if cfg.mean_degree is not None else (stats.mean_degree if stats else FALLBACK_DEGREE)
+        mean = self.mean_degree(cfg.mean_degree)
         dispersion = cfg.degree_dispersion
         if dispersion is None:
             dispersion = (stats.degree_dispersion if stats else None) or 1.0

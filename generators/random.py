@@ -40,9 +40,7 @@ class RandomGraphGenerator(GraphGenerator):
         counts = sample_node_counts(num_graphs, *self.node_range(), gen)
         node_graph = node_to_graph(counts)
         pairs, pair_graph = candidate_pairs(counts)
-        degree = self.config.mean_degree  # 0 asks for edgeless graphs: not "unset"
-        if degree is None:
-            degree = self.size_stats.mean_degree if self.size_stats else 2.0
+        degree = self.mean_degree(self.config.mean_degree)
         prob = (degree / (counts.float() - 1).clamp(min=1)).clamp(max=1.0)[pair_graph]
         edge_index = undirected(pairs[:, torch.rand(prob.shape, generator=gen) < prob])
         n = node_graph.numel()
