@@ -42,7 +42,8 @@ def cell(items: List[Dict]) -> str:
     if not items:
         return "–"
     rel = statistics.mean(r["relative_accuracy"] for r in items)
-    return f"{mean_std([r['accuracy'] for r in items])} ({rel:.2f})"
+    seeds = "" if len(items) >= 3 else f" [{len(items)} seed{'s' if len(items) > 1 else ''}]"
+    return f"{mean_std([r['accuracy'] for r in items])} ({rel:.2f}){seeds}"
 
 
 def wall(items: List[Dict]) -> str:
