@@ -26,39 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch
-from torch_geometric.utils import subgraph
 
 from dfkd.distill.sources import GraphSource
-from dfkd.nn import forward_batch
+from dfkd.nn import forward_batch, select_graphs
 
 CRITERIA = ("confidence", "disagreement")
-_NODE_KEYS, _EDGE_KEYS = ("x", "batch"), ("edge_weight", "edge_attr")
-
-
-def select_graphs(batch: Batch, keep: Tensor) -> Batch:
-    """The graphs of ``batch`` where ``keep [B]`` (bool) is true, as a new ``Batch``, in their order.
-
-    Node tensors (``x``, ``batch``) keep the kept graphs' nodes, edges are those among them
-    (``torch_geometric.utils.subgraph``, relabelled), every other tensor with ``B`` rows
-    (``y``, ``teacher_logits``) keeps the kept rows. No per-graph Python loop.
-    """
-    node_keep = keep[batch.batch]
-    edge_attr = getattr(batch, "edge_weight", None)
-    edge_index, edge_attr = subgraph(node_keep, batch.edge_index, edge_attr=edge_attr, relabel_nodes=True,
-                                     num_nodes=batch.num_nodes)
-    graph_id = torch.cumsum(keep.long(), 0) - 1
-    counts = torch.bincount(graph_id[batch.batch[node_keep]], minlength=int(keep.sum()))
-    out = Batch(x=batch.x[node_keep], edge_index=edge_index, batch=graph_id[batch.batch[node_keep]],
-                ptr=torch.cat([counts.new_zeros(1), counts.cumsum(0)]))
-    if edge_attr is not None:
-        out.edge_weight = edge_attr
-    for key, value in batch.to_dict().items():
-        if key in _NODE_KEYS + _EDGE_KEYS + ("edge_index", "ptr") or not isinstance(value, Tensor):
-            continue
-        if value.dim() > 0 and value.size(0) == keep.numel():
-            out[key] = value[keep]
-    out._num_graphs = int(keep.sum())
-    return out
 
 
 def difficulty(criterion: str, teacher_logits: Tensor, student_logits: Optional[Tensor] = None,
@@ -115,8 +87,8 @@ class CurriculumSource(GraphSource):
     @torch.no_grad()
     def _scores(self, batch: Batch) -> Tensor:
         teacher_logits = getattr(batch, "teacher_logits", None)
-        if teacher_logits is None:
-            teacher_logits = forward_batch(self.teacher, batch)
+        if teacher_logits is None:  # kept on the batch: the distiller then needs no second teacher pass
+            teacher_logits = batch.teacher_logits = forward_batch(self.teacher, batch)
         student_logits = None
         if self.criterion == "disagreement":
             training = self.student.training

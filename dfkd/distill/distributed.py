@@ -44,12 +44,11 @@ import torch.distributed as dist
 from torch import Tensor
 from torch_geometric.data import Batch
 
+from dfkd.nn.utils import select_graphs
+
 logger = logging.getLogger(__name__)
 
 # Graph-level, node-level and edge-level attribute names whose level is known (others: by size).
-_GRAPH_KEYS = ("y", "teacher_logits")
-_NODE_KEYS = ("x", "pos")
-_EDGE_KEYS = ("edge_weight", "edge_attr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,48 +107,14 @@ def shard_bounds(num_graphs: int, rank: int, world_size: int) -> Tuple[int, int]
 
 
 def slice_graphs(batch: Batch, lo: int, hi: int) -> Batch:
-    """Graphs ``lo..hi-1`` of a PyG ``Batch`` as a new ``Batch`` (no per-graph Python loop).
-
-    Node-level tensors (``x``, ``batch``, anything with ``N`` rows) keep the graphs' nodes, edge-level
-    ones (``edge_index``, ``edge_weight``, anything with ``E`` columns/rows) the edges inside them in
-    their original order, graph-level ones (``y``, ``teacher_logits``, anything with ``B`` rows) rows
-    ``lo:hi``. Shapes: ``x [N, F] -> [N', F]``, ``edge_index [2, E] -> [2, E']``, ``y [B] -> [hi - lo]``.
-    """
+    """Graphs ``lo..hi-1`` of a PyG ``Batch`` as a new ``Batch`` (:func:`dfkd.nn.select_graphs` of a
+    contiguous range)."""
     num_graphs = int(batch.num_graphs)
     if not 0 <= lo < hi <= num_graphs:
         raise ValueError(f"graph slice {lo}:{hi} is outside a batch of {num_graphs} graphs")
-    vec = batch.batch
-    num_nodes = vec.numel()
-    ptr = getattr(batch, "ptr", None)
-    if ptr is None:
-        ptr = torch.cat([vec.new_zeros(1), torch.bincount(vec, minlength=num_graphs).cumsum(0)])
-    n0, n1 = int(ptr[lo]), int(ptr[hi])
-    edge_index = batch.edge_index
-    num_edges = edge_index.size(1)
-    keep = (edge_index[0] >= n0) & (edge_index[0] < n1)
-    out: Dict[str, Any] = {}
-    for key, value in batch.to_dict().items():
-        if key == "edge_index":
-            out[key] = edge_index[:, keep] - n0
-        elif key == "batch":
-            out[key] = vec[n0:n1] - lo
-        elif key == "ptr":
-            out[key] = ptr[lo:hi + 1] - n0
-        elif not isinstance(value, Tensor) or value.dim() == 0:
-            out[key] = value
-        elif key in _GRAPH_KEYS:
-            out[key] = value[lo:hi]
-        elif key in _NODE_KEYS or value.size(0) == num_nodes:
-            out[key] = value[n0:n1]
-        elif key in _EDGE_KEYS or value.size(0) == num_edges:
-            out[key] = value[keep]
-        elif value.size(0) == num_graphs:
-            out[key] = value[lo:hi]
-        else:
-            out[key] = value
-    if "ptr" not in out:
-        out["ptr"] = ptr[lo:hi + 1] - n0
-    return Batch(**out)
+    keep = torch.zeros(num_graphs, dtype=torch.bool, device=batch.batch.device)
+    keep[lo:hi] = True
+    return select_graphs(batch, keep)
 
 
 def shard(batch: Batch, ctx: DistContext) -> Tuple[Batch, int]:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.data import Batch
 
 from dfkd.nn.models import GraphClassifier
 
@@ -64,3 +65,47 @@ def freeze(model: nn.Module) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters (frozen ones included: this is the model's size)."""
     return sum(p.numel() for p in model.parameters())
+
+
+_GRAPH_KEYS = ("y", "teacher_logits")
+_NODE_KEYS = ("x", "pos")
+_EDGE_KEYS = ("edge_weight", "edge_attr")
+
+
+def select_graphs(batch: Batch, keep: Tensor) -> Batch:
+    """The graphs of ``batch`` where ``keep [B]`` (bool) is true, as a new ``Batch`` in their order (no
+    per-graph Python loop; equal to ``Batch.from_data_list`` of the kept graphs).
+
+    Node-level tensors (``x``, ``batch``, anything with ``N`` rows) keep the kept graphs' nodes,
+    edge-level ones (``edge_index`` relabelled, ``edge_weight``, anything with ``E`` rows) the edges inside
+    them in their original order, graph-level ones (``y``, ``teacher_logits``, anything with ``B`` rows)
+    the kept rows. Shapes: ``x [N, F] -> [N', F]``, ``edge_index [2, E] -> [2, E']``, ``y [B] -> [B']``.
+    """
+    vec, edge_index = batch.batch, batch.edge_index
+    num_graphs, num_nodes, num_edges = keep.numel(), vec.numel(), edge_index.size(1)
+    node_keep = keep[vec]
+    edge_keep = node_keep[edge_index[0]]
+    new_node = torch.cumsum(node_keep.long(), 0) - 1
+    new_vec = (torch.cumsum(keep.long(), 0) - 1)[vec[node_keep]]
+    counts = torch.bincount(new_vec, minlength=int(keep.sum()))
+    out: Dict[str, Any] = {"ptr": torch.cat([counts.new_zeros(1), counts.cumsum(0)])}
+    for key, value in batch.to_dict().items():
+        if key == "edge_index":
+            out[key] = new_node[edge_index[:, edge_keep]]
+        elif key == "batch":
+            out[key] = new_vec
+        elif key == "ptr":
+            continue
+        elif not isinstance(value, Tensor) or value.dim() == 0:
+            out[key] = value
+        elif key in _GRAPH_KEYS:
+            out[key] = value[keep]
+        elif key in _NODE_KEYS or value.size(0) == num_nodes:
+            out[key] = value[node_keep]
+        elif key in _EDGE_KEYS or value.size(0) == num_edges:
+            out[key] = value[edge_keep]
+        elif value.size(0) == num_graphs:
+            out[key] = value[keep]
+        else:
+            out[key] = value
+    return Batch(**out)

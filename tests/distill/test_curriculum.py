@@ -7,7 +7,8 @@ from torch_geometric.data import Batch
 import dfkd
 from dfkd.cli import main
 from dfkd.distill import DistillConfig, Distiller, SyntheticSetSource, distill_student
-from dfkd.distill.curriculum import CurriculumSource, difficulty, select_graphs
+from dfkd.distill.curriculum import CurriculumSource, difficulty
+from dfkd.nn import select_graphs
 from dfkd.generators import RandomGraphGenerator
 
 
