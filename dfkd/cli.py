@@ -641,13 +641,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     import dfkd.generators as generators
     from dfkd.nn import list_models
-    from dfkd.ops import available_backends, get_backend
+    from dfkd.ops import available_backends, get_backend, get_propagation
 
     print(f"dfkd {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, torch_geometric {torch_geometric.__version__}")
     cuda = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu only"
     print(f"device: {cuda}, {torch.get_num_threads()} CPU threads")
     print(f"scatter backend: {get_backend()} (available: {', '.join(available_backends())})")
+    print(f"aggregation: {get_propagation()} (dense per-graph blocks for dense graphs, scatter otherwise)")
     print(f"models: {', '.join(list_models())}")
     print(f"generators: {', '.join(generators.list_generators()) or '(none registered)'}")
     return 0

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from dfkd.config import FeatureSpec, GraphSizeStats
+from dfkd.ops import use_propagation
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +332,10 @@ def export_model(model: nn.Module, out: str, format: Optional[str] = None, graph
     os.close(fd)
     try:
         try:
-            (_write_onnx if format == "onnx" else _write_torchscript)(module, example, tmp)
+            # Scatter kernels only: the dense path's block size is read from the example's values and
+            # would be frozen into the exported graph.
+            with use_propagation("sparse"):
+                (_write_onnx if format == "onnx" else _write_torchscript)(module, example, tmp)
         except ExportError:
             raise
         except Exception as exc:

@@ -168,3 +168,22 @@ def test_cli_export_bad_format_and_missing_model(tmp_path, capsys):
     assert info.value.code == 2
     assert main(["export", "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "x.ts")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:DeprecationWarning")
+def test_export_of_dense_graphs_stays_valid_on_larger_graphs(tmp_path):
+    """Complete graphs take the dense path in PyTorch; the exported model must not freeze their block size."""
+    from torch_geometric.data import Data
+    from torch_geometric.utils import to_undirected
+
+    def complete(n, seed):
+        pairs = torch.combinations(torch.arange(n)).t()
+        x = torch.nn.functional.one_hot(torch.randint(7, (n,), generator=torch.Generator().manual_seed(seed)), 7)
+        return Data(x=x.float(), edge_index=to_undirected(pairs, num_nodes=n))
+
+    torch.manual_seed(0)
+    model = dfkd.build_model("gin-2-8", in_channels=7, out_channels=2).eval()
+    out = str(tmp_path / "m.ts")
+    export_model(model, out, graphs=[complete(6, s) for s in range(8)])
+    larger = Batch.from_data_list([complete(11, s) for s in range(5)])
+    assert torch.allclose(load_exported(out)(larger), forward_batch(model, larger), atol=1e-4)

@@ -2,24 +2,22 @@
 
 Edges follow PyG's ``source_to_target`` flow: ``edge_index[0]`` holds the
 source node ``j``, ``edge_index[1]`` the target node ``i``; messages are
-aggregated at ``i`` through :func:`dfkd.ops.scatter`. Every layer takes an
-optional ``edge_weight`` of shape ``[E]`` (values in ``[0, 1]``, differentiable)
-and gives exactly the unweighted result when all weights are 1.
+aggregated at ``i``. Every layer takes an optional ``edge_weight`` of shape
+``[E]`` (values in ``[0, 1]``, differentiable) and gives exactly the unweighted
+result when all weights are 1. In place of ``edge_index`` a layer also takes an
+adjacency prepared by :func:`dfkd.ops.build_adjacency` (sparse scatter or dense
+per-graph blocks, chosen by size and density), as PyG layers take a ``SparseTensor``.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
 
-from dfkd.ops import scatter
+from dfkd.ops.adjacency import Adjacency, as_adjacency
 
-
-def _weighted_messages(x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor]) -> Tensor:
-    """Messages ``w_ji * x_j`` for every edge, shape ``[E, F]``."""
-    msg = x.index_select(0, edge_index[0])
-    return msg if edge_weight is None else msg * edge_weight.view(-1, 1)
+EdgeIndex = Union[Tensor, Adjacency]
 
 
 class MessagePassingLayer(nn.Module):
@@ -70,8 +68,8 @@ class GINConv(MessagePassingLayer):
         super().reset_parameters()
         self.eps.data.zero_()
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
-        agg = scatter(_weighted_messages(x, edge_index, edge_weight), edge_index[1], x.size(0), "sum")
+    def forward(self, x: Tensor, edge_index: EdgeIndex, edge_weight: Optional[Tensor] = None) -> Tensor:
+        agg = as_adjacency(edge_index, edge_weight, x.size(0)).propagate(x)
         return self.mlp((1 + self.eps) * x + agg)
 
 
@@ -90,15 +88,12 @@ class GCNConv(MessagePassingLayer):
         super().__init__(in_channels, out_channels)
         self.lin = nn.Linear(in_channels, out_channels)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: EdgeIndex, edge_weight: Optional[Tensor] = None) -> Tensor:
         h = self.lin(x)
-        n = x.size(0)
-        w = edge_weight if edge_weight is not None else h.new_ones(edge_index.size(1))
-        deg = 1.0 + scatter(w, edge_index[1], n, "sum")  # self-loop contributes 1
-        inv_sqrt = deg.rsqrt()
-        norm = inv_sqrt[edge_index[0]] * w * inv_sqrt[edge_index[1]]
-        agg = scatter(h.index_select(0, edge_index[0]) * norm.view(-1, 1), edge_index[1], n, "sum")
-        return agg + h * (inv_sqrt * inv_sqrt).view(-1, 1)
+        adj = as_adjacency(edge_index, edge_weight, x.size(0))
+        inv_sqrt = (1.0 + adj.in_degree(h)).rsqrt().view(-1, 1)  # self-loop contributes 1 to the degree
+        # sum_j d_i^-1/2 w_ji d_j^-1/2 h_j: the symmetric normalisation factors out of the sum.
+        return inv_sqrt * adj.propagate(h * inv_sqrt) + h * inv_sqrt * inv_sqrt
 
 
 class SAGEConv(MessagePassingLayer):
@@ -116,12 +111,10 @@ class SAGEConv(MessagePassingLayer):
         self.lin_self = nn.Linear(in_channels, out_channels)
         self.lin_neigh = nn.Linear(in_channels, out_channels, bias=False)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
-        n = x.size(0)
-        total = scatter(_weighted_messages(x, edge_index, edge_weight), edge_index[1], n, "sum")
-        w = edge_weight if edge_weight is not None else x.new_ones(edge_index.size(1))
+    def forward(self, x: Tensor, edge_index: EdgeIndex, edge_weight: Optional[Tensor] = None) -> Tensor:
+        adj = as_adjacency(edge_index, edge_weight, x.size(0))
         # Clamping at 1 keeps the weighted mean bounded when soft weights are tiny.
-        mean = total / scatter(w, edge_index[1], n, "sum").clamp(min=1.0).view(-1, 1)
+        mean = adj.propagate(x) / adj.in_degree(x).clamp(min=1.0).view(-1, 1)
         return self.lin_self(x) + self.lin_neigh(mean)
 
 
@@ -132,5 +125,5 @@ class NodeLinear(MessagePassingLayer):
         super().__init__(in_channels, out_channels)
         self.lin = nn.Linear(in_channels, out_channels)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: EdgeIndex, edge_weight: Optional[Tensor] = None) -> Tensor:
         return self.lin(x)

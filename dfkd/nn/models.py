@@ -11,7 +11,7 @@ from dfkd.config import ModelConfig
 from dfkd.nn.conv import GCNConv, GINConv, NodeLinear, SAGEConv
 from dfkd.nn.encodings import DEFAULT_MAX_DEGREE, DEFAULT_RW_STEPS, structural_encoding, structural_encoding_dim
 from dfkd.nn.registry import register_model
-from dfkd.ops import scatter
+from dfkd.ops import build_adjacency, scatter
 
 
 @dataclass
@@ -95,8 +95,10 @@ class GraphClassifier(nn.Module):
         pooled = [scatter(x, batch, num_graphs, pool)] if self.config.jk == "cat" else []
         states: List[Tensor] = []
         h = x
+        # Sparse or dense (by size and density), built once for all layers; graph-less models skip it.
+        adj = edge_index if self.conv_cls is NodeLinear else build_adjacency(edge_index, edge_weight, batch, num_graphs)
         for conv, norm in zip(self.convs, self.norms):
-            out = torch.relu(norm(conv(h, edge_index, edge_weight)))
+            out = torch.relu(norm(conv(h, adj)))
             if self.config.residual and out.shape == h.shape:
                 out = out + h
             h = out
