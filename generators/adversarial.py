@@ -19,20 +19,22 @@ import contextlib
 import dataclasses
 import logging
 import math
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from dfkd.config import Config
-from dfkd.generators.base import OnlineGraphGenerator
+from dfkd.generators.base import OnlineGraphGenerator, graph_range
 from dfkd.generators.decoders import EDGE_RELAXATIONS, DecodedGraphs, GraphDecoder, decode_graphs
 from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, undirected
 from dfkd.losses import BN_LOSSES, BatchNormStatsLoss, get_loss, is_stateful_loss
 from dfkd.nn import forward_batch
+from dfkd.parallel import (DistContext, all_reduce_sum, all_reduce_sum_differentiable, average_gradients,
+                           check_finite_all, rank_share, reduce_terms, scale_gradient)
 from dfkd.utils import check_finite
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,8 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
 
     config_cls = AdversarialConfig
     network: Optional[GraphDecoder] = None
+    # (process group or None, graphs counted here, graphs of the batch) during a generator step
+    _step_share: Optional[Tuple[Optional[DistContext], int, int]] = None
 
     @property
     def update_every(self) -> int:
@@ -154,13 +158,14 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
         gen = torch.Generator().manual_seed(seed)
         degree = self.mean_degree(cfg.init_degree)
         p0 = min(max(degree / max((low + high) / 2 - 1, 1), 0.01), 0.99)
-        type_logits = None
+        type_logits = self.type_prior = None  # [F] node-type distribution inverted from the teacher's first BN
         if spec.encoding == "one_hot" and cfg.type_prior:
             counts = sample_node_counts(64, low, high, gen)
             pairs, _ = candidate_pairs(counts)
             edges = undirected(pairs[:, torch.rand(pairs.size(1), generator=gen) < p0]).to(self.device)
             prior, _ = estimate_type_prior(self.teacher, spec.dim, edges, node_to_graph(counts).to(self.device), 64)
             if prior is not None:
+                self.type_prior = prior
                 type_logits = torch.log(prior.clamp(min=1e-4))
         torch.manual_seed(seed)
         self.network = GraphDecoder(self.latent_dim(), high, spec.dim, cfg.hidden,
@@ -174,7 +179,13 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
             self._bn = None
         for _ in range(cfg.warmup_steps):  # no student yet: the priors (and label CE) alone
             self.generator_step(None, 32, gen)
+            if self.warmup_finished():
+                break
         return self
+
+    def warmup_finished(self) -> bool:
+        """Whether warm-up may stop before ``warmup_steps`` (conditional: once the labels are met)."""
+        return False
 
     # --- drawing graphs -------------------------------------------------------------------------
     def latent(self, num_graphs: int, generator: torch.Generator, labels: Optional[Tensor] = None) -> Tensor:
@@ -185,11 +196,14 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
         """``[G]`` preset labels of a batch (``None``: the generator is not conditioned on labels)."""
         return None
 
+    def draw_counts(self, num_graphs: int, generator: torch.Generator, labels: Optional[Tensor] = None) -> Tensor:
+        """``[G]`` node counts, uniform on :meth:`node_range` (conditional generators: per preset label)."""
+        return sample_node_counts(num_graphs, *self.node_range(), generator)
+
     def decode(self, num_graphs: int, generator: torch.Generator, labels: Optional[Tensor] = None) -> DecodedGraphs:
         """Draw ``num_graphs`` relaxed graphs (for the preset ``labels`` when conditional)."""
-        low, high = self.node_range()
-        counts = sample_node_counts(num_graphs, low, high, generator)
         labels = self.draw_labels(num_graphs, generator) if labels is None else labels.to(self.device)
+        counts = self.draw_counts(num_graphs, generator, labels)
         nodes, pairs = self.network(self.latent(num_graphs, generator, labels))
         graphs = decode_graphs(nodes, pairs, counts, self.feature_spec, self.config.relaxation,
                                self.config.temperature, generator)
@@ -199,18 +213,34 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
     @torch.no_grad()
     def sample(self, num_graphs: int, generator: torch.Generator, labels: Optional[Tensor] = None) -> Batch:
         """Discrete graphs with ``teacher_logits`` and ``y`` (the preset labels, else the teacher's classes)."""
+        return self.sample_shard(num_graphs, generator, 0, num_graphs, labels)
+
+    @torch.no_grad()
+    def sample_shard(self, num_graphs: int, generator: torch.Generator, lo: int, hi: int,
+                     labels: Optional[Tensor] = None, ctx: Optional[DistContext] = None) -> Batch:
+        """Graphs ``lo..hi-1`` of :meth:`sample`'s batch, same random stream: the whole batch is decoded (its
+        noise, node counts and edge/type draws), the teacher labels ``lo..hi`` only (``teacher_logits
+        [hi - lo, C]``). ``ctx`` is not needed: nothing here couples the graphs of a batch."""
         self._require_built()
-        batch = self.decode(num_graphs, generator, labels).hard_batch(self.feature_spec)
+        batch = graph_range(self.decode(num_graphs, generator, labels).hard_batch(self.feature_spec), lo, hi)
         batch.teacher_logits = forward_batch(self.teacher, batch)
         if batch.y is None:
             batch.y = batch.teacher_logits.argmax(-1)
         return batch
 
     # --- the adversarial update -----------------------------------------------------------------
-    def generator_loss(self, student: nn.Module, num_graphs: int, generator: torch.Generator) -> Dict[str, Tensor]:
-        """Named loss terms of one generator batch (``loss`` is their weighted sum, to minimise)."""
+    def generator_loss(self, student: nn.Module, num_graphs: int, generator: torch.Generator, lo: int = 0,
+                       hi: Optional[int] = None) -> Dict[str, Tensor]:
+        """Named loss terms of one generator batch (``loss`` is their weighted sum, to minimise).
+
+        With ``lo..hi`` (default: all ``num_graphs``) the whole batch is decoded (same random stream) but the
+        terms are computed on graphs ``lo..hi-1`` only: the teacher and the student see that share. The
+        adversarial and label terms are per-graph means; the BatchNorm prior and the class balance are
+        statistics of the graphs they see (a subclass's batch-statistic terms can be made the whole batch's
+        in a sharded step with :meth:`reduce_over_shards`).
+        """
         cfg = self.config
-        batch = self.decode(num_graphs, generator).weighted_batch()
+        batch = graph_range(self.decode(num_graphs, generator).weighted_batch(), lo, num_graphs if hi is None else hi)
         with self._bn or contextlib.nullcontext():
             teacher_out = forward_batch(self.teacher, batch)
         terms: Dict[str, Tensor] = {}
@@ -231,16 +261,88 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
         """Hook for subclasses (the conditional generator's label cross-entropy)."""
         return {}
 
-    def generator_step(self, student: nn.Module, num_graphs: int, generator: torch.Generator) -> Dict[str, float]:
+    def generator_step(self, student: nn.Module, num_graphs: int, generator: torch.Generator,
+                       ctx: Optional[DistContext] = None) -> Dict[str, float]:
+        """One Adam step of the generator against ``student``; returns the loss terms (floats).
+
+        With a process group ``ctx`` (:meth:`generator_step_shard`) every rank decodes the whole batch, computes
+        the terms on its :func:`~dfkd.parallel.rank_share` of ``n_r`` of the ``n`` graphs, and the generator's
+        gradients are summed over the ranks with weights ``n_r / n``: for the per-graph-mean terms
+        (adversarial discrepancy, label cross-entropy) that is the single-process gradient, so every rank
+        takes the single-process step. Terms computed on every rank from statistics summed over the shares
+        with :meth:`reduce_over_shards` (``differentiable=True``; the conditional generator's degree and
+        node-type terms) are the whole batch's, and so is their summed gradient. The BatchNorm prior and the
+        class balance (both off by default) see per-shard statistics: equivalent only statistically. The
+        returned terms are the global batch's (weighted means; ``teacher_logit_max``: the largest).
+        """
         self._require_built()
-        terms = self.generator_loss(student, num_graphs, generator)
-        loss = terms["loss"]
-        check_finite(terms, "generator loss", "the adversarial game diverged: lower the generator lr "
-                     "(--set lr=...) and --resume from the last checkpoint")
-        params = [p for p in self.parameters() if p.requires_grad]
-        # Gradients for the generator only: the student's own .grad stays untouched.
-        grads = torch.autograd.grad(loss, params, allow_unused=True) if loss.requires_grad else [None] * len(params)
+        lo, hi, counted = (0, num_graphs, num_graphs) if ctx is None else rank_share(num_graphs, ctx)
+        self._step_share = (ctx, counted, num_graphs)
+        try:
+            terms = self.generator_loss(student, num_graphs, generator, lo, hi)
+            loss = terms["loss"]
+            advice = ("the adversarial game diverged: lower the generator lr (--set lr=...) and --resume from the "
+                      "last checkpoint")
+            if ctx is None:
+                check_finite(terms, "generator loss", advice)
+            else:
+                check_finite_all(terms, "generator loss", advice)
+            params = [p for p in self.parameters() if p.requires_grad]
+            # Gradients for the generator only: the student's own .grad stays untouched. In a sharded step the
+            # backward of a differentiable reduce_over_shards is a collective: every rank runs it here, together.
+            grads = (torch.autograd.grad(loss, params, allow_unused=True) if loss.requires_grad
+                     else [None] * len(params))
+        finally:
+            self._step_share = None
         for p, g in zip(params, grads):
             p.grad = g
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        if ctx is not None:
+            weight = counted / num_graphs
+            average_gradients(params, weight)
+            values = reduce_terms(values, weight, self.device, maxima=("teacher_logit_max",))
         self.optimizer.step()
-        return {k: float(v.detach()) for k, v in terms.items()}
+        return values
+
+    def generator_step_shard(self, student: nn.Module, num_graphs: int, generator: torch.Generator,
+                             ctx: DistContext) -> Dict[str, float]:
+        """:meth:`generator_step` split over the ranks of ``ctx`` (see there)."""
+        return self.generator_step(student, num_graphs, generator, ctx)
+
+    @property
+    def sharded_step(self) -> bool:
+        """Whether a generator step split over the ranks of a process group is under way (then each rank's
+        generator batch is its share of the global one, see :meth:`generator_step`)."""
+        return self._step_share is not None and self._step_share[0] is not None
+
+    def reduce_over_shards(self, values: Tensor, differentiable: bool = False) -> Tensor:
+        r"""``values`` summed over the ranks taking the current generator step together, each computed from its
+        own share of the batch (a rank holding only a placeholder graph adds zeros); ``values`` itself outside
+        a sharded step (:attr:`sharded_step`), so a single process computes exactly what it did before. The
+        collective runs on the generator's device; the sum comes back on ``values``' device.
+
+        For sums and counts of a batch statistic: the reduced ones are the whole batch's, the same bits on every
+        rank. State a subclass updates from the generator batch in :meth:`extra_terms` (running per-class
+        statistics): reduce the sums and counts, then update, and every rank holds the single-process state.
+
+        ``differentiable=True``: for a loss term computed from the reduced sums, identically on every rank
+        (the same function with the same weight; the conditional generator's degree and node-type terms).
+        The sum is :func:`~dfkd.parallel.all_reduce_sum_differentiable`, whose backward sums the gradients
+        arriving on every rank, :math:`W\,T'(S)` for a term :math:`T(S)` of the sum :math:`S = \sum_r s_r`
+        over :math:`W` ranks; this rank's share of that gradient is scaled by :math:`n / (W n_r)`, so after
+        :meth:`generator_step` weights the rank's gradient by :math:`n_r / n` and sums over the ranks the
+        term contributes :math:`T'(S) \sum_r \partial s_r / \partial \theta = \partial T(S) / \partial \theta`,
+        the single-process gradient. Every rank must take part (the backward pass is a collective too): call
+        it once per step, with the statistics of all such terms packed in one tensor.
+        """
+        if not self.sharded_step:
+            return values
+        ctx, counted, total = self._step_share
+        local = values.to(self.device)
+        if not counted:  # a placeholder graph: zeros (also for non-finite values), still in the autograd graph
+            local = torch.where(torch.zeros((), dtype=torch.bool, device=local.device), local,
+                                torch.zeros((), dtype=local.dtype, device=local.device))
+        if differentiable:
+            local = scale_gradient(local, total / (ctx.world_size * counted) if counted else 0.0)
+            return all_reduce_sum_differentiable(local).to(values.device)
+        return all_reduce_sum(local.detach().clone()).to(values.device)

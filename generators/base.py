@@ -19,6 +19,7 @@ from torch_geometric.data import Batch
 from dfkd.config import Config, FeatureSpec, GraphSizeStats
 from dfkd.nn import call_model
 from dfkd.nn.teacher import prepare_teacher
+from dfkd.parallel import DistContext, slice_graphs
 from dfkd.generators.synthetic import SyntheticGraphSet
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,14 @@ FALLBACK_DEGREE = 2.0  # mean degree for teachers without size statistics
 
 DEFAULT_NODES = (10, 30)  # GFKD's reference range when the teacher stores no size statistics
 MAX_GRAPH_NODES = 1_000_000  # larger graphs are a damaged checkpoint's statistics, not a request
+
+
+def graph_range(batch: Batch, lo: int, hi: int) -> Batch:
+    """Graphs ``lo..hi-1`` of ``batch`` (:func:`dfkd.parallel.slice_graphs`; ``batch`` itself when that is all
+    of it)."""
+    if lo == 0 and hi == int(batch.num_graphs):
+        return batch
+    return slice_graphs(batch, lo, hi)
 
 
 class GraphGenerator(ABC):
@@ -168,7 +177,9 @@ class OnlineGraphGenerator(GraphGenerator):
     The distiller drives it through :class:`dfkd.distill.sources.OnlineSource`: :meth:`sample` gives
     the student a fresh batch, :meth:`generator_step` updates the generator against the current
     student every ``update_every`` student steps (never when ``generator_steps`` is 0). Call
-    :meth:`build` once (seeded) before use.
+    :meth:`build` once (seeded) before use. In multi-process distillation every rank calls
+    :meth:`sample_shard` and :meth:`generator_step_shard` instead, each doing its share of the work
+    (:mod:`dfkd.parallel` primitives; the distiller's side: :mod:`dfkd.distill.distributed`).
     """
 
     online = True
@@ -194,9 +205,33 @@ class OnlineGraphGenerator(GraphGenerator):
         ``labels`` of a conditional generator, else the class each graph stands for; regression
         teachers: ``teacher_logits [B, T]`` are the teacher's values)."""
 
+    def sample_shard(self, num_graphs: int, generator: torch.Generator, lo: int, hi: int,
+                     labels: Optional[Tensor] = None, ctx: Optional[DistContext] = None) -> Batch:
+        """Graphs ``lo..hi-1`` of the batch :meth:`sample` would draw (``teacher_logits [hi - lo, C]``, ``y``
+        as there), consuming ``generator`` exactly as :meth:`sample` does, so processes that share the
+        random stream stay in step for the next draw.
+
+        This is how multi-process distillation shards generation (:mod:`dfkd.distill.distributed`): every
+        rank calls it with the same ``num_graphs`` and random state and its own ``lo..hi``. ``ctx``: the
+        process group (a :class:`dfkd.parallel.DistContext`) when every rank calls together;
+        families whose draw couples the graphs of a batch (``prior``'s class balancing) split that step
+        over its ranks. Default: the whole batch is drawn and labelled, then sliced (no saving);
+        families override it to run the teacher, the costly part, on ``lo..hi`` only.
+        """
+        return graph_range(self.sample(num_graphs, generator, labels), lo, hi)
+
     @abstractmethod
     def generator_step(self, student: nn.Module, num_graphs: int, generator: torch.Generator) -> Dict[str, float]:
         """One optimiser step of the generator against ``student``; returns the loss terms."""
+
+    def generator_step_shard(self, student: nn.Module, num_graphs: int, generator: torch.Generator,
+                             ctx: DistContext) -> Dict[str, float]:
+        """:meth:`generator_step` taken together by every rank of the process group ``ctx`` (a
+        :class:`dfkd.parallel.DistContext`), leaving every rank's generator as a single process's
+        step would; returns the global batch's loss terms. Default: the whole step on every rank (replicated:
+        identical, no communication); families override it to split the batch over the ranks.
+        """
+        return self.generator_step(student, num_graphs, generator)
 
     @property
     def update_every(self) -> int:

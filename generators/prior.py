@@ -44,15 +44,15 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from dfkd.config import Config
-from dfkd.generators.base import OnlineGraphGenerator
+from dfkd.generators.base import OnlineGraphGenerator, graph_range
 from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
 from dfkd.nn import call_model
+from dfkd.parallel import DistContext, all_gather_rows, shard_bounds, shard_sizes
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclasses.dataclass
@@ -165,11 +165,25 @@ class PriorGraphGenerator(OnlineGraphGenerator):
     def sample(self, num_graphs: int, generator: torch.Generator, labels: Optional[Tensor] = None) -> Batch:
         """``num_graphs`` new graphs with ``teacher_logits [B, C]`` and ``y`` (the teacher's classes; for a
         regression teacher ``y = teacher_logits``, ``[B, T]`` values)."""
+        return self.sample_shard(num_graphs, generator, 0, num_graphs)
+
+    @torch.no_grad()
+    def sample_shard(self, num_graphs: int, generator: torch.Generator, lo: int, hi: int,
+                     labels: Optional[Tensor] = None, ctx: Optional[DistContext] = None) -> Batch:
+        """Graphs ``lo..hi-1`` of :meth:`sample`'s batch (``teacher_logits [hi - lo, C]``), same random stream.
+
+        The random structures, node types and selection keys of every candidate are drawn on every rank
+        (cheap); the teacher runs on ``lo..hi`` only, or with class balancing (``balance > 1``) on this
+        rank's share of the ``num_graphs * balance`` candidates, whose ``[P, C]`` outputs every rank of
+        ``ctx`` then gathers, so the selection is the same everywhere (without ``ctx``: on all candidates).
+        """
         self._require_built()
         k = self.config.balance
         if k == 1:
-            return self._draw(num_graphs, generator)
+            return self._label(graph_range(self._draw(num_graphs, generator), lo, hi))
         pool = self._draw(num_graphs * k, generator)
+        pool.teacher_logits = self._pool_outputs(pool, ctx)
+        pool.y = pool.teacher_logits if self.regression else pool.teacher_logits.argmax(-1)
         # Equal quota per predicted class (regression: per bin of the teacher's value), random within a
         # stratum; short strata are topped up at random.
         if self.regression:
@@ -187,9 +201,22 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         chosen = torch.argsort(rank.double() + key.double() * 0.5)[:num_graphs]
         flat = SyntheticGraphSet.from_edges(pool.x, pool.edge_index, pool.batch, pool.num_graphs, pool.y,
                                             self.feature_spec, teacher_logits=pool.teacher_logits)
-        return flat.batch(chosen.tolist())
+        return flat.batch(chosen[lo:hi].tolist())
+
+    def _pool_outputs(self, pool: Batch, ctx: Optional[DistContext]) -> Tensor:
+        """``[P, C]`` teacher outputs of the ``P`` candidates: all computed here without ``ctx``, else this
+        rank's :func:`~dfkd.parallel.shard_bounds` share computed and every rank's gathered."""
+        if ctx is None:
+            return self._label(pool).teacher_logits
+        lo, hi = shard_bounds(int(pool.num_graphs), ctx.rank, ctx.world_size)
+        if hi > lo:
+            local = self._label(graph_range(pool, lo, hi)).teacher_logits
+        else:  # fewer candidates than ranks
+            local = torch.zeros(0, self.num_classes, device=self.device)
+        return all_gather_rows(local, shard_sizes(int(pool.num_graphs), ctx.world_size))
 
     def _draw(self, num_graphs: int, generator: torch.Generator) -> Batch:
+        """The random part of ``num_graphs`` graphs: node counts, structures, node features (no teacher)."""
         spec = self.feature_spec
         counts = sample_node_counts(num_graphs, *self.node_range(), generator)
         edge_index = undirected(sample_structure(counts, *self.degree_law(), generator))
@@ -201,8 +228,11 @@ class PriorGraphGenerator(OnlineGraphGenerator):
             x = F.one_hot(torch.multinomial(self.type_probs, n, replacement=True, generator=generator), spec.dim).float()
         else:
             x = torch.randn(n, spec.dim, generator=generator)
-        batch = Batch(x=x, edge_index=edge_index, batch=graph_of, ptr=node_offsets(counts)).to(self.device)
-        batch.teacher_logits = call_model(self.teacher, batch.x, batch.edge_index, batch.batch, num_graphs)
+        return Batch(x=x, edge_index=edge_index, batch=graph_of, ptr=node_offsets(counts)).to(self.device)
+
+    def _label(self, batch: Batch) -> Batch:
+        """``batch`` with the teacher's ``teacher_logits [B, C]`` and ``y`` (classes; regression: the values)."""
+        batch.teacher_logits = call_model(self.teacher, batch.x, batch.edge_index, batch.batch, int(batch.num_graphs))
         batch.y = batch.teacher_logits if self.regression else batch.teacher_logits.argmax(-1)
         return batch
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
+from dfkd.distill import distributed
 from dfkd.distill.sources import GraphSource
 from dfkd.nn import forward_batch, select_graphs
 
@@ -100,22 +101,41 @@ class CurriculumSource(GraphSource):
         return difficulty(self.criterion, teacher_logits.float(), student_logits, self.regression)
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+        """Every batch of the source with its easiest graphs kept. A batch that is one rank's share of a
+        global batch (:func:`dfkd.distill.distributed.mark_shard`, sharded online generation) is scored here,
+        the scores of every rank are gathered and the global batch's easiest graphs selected, and the
+        rank keeps its own of them (marked as its share of the kept batch): the graphs a single process
+        would keep."""
         self._kept = self._seen = 0
         frac = self.fraction(epoch)
         for batch in self.source.batches(epoch, generator):
-            size = int(batch.num_graphs)
+            info = distributed.shard_info(batch)
+            size = int(batch.num_graphs) if info is None else info[1]
             keep_count = min(size, max(2, math.ceil(frac * size)))
             self._seen += size
+            self._kept += keep_count
             if keep_count >= size:
-                self._kept += size
                 yield batch
                 continue
             batch = batch.to(next(self.teacher.parameters()).device)
             scores = self._scores(batch)
+            ctx = distributed.context()
+            if info is not None:  # [size]: every rank's counted graphs (its shard_bounds share), in batch order
+                scores = distributed.all_gather_rows(scores[:info[0]], distributed.shard_sizes(size, ctx.world_size))
             keep = torch.zeros(size, dtype=torch.bool, device=scores.device)
             keep[torch.argsort(scores, stable=True)[:keep_count]] = True
-            self._kept += keep_count
-            yield select_graphs(batch, keep)
+            if info is None:
+                yield select_graphs(batch, keep)
+                continue
+            lo, _ = distributed.shard_bounds(size, ctx.rank, ctx.world_size)
+            mine = keep[lo:lo + info[0]]
+            counted = int(mine.sum())
+            if not counted:  # none of the kept graphs is here: a placeholder that counts 0
+                mine = torch.zeros(int(batch.num_graphs), dtype=torch.bool, device=keep.device)
+                mine[0] = True
+            else:
+                mine = torch.cat([mine, mine.new_zeros(int(batch.num_graphs) - mine.numel())])
+            yield distributed.mark_shard(select_graphs(batch, mine), counted, keep_count)
 
     def update(self, student: nn.Module, generator: torch.Generator) -> None:
         self.source.update(student, generator)

@@ -330,11 +330,11 @@ class Distiller:
             sums: Dict[str, float] = {}
             count = 0
             for step, batch in enumerate(self.source.batches(epoch, gen), 1):
-                if batch.num_graphs < 2 and self._student_has_bn:
+                total = distributed.global_num_graphs(batch)  # a sharded source yields this rank's share
+                if total < 2 and self._student_has_bn:
                     continue  # BatchNorm cannot train on a single graph
                 counted, scale = batch.num_graphs, 1.0
                 if self.dist is not None:  # this rank's share; DDP's average of the scaled losses = global mean
-                    total = batch.num_graphs
                     batch, counted = distributed.shard(batch, self.dist)
                     scale = self.dist.world_size * counted / total
                 batch = batch.to(self.device)

@@ -7,9 +7,13 @@ Two ways in, the same code path:
 * ``dfkd distill --nproc N ...`` (or :func:`distill_distributed`): N local processes are spawned on
   loopback (a free TCP port) with :func:`launch`.
 
+This module is the distiller's side (joining the group, launching, DDP, the distiller's batch marks). The
+process-group and sharding primitives it uses live in the core module :mod:`dfkd.parallel`, which the
+generators use too (they never import ``dfkd.distill``); they are re-exported here.
+
 **What each rank does** (:class:`dfkd.distill.Distiller`): every rank draws the same *global* batch
 from the source (same seeds, so the same graphs as a single process), keeps its contiguous share of
-the graphs (:func:`shard_bounds`, :func:`slice_graphs`) and runs the teacher (when the batch carries
+the graphs (:func:`~dfkd.parallel.shard_bounds`, :func:`~dfkd.parallel.slice_graphs`) and runs the teacher (when the batch carries
 no cached ``teacher_logits``) and the student forward/backward on that share only. The student is
 wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`; each rank's loss is scaled by
 ``W * n_r / n`` (``n_r`` of the batch's ``n`` graphs on rank ``r`` of ``W``) so that DDP's gradient
@@ -19,9 +23,29 @@ global batch up to floating-point summation order.
 
 * Fixed synthetic sets (``gfkd``, ``random``) are generated once by rank 0 (or reloaded on resume)
   and broadcast; resampling draws the same structures on every rank.
-* Online generators (``prior``, ``dfad``, ``conditional``) run replicated: every rank draws the same
-  global batch and takes the same generator steps against the (identical) student, so the generators
-  stay in step without communication; the student's forward/backward is what is sharded.
+* Online generators (``prior``, ``dfad``, ``conditional``) generate in shards
+  (:class:`dfkd.distill.OnlineSource`): every rank draws the cheap random parts of the whole global batch
+  from the shared random stream, in the same order (node counts, structures, node types, noise, the
+  decoder's edge and type draws), so the streams stay in step, but the teacher labels only the rank's
+  share (:meth:`~dfkd.generators.OnlineGraphGenerator.sample_shard`). ``prior``'s class balancing couples
+  the batch: the teacher scores the rank's share of the ``balance * n`` candidates, the ``[P, C]`` outputs
+  are all-gathered (:func:`~dfkd.parallel.all_gather_rows`) and every rank makes the same selection, then keeps its share
+  of the chosen graphs. Such a batch is marked (:func:`mark_shard`): the distiller does not split it
+  again but still scales by the global count. Generator updates of ``dfad`` / ``conditional``
+  (:meth:`~dfkd.generators.OnlineGraphGenerator.generator_step_shard`) decode the whole latent batch on
+  every rank, run the teacher and student on the rank's share, and sum the generator's gradients over
+  the ranks with weights ``n_r / n`` (:func:`~dfkd.parallel.average_gradients`): the single-process step
+  for its per-graph-mean terms (adversarial discrepancy, label cross-entropy). ``conditional``'s
+  batch-coupled terms, on by default (``degree_mismatch``: mean and spread of the node degree over the
+  batch; ``type_mismatch``: per-class node-type frequencies), are computed on every rank from their
+  sufficient statistics summed over the shares by one differentiable all-reduce
+  (:meth:`~dfkd.generators.AdversarialGraphGenerator.reduce_over_shards` with ``differentiable=True``,
+  whose gradient scaling makes the ranks' weighted, summed gradients the whole batch's); its running
+  per-(class, size) cross-entropy (the size law) and fidelity are updated from sums and counts reduced
+  over the shares, so every rank holds the single-process state. The epoch's class histogram, output
+  range and generator terms are the global batch's (reduced over the ranks), the replay memory holds
+  global batches (gathered, :func:`~dfkd.parallel.gather_graphs`), and a curriculum gathers the scores of
+  the shares and keeps the global batch's easiest graphs.
 * Only rank 0 evaluates, writes checkpoints, the synthetic set and the report; every rank can resume
   from the state rank 0 wrote.
 
@@ -29,11 +53,24 @@ Not exactly equivalent (within tolerance only): students with **dropout** (masks
 shard) and **BatchNorm** (normalisation statistics are per shard; running statistics follow rank 0,
 DDP's ``broadcast_buffers``). ``SyncBatchNorm`` would fix the latter but PyTorch supports it on GPU
 only, so it is not used. Losses that couple graphs of a batch (``relation``, ``gsp``, ``gcrd``)
-see only their shard's graphs.
+see only their shard's graphs. Likewise the generator terms that are statistics of the generator
+batch and off by default: ``dfad``'s (and ``conditional``'s) BatchNorm prior (``bn_weight``) and class
+balance (``balance_weight``) are computed per shard, so such runs match a single process only
+statistically (a subclass's own batch-level terms and running statistics are per shard too unless it
+reduces them with :meth:`~dfkd.generators.AdversarialGraphGenerator.reduce_over_shards`, as
+``conditional`` does). Generator warm-up steps before distillation (``warmup_steps``) run whole on every
+rank (identical, not split). Everything else, ``conditional`` with its default options included, matches
+up to floating-point summation order: generator gradients are summed over the shares in another order
+than a single process sums them, and where they nearly cancel (an untrained teacher's saturated outputs
+give label-CE and adversarial gradients of ~1e-8, Adam's ``eps``) float32 rounding moves a generator step
+by a few per cent of its lr (the gradients agree to 1e-10 in float64); sharded ``conditional`` computes
+the degree spread from the summed squares (float64) rather than as a two-pass ``std``, and its
+running statistics from summed per-shard sums (a size-law draw whose probability moved by ~1e-7 could
+in principle come out differently). The tests' ``dfad`` and default ``conditional`` students match a
+single process to 1e-5.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
@@ -41,42 +78,19 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
 from torch_geometric.data import Batch
 
-from dfkd.nn.utils import select_graphs
+# The process-group and sharding primitives live in the core module dfkd.parallel (the generators use them
+# too, and never import dfkd.distill); re-exported here for callers of dfkd.distill.distributed.
+from dfkd.parallel import (  # noqa: F401
+    DistContext, all_gather_rows, all_reduce_sum, all_reduce_sum_differentiable, average_gradients, barrier,
+    broadcast_object, check_finite_all, context, gather_graphs, is_main, rank_share, reduce_sums, reduce_terms,
+    scale_gradient, shard_bounds, shard_sizes, slice_graphs,
+)
 
 logger = logging.getLogger(__name__)
 
-# Graph-level, node-level and edge-level attribute names whose level is known (others: by size).
-
-
-@dataclasses.dataclass(frozen=True)
-class DistContext:
-    """Where this process stands in the process group."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    backend: str
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def context() -> Optional[DistContext]:
-    """The process group this process belongs to, or ``None`` outside one (or with a single process)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
-        return None
-    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())),
-                       dist.get_backend())
-
-
-def is_main() -> bool:
-    """True outside a process group and on rank 0."""
-    ctx = context()
-    return ctx is None or ctx.is_main
+_SHARD_MARK = "_dfkd_shard"  # (counted, total) of a batch that is one rank's share (see mark_shard)
 
 
 def init_from_env(device: str = "cpu") -> str:
@@ -98,36 +112,38 @@ def init_from_env(device: str = "cpu") -> str:
     return str(dev)
 
 
-def shard_bounds(num_graphs: int, rank: int, world_size: int) -> Tuple[int, int]:
-    """``(lo, hi)``: rank ``rank``'s contiguous share of ``num_graphs`` graphs (sizes differ by at most one,
-    earlier ranks take the extra graphs, as :func:`torch.tensor_split`)."""
-    base, extra = divmod(num_graphs, world_size)
-    lo = rank * base + min(rank, extra)
-    return lo, lo + base + (1 if rank < extra else 0)
+def mark_shard(batch: Batch, counted: int, total: int) -> Batch:
+    """Mark ``batch`` as this rank's share of a global batch of ``total`` graphs, of which its first
+    ``counted`` count (``counted = 0``: a placeholder, see :func:`~dfkd.parallel.rank_share`); :func:`shard` then passes it
+    through. Sources that generate only their rank's share (:class:`dfkd.distill.OnlineSource`) mark their
+    batches. The mark lives outside the batch's data (it is not a key) and is dropped by any selection."""
+    batch.__dict__[_SHARD_MARK] = (int(counted), int(total))
+    return batch
 
 
-def slice_graphs(batch: Batch, lo: int, hi: int) -> Batch:
-    """Graphs ``lo..hi-1`` of a PyG ``Batch`` as a new ``Batch`` (:func:`dfkd.nn.select_graphs` of a
-    contiguous range)."""
-    num_graphs = int(batch.num_graphs)
-    if not 0 <= lo < hi <= num_graphs:
-        raise ValueError(f"graph slice {lo}:{hi} is outside a batch of {num_graphs} graphs")
-    keep = torch.zeros(num_graphs, dtype=torch.bool, device=batch.batch.device)
-    keep[lo:hi] = True
-    return select_graphs(batch, keep)
+def shard_info(batch: Batch) -> Optional[Tuple[int, int]]:
+    """``(counted, total)`` of a batch marked by :func:`mark_shard`, ``None`` for a global batch."""
+    return batch.__dict__.get(_SHARD_MARK)
+
+
+def global_num_graphs(batch: Batch) -> int:
+    """Graphs of the global batch ``batch`` belongs to (its own count when it is not a marked shard)."""
+    info = shard_info(batch)
+    return int(batch.num_graphs) if info is None else info[1]
 
 
 def shard(batch: Batch, ctx: DistContext) -> Tuple[Batch, int]:
     """This rank's share of a global batch and the number of its graphs that count.
 
-    A rank left without graphs (a final batch smaller than the world) gets graph 0 with count 0: it
-    still runs forward/backward (DDP needs every rank in every gradient all-reduce) but its loss is
-    scaled to nothing.
+    A batch already marked as this rank's share (:func:`mark_shard`) is returned as it is. A rank left
+    without graphs (a final batch smaller than the world) gets graph 0 with count 0
+    (:func:`~dfkd.parallel.rank_share`).
     """
-    lo, hi = shard_bounds(int(batch.num_graphs), ctx.rank, ctx.world_size)
-    if hi > lo:
-        return slice_graphs(batch, lo, hi), hi - lo
-    return slice_graphs(batch, 0, 1), 0
+    info = shard_info(batch)
+    if info is not None:
+        return batch, info[0]
+    lo, hi, counted = rank_share(int(batch.num_graphs), ctx)
+    return slice_graphs(batch, lo, hi), counted
 
 
 def wrap_student(student: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -143,65 +159,6 @@ def wrap_student(student: torch.nn.Module, device: torch.device) -> torch.nn.Mod
                     "statistically (see dfkd.distill.distributed)", " and ".join(inexact))
     device = torch.device(device)
     return DistributedDataParallel(student, device_ids=[device.index] if device.type == "cuda" else None)
-
-
-def check_finite_all(terms: Dict[str, Tensor], where: str, advice: str) -> None:
-    """:func:`dfkd.utils.check_finite` agreed by every rank (one rank's NaN stops them all, no deadlock)."""
-    from dfkd.utils import check_finite
-
-    values = list(terms.values())
-    bad = torch.tensor([0.0 if all(bool(torch.isfinite(v).all()) for v in values) else 1.0],
-                       device=values[0].device if values else "cpu")
-    dist.all_reduce(bad, op=dist.ReduceOp.SUM)
-    if bad.item():
-        check_finite(terms, where, advice)  # raises with the terms' names on the rank that saw them
-        raise FloatingPointError(f"{where}: non-finite loss on another rank; {advice}")
-
-
-def average_gradients(params) -> None:
-    """Average the ``.grad`` of ``params`` over the ranks (one flat all-reduce); missing grads count as 0."""
-    params = [p for p in params if p.requires_grad]
-    if not params:
-        return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= dist.get_world_size()
-    offset = 0
-    for p in params:
-        p.grad = flat[offset:offset + p.numel()].view_as(p).clone()
-        offset += p.numel()
-
-
-def reduce_sums(sums: Dict[str, float], count: int, device: torch.device) -> Tuple[Dict[str, float], int]:
-    """Per-epoch ``(sums, count)`` added over the ranks (every rank holds the same keys)."""
-    keys = sorted(sums)
-    packed = torch.tensor([sums[k] for k in keys] + [float(count)], dtype=torch.float64, device=device)
-    dist.all_reduce(packed, op=dist.ReduceOp.SUM)
-    values = packed.tolist()
-    return dict(zip(keys, values[:-1])), int(round(values[-1]))
-
-
-def all_reduce_sum(values: Tensor) -> Tensor:
-    """Sum of ``values`` over the ranks (in place; returned). A no-op outside a process group."""
-    if context() is not None:
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
-    return values
-
-
-def broadcast_object(obj: Any) -> Any:
-    """Rank 0's ``obj`` on every rank (pickled); ``obj`` itself outside a process group."""
-    if context() is None:
-        return obj
-    box = [obj if dist.get_rank() == 0 else None]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def barrier() -> None:
-    """Wait for every rank (no-op outside a process group)."""
-    if context() is not None:
-        dist.barrier()
 
 
 def free_port() -> int:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, Iterator, List, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
 from torch import nn
 from torch_geometric.data import Batch
 
+from dfkd.distill import distributed
 from dfkd.generators import SyntheticGraphSet
 from dfkd.generators.base import OnlineGraphGenerator
 
@@ -108,9 +109,20 @@ class OnlineSource(GraphSource):
     the student also takes a step on one of them, drawn at random (a memory against forgetting
     what earlier generators showed it). With ``relabel`` the batches go out without the generator's
     teacher outputs (a teacher-assistant stage labels them itself).
+
+    In a process group (:mod:`dfkd.distill.distributed`) every rank draws the random parts of the whole
+    global batch from the shared random stream but gets only its share of the graphs, labelled by the
+    teacher there (:meth:`OnlineGraphGenerator.sample_shard`, marked with
+    :func:`~dfkd.distill.distributed.mark_shard` so the distiller does not split it again), and generator
+    steps are split over the ranks (:meth:`OnlineGraphGenerator.generator_step_shard`). The class
+    histogram, output range and generator terms are still the global batch's (reduced over the ranks),
+    and the replay memory holds global batches (gathered), the same on every rank.
     """
 
     _MEMORY_KEYS = ("x", "edge_index", "batch", "ptr", "teacher_logits", "y")
+    # In a process group: generate only this rank's share of every batch and split generator steps over the
+    # ranks (see dfkd.distill.distributed); False: every rank draws whole batches and takes whole steps.
+    sharded = True
 
     def __init__(self, generator: OnlineGraphGenerator, graphs_per_epoch: int, batch_size: int = 32,
                  collapse_threshold: float = 0.95, replay: int = 0, relabel: bool = False):
@@ -136,19 +148,33 @@ class OnlineSource(GraphSource):
             self.memory[self._written % self.replay] = item
         self._written += 1
 
+    def _draw(self, generator: torch.Generator, ctx: Optional[distributed.DistContext]):
+        """``(batch, counted)``: a fresh batch of ``batch_size`` graphs, or in a process group this rank's share
+        of it (marked, :func:`~dfkd.distill.distributed.mark_shard`) with the number of its graphs that count."""
+        if ctx is None:
+            return self.generator.sample(self.batch_size, generator), self.batch_size
+        lo, hi, counted = distributed.rank_share(self.batch_size, ctx)
+        batch = self.generator.sample_shard(self.batch_size, generator, lo, hi, ctx=ctx)
+        return distributed.mark_shard(batch, counted, self.batch_size), counted
+
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
         self._hist.zero_()
         self._values = []
         self._terms = []
+        ctx = distributed.context() if self.sharded else None
         for _ in range(math.ceil(self.graphs_per_epoch / self.batch_size)):
             start = time.perf_counter()
-            batch = self.generator.sample(self.batch_size, generator)
+            batch, counted = self._draw(generator, ctx)
+            outputs = batch.teacher_logits[:counted].detach()
             if self.regression:
-                self._values.append(batch.teacher_logits.detach().float().cpu())
+                self._values.append(outputs.float().cpu())
             else:
-                self._hist += torch.bincount(batch.teacher_logits.argmax(-1).cpu(), minlength=self._hist.numel())
+                self._hist += torch.bincount(outputs.argmax(-1).cpu(), minlength=self._hist.numel())
             self.seconds += time.perf_counter() - start
-            item = {k: getattr(batch, k).detach().cpu() for k in self._MEMORY_KEYS} if self.replay else None
+            item = None
+            if self.replay:  # the memory holds global batches (every rank the same): gather the shares
+                item = ({k: getattr(batch, k).detach().cpu() for k in self._MEMORY_KEYS} if ctx is None
+                        else distributed.gather_graphs(batch, counted, self._MEMORY_KEYS))
             yield self._emit(batch)
             if self.replay:
                 if self.memory:
@@ -161,23 +187,36 @@ class OnlineSource(GraphSource):
         if self.student_steps % self.generator.update_every:
             return
         start = time.perf_counter()
+        ctx = distributed.context() if self.sharded else None
         for _ in range(self.generator.generator_steps):
-            self._terms.append(self.generator.generator_step(student, self.batch_size, generator))
+            if ctx is None:
+                self._terms.append(self.generator.generator_step(student, self.batch_size, generator))
+            else:
+                self._terms.append(self.generator.generator_step_shard(student, self.batch_size, generator, ctx))
         self.seconds += time.perf_counter() - start
 
     def epoch_stats(self) -> Dict[str, Any]:
+        """The epoch's class histogram and collapse flag (regression: the teacher's output range) and mean
+        generator terms. In a process group every rank holds its shares: the histogram is summed and the
+        values gathered over the ranks (collectives: every rank calls this together)."""
         stats: Dict[str, Any] = {}
+        ctx = distributed.context() if self.sharded else None
         if self.regression:
-            if self._values:
-                values = torch.cat(self._values)
+            values = torch.cat(self._values) if self._values else torch.zeros(0, self.generator.num_classes)
+            if ctx is not None:
+                values = distributed.all_gather_rows(values.to(self.generator.device)).cpu()
+            if values.numel():
                 stats.update({"teacher_output_mean": float(values.mean()),
                               "teacher_output_std": float(values.std(unbiased=False)),
                               "teacher_output_min": float(values.min()), "teacher_output_max": float(values.max())})
         else:
-            total = int(self._hist.sum())
-            stats["class_histogram"] = self._hist.tolist()
-            if total and self._hist.numel() > 1:
-                stats["collapsed"] = bool(self._hist.max().item() >= self.collapse_threshold * total)
+            hist = self._hist
+            if ctx is not None:
+                hist = distributed.all_reduce_sum(hist.to(self.generator.device)).cpu()
+            total = int(hist.sum())
+            stats["class_histogram"] = hist.tolist()
+            if total and hist.numel() > 1:
+                stats["collapsed"] = bool(hist.max().item() >= self.collapse_threshold * total)
         for name in sorted({k for t in self._terms for k in t}):
             values = [t[name] for t in self._terms if name in t]
             stats[f"generator_{name}"] = sum(values) / len(values)
