@@ -60,13 +60,16 @@ def atomic_save(obj: Any, path: str) -> None:
     os.makedirs(folder, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    # The name says whose temporary file it is, so one left by a killed writer can be recognised.
+    prefix = f".tmp-{os.path.basename(path)}.{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".pt", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        remove_orphaned_temporaries(path)
     except OSError as exc:
         _unlink_quietly(tmp)
         previous = "the previous file there is unchanged" if os.path.exists(path) else "nothing was written"
@@ -75,6 +78,32 @@ def atomic_save(obj: Any, path: str) -> None:
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def remove_orphaned_temporaries(path: str) -> List[str]:
+    """Delete the temporary files of :func:`atomic_save` for ``path`` whose writing process is gone (a
+    ``kill -9`` mid-write leaves one behind); a live process's file is left alone. Returns the removed paths."""
+    folder, name = os.path.split(os.path.abspath(path))
+    pattern = re.compile(r"\.tmp-" + re.escape(name) + r"\.(\d+)-[^/]*\.pt")
+    removed = []
+    for entry in os.listdir(folder):
+        match = pattern.fullmatch(entry)
+        if match and not _process_alive(int(match.group(1))):
+            _unlink_quietly(os.path.join(folder, entry))
+            removed.append(os.path.join(folder, entry))
+    if removed:
+        logger.info("removed %d temporary file(s) left by interrupted writes of %s", len(removed), path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
 
 
 def _unlink_quietly(path: str) -> None:

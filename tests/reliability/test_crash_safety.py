@@ -50,6 +50,11 @@ def test_kill_mid_write_keeps_the_previous_state(zygote, tiny_teacher_path, tmp_
     state = safe_torch_load(os.path.join(f"{out}.run", "distill_state.pt"))
     assert state["epoch"] == 1
     assert len(glob.glob(os.path.join(f"{out}.run", ".tmp-*"))) == 1  # the torn temporary file, never renamed
+    # The next write of that file removes the killed writer's leftover, not a live writer's.
+    live = os.path.join(f"{out}.run", f".tmp-distill_state.pt.{os.getppid()}-x.pt")
+    open(live, "wb").close()
+    atomic_save(state, os.path.join(f"{out}.run", "distill_state.pt"))
+    assert glob.glob(os.path.join(f"{out}.run", ".tmp-*")) == [live]
 
 
 
