@@ -175,9 +175,9 @@ class ConditionalGraphGenerator(AdversarialGraphGenerator):
         terms = {"label_ce": self.config.ce_weight * ce.mean()}
         degree = self.config.degree_weight > 0
         types = self.config.type_weight > 0 and self.type_prior is not None
-        # In a sharded step the batch-coupled terms are computed from statistics summed over the ranks (one
-        # differentiable all-reduce): the whole batch's values and gradients. A single process: from the batch.
-        stats = self.batch_statistics(batch, degree, types) if self.sharded_step and (degree or types) else None
+        # The batch-coupled terms come from sufficient statistics, summed over the ranks in a sharded step
+        # (one differentiable all-reduce, so the whole batch's values and gradients); one call for both.
+        stats = self.batch_statistics(batch, degree, types) if degree or types else None
         if degree:
             terms["degree"] = self.config.degree_weight * self.degree_mismatch(batch, stats)
         if types:
@@ -220,23 +220,17 @@ class ConditionalGraphGenerator(AdversarialGraphGenerator):
         batch, not per class, so classes may differ in density as far as the training graphs did
         (IMDB-B), but not beyond it (a MUTAG teacher's classes were otherwise reached at mean degree 0.6
         and 4.8, graphs unlike any molecule). Shapes: weighted batch ``edge_weight [E]`` → scalar.
-        ``stats``: :meth:`batch_statistics` to take :math:`\mu_b, \sigma_b` from (a sharded step: the
-        whole batch's), else they are computed from ``batch``."""
+        ``stats``: :meth:`batch_statistics` of ``batch`` (computed here when not given)."""
+        stats = stats if stats is not None else self.batch_statistics(batch, types=False)
         target = max(self.mean_degree(self.config.init_degree), 0.5)
-        var = self.size_stats.degree_var if self.size_stats is not None else None
-        if stats is None:
-            degree = self.node_degree(batch)
-            mean = degree.mean()
-            std = degree.std(unbiased=False) if var else None
-        else:
-            total, squares, nodes = stats["degree"].unbind()
-            mean64 = total / nodes
-            mean = mean64.to(batch.edge_weight.dtype)
-            std = (squares / nodes - mean64 * mean64).clamp(min=0).sqrt().to(mean.dtype) if var else None
+        total, squares, nodes = stats["degree"].unbind()
+        mean = total / nodes
         loss = (mean / target - 1).pow(2)
+        var = self.size_stats.degree_var if self.size_stats is not None else None
         if var:
+            std = (squares / nodes - mean * mean).clamp(min=0).sqrt()
             loss = loss + (std / var ** 0.5 - 1).pow(2)
-        return loss
+        return loss.to(batch.edge_weight.dtype)
 
     def type_mismatch(self, batch: Batch, stats: Optional[Dict[str, Tensor]] = None) -> Tensor:
         r""":math:`\frac1C\sum_c \mathrm{KL}(\bar x_c \,\|\, \pi)` over the classes present: the node-type
@@ -245,14 +239,9 @@ class ConditionalGraphGenerator(AdversarialGraphGenerator):
         BatchNorm layer. Per class, so a class cannot be signalled by atom types the training graphs
         rarely hold (NCI1: 0.594 student accuracy per class vs 0.526 with one batch-wide KL; MUTAG
         0.781 vs 0.754, seed 0 and 2). Shapes: ``x [N, F]``, ``y [G]`` → scalar. ``stats``:
-        :meth:`batch_statistics` to take the per-class sums and node counts from (a sharded step: the whole
-        batch's), else they are computed from ``batch``."""
-        if stats is None:
-            label = batch.y[batch.batch]
-            sums = batch.x.new_zeros(self.num_classes, batch.x.size(1)).index_add(0, label, batch.x)
-            nodes = torch.bincount(label, minlength=self.num_classes)
-        else:
-            sums, nodes = stats["type_sums"].to(batch.x.dtype), stats["type_nodes"]
+        :meth:`batch_statistics` of ``batch`` (computed here when not given)."""
+        stats = stats if stats is not None else self.batch_statistics(batch, degree=False)
+        sums, nodes = stats["type_sums"].to(batch.x.dtype), stats["type_nodes"]
         freq = (sums / nodes.clamp(min=1).unsqueeze(1).to(sums)).clamp(min=1e-8)
         prior = self.type_prior.to(freq).clamp(min=1e-8)
         return (freq * (freq / prior).log()).sum(-1)[nodes > 0].mean()

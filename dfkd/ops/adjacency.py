@@ -37,6 +37,7 @@ class SparseAdjacency:
 
     def __init__(self, edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int):
         self.edge_index, self.edge_weight, self.num_nodes = edge_index, edge_weight, num_nodes
+        self._degree: Optional[Tensor] = None  # shared by the layers of one forward pass
 
     def propagate(self, x: Tensor) -> Tensor:
         """``[N, F] → [N, F]``: weighted sum of the in-neighbours' rows."""
@@ -47,8 +48,10 @@ class SparseAdjacency:
 
     def in_degree(self, like: Tensor) -> Tensor:
         """``[N]`` weighted in-degree (dtype and device of ``like``)."""
-        w = self.edge_weight if self.edge_weight is not None else like.new_ones(self.edge_index.size(1))
-        return scatter(w, self.edge_index[1], self.num_nodes, "sum")
+        if self._degree is None:
+            w = self.edge_weight if self.edge_weight is not None else like.new_ones(self.edge_index.size(1))
+            self._degree = scatter(w, self.edge_index[1], self.num_nodes, "sum")
+        return self._degree.to(like.dtype)
 
 
 class DenseBlockAdjacency:
@@ -69,6 +72,7 @@ class DenseBlockAdjacency:
         self.blocks = to_dense_adj(edge_index, batch, edge_weight, max_num_nodes=self.max_nodes,
                                    batch_size=num_graphs)  # [G, n_max, n_max]
         self.mask = torch.arange(self.max_nodes, device=batch.device) < counts.unsqueeze(1)  # [G, n_max] real slots
+        self._degree: Optional[Tensor] = None  # shared by the layers of one forward pass
 
     def propagate(self, x: Tensor) -> Tensor:
         """``[N, F] → [N, F]`` through ``blocksᵀ @ X`` per graph."""
@@ -77,7 +81,9 @@ class DenseBlockAdjacency:
 
     def in_degree(self, like: Tensor) -> Tensor:
         """``[N]`` weighted in-degree (column sums of every block)."""
-        return self.blocks.sum(1).to(like.dtype)[self.mask]
+        if self._degree is None:
+            self._degree = self.blocks.sum(1)[self.mask]
+        return self._degree.to(like.dtype)
 
 
 Adjacency = Union[SparseAdjacency, DenseBlockAdjacency]
