@@ -20,6 +20,7 @@ import torch
 from dfkd.checkpoint import CheckpointError, load_checkpoint
 from dfkd.data import DatasetFormatError, load_dataset, split_from_record, split_indices
 from dfkd.distill.api import DEFAULT_GENERATOR
+from dfkd.nn.precision import PRECISIONS, check_precision, use_precision
 from dfkd.version import __version__
 
 logger = logging.getLogger("dfkd")
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue an interrupted run from its work dir")
     g.add_argument("--checkpoint-every", type=int, default=25, help="epochs between resumable checkpoints")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    _add_precision(g)
     g.add_argument("--nproc", type=int, default=1,
                    help="train with N local processes (DDP; gloo on CPU, NCCL on GPU); under torchrun leave it at 1")
     g.add_argument("--trust-checkpoint", action="store_true",
@@ -210,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="classes", type=int, action="append", default=None, metavar="C",
                    help="only graphs of this class (conditional generator; repeatable)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    _add_precision(p)
     p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
     _add_common(p)
     p.set_defaults(func=cmd_generate)
@@ -319,6 +322,12 @@ def generator_options(args: argparse.Namespace) -> Dict[str, Any]:
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+def _add_precision(group) -> None:
+    group.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                       help="models' forward passes under torch.autocast (bf16, fp16: weights, losses and evaluation "
+                            "stay float32); faster only with GPU tensor cores or CPU bf16 units")
 
 
 def _device(args: argparse.Namespace) -> str:
@@ -439,7 +448,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
                            temperature=args.temperature, resample=not args.no_resample, seed=args.seed,
                            checkpoint_every=args.checkpoint_every, grad_clip=args.grad_clip, curriculum=args.curriculum,
                            curriculum_start=args.curriculum_start, curriculum_ramp=args.curriculum_ramp,
-                           teacher_head=args.teacher_head)
+                           teacher_head=args.teacher_head, precision=args.precision)
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, eval_graphs=eval_graphs, real_graphs=real_graphs, out=args.out,
@@ -523,12 +532,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     options = generator_options(args)
     teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
-    gen = make_generator(args.generator, teacher, device=_device(args), **options)
+    device = _device(args)
+    check_precision(args.precision, device)
+    gen = make_generator(args.generator, teacher, device=device, **options)
     extra = {}
     if args.classes:
         gen.class_labels(args.classes, args.num_graphs)  # validates before any work
         extra["classes"] = args.classes
-    graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet, **extra)
+    with use_precision(args.precision):
+        graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet, **extra)
     graphs.save(args.out)
     summary = graphs.summary()
     if teacher.task == "regression":
@@ -649,6 +661,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"device: {cuda}, {torch.get_num_threads()} CPU threads")
     print(f"scatter backend: {get_backend()} (available: {', '.join(available_backends())})")
     print(f"aggregation: {get_propagation()} (dense per-graph blocks for dense graphs, scatter otherwise)")
+    print(f"precision: fp32 by default; --precision bf16/fp16 pays with GPU tensor cores or CPU bf16 units "
+          f"(this CPU: {torch.backends.cpu.get_cpu_capability()})")
     print(f"models: {', '.join(list_models())}")
     print(f"generators: {', '.join(generators.list_generators()) or '(none registered)'}")
     return 0

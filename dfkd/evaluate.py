@@ -12,14 +12,16 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
-from dfkd.nn import count_parameters, forward_batch
+from dfkd.nn import count_parameters, forward_batch, use_precision
 
 
 @torch.no_grad()
 def predict(model: nn.Module, graphs: Sequence, batch_size: int = 256, device: str = "cpu") -> Tensor:
-    """Model outputs for every graph, in order: ``[G, C]`` on CPU. The model is put in eval mode."""
+    """Model outputs for every graph, in order: ``[G, C]`` on CPU. The model is put in eval mode and runs in
+    float32 whatever the global precision: evaluation scores the model as it ships."""
     model.eval()
-    outs = [forward_batch(model, batch.to(device)).cpu() for batch in DataLoader(graphs, batch_size=batch_size)]
+    with use_precision("fp32"):
+        outs = [forward_batch(model, batch.to(device)).cpu() for batch in DataLoader(graphs, batch_size=batch_size)]
     return torch.cat(outs) if outs else torch.zeros(0)
 
 

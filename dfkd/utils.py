@@ -1,8 +1,10 @@
 """Small shared helpers: seeding, devices, progress bars."""
 from __future__ import annotations
 
+import contextlib
 import random
-from typing import Any, Dict, Iterable, Optional, Union
+import sys
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
 
 import torch
 from torch import Tensor
@@ -26,8 +28,34 @@ def resolve_device(device: Union[str, torch.device, None] = None) -> torch.devic
     return dev
 
 
+def scoped_setting(read: Callable[[], Any], write: Callable[[Any], None], what: str) -> Callable[[Any], Any]:
+    """A context manager ``use(value)`` that sets a global setting with ``write`` and restores what ``read``
+    gave before (the scatter backend, the propagation mode, the precision)."""
+
+    @contextlib.contextmanager
+    def use(value: Any) -> Iterator[None]:
+        previous = read()
+        write(value)
+        try:
+            yield
+        finally:
+            write(previous)
+
+    use.__doc__ = f"Context manager that sets the {what} and restores the previous one."
+    return use
+
+
+# Seconds between bar refreshes when the bar goes to a file or pipe (CI logs, nohup): each refresh is a
+# line there, and tqdm's 0.1 s default fills a log with thousands of them.
+LOG_REFRESH_SECONDS = 30.0
+
+
 def progress(iterable: Optional[Iterable] = None, enabled: bool = True, **kwargs: Any):
-    """A tqdm bar that ``enabled=False`` silences."""
+    """A tqdm bar that ``enabled=False`` silences; written to a file or pipe rather than a terminal, it
+    refreshes every :data:`LOG_REFRESH_SECONDS` only."""
+    stream = kwargs.get("file") or sys.stderr
+    if enabled and not getattr(stream, "isatty", lambda: False)():
+        kwargs.setdefault("mininterval", LOG_REFRESH_SECONDS)
     return tqdm(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
 
 

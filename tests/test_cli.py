@@ -98,6 +98,31 @@ def test_distill_end_to_end(cli_teacher, tmp_path, capsys):
     assert "agreement" in capsys.readouterr().out
 
 
+def test_distill_precision_runs_generation_and_training_low_evaluation_float32(cli_teacher, tmp_path, monkeypatch):
+    import json
+
+    import dfkd.nn.utils as nn_utils
+    from dfkd.nn import get_precision
+
+    seen = []
+    call = nn_utils._call
+
+    def spy(*args, **kwargs):
+        seen.append(get_precision())
+        return call(*args, **kwargs)
+
+    monkeypatch.setattr(nn_utils, "_call", spy)
+    out = str(tmp_path / "student.pt")
+    assert main(["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--out", out, "--generator", "gfkd",
+                 "--iterations", "3", "--num-graphs", "16", "--epochs", "2", "--precision", "bf16",
+                 "--eval-dataset", "MUTAG", "--quiet"]) == 0
+    assert seen[0] == "bf16"  # GFKD's teacher passes come first
+    assert set(seen) == {"bf16", "fp32"}  # evaluation in float32
+    assert json.load(open(tmp_path / "student.report.json"))["config"]["precision"] == "bf16"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["distill", "--teacher", cli_teacher, "--out", out, "--precision", "fp8"])
+
+
 def test_generate_and_export(cli_teacher, tmp_path, capsys):
     out = str(tmp_path / "synth.pt")
     assert main(["generate", "--teacher", cli_teacher, "--generator", "gfkd", "--num-graphs", "6", "--iterations", "5",

@@ -19,7 +19,8 @@ from dfkd.generators import GraphGenerator, SyntheticGraphSet, get_generator_cla
 from dfkd.evaluate import evaluate
 from dfkd.losses import parse_recipe
 from dfkd.losses.logits import REGRESSION_DEFAULT_LOSS, check_regression_recipe, is_classification_only
-from dfkd.nn import build_model, count_parameters
+from dfkd.nn import build_model, count_parameters, use_precision
+from dfkd.nn.precision import check_precision
 from dfkd.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,8 @@ def distill_student(
     is ``mse`` on the outputs, recipes with class-probability or label terms (``kl``, ``dynamic_kl``,
     ``prob_mae``, ``label_ce``) are refused, ``prior`` stratifies its pools over the teacher's output
     range, ``gfkd`` optimises towards value targets spread over that range, ``dfad`` maximises the L1
-    discrepancy, ``conditional`` is refused; the report's metrics are R², MAE and RMSE (see
+    discrepancy within the teacher's output range on its initial graphs (``output_bound``), ``conditional``
+    is refused; the report's metrics are R², MAE and RMSE (see
     :func:`dfkd.evaluate.compare_regression`).
 
     Multi-process: under ``torchrun`` (``WORLD_SIZE > 1`` in the environment) or inside
@@ -124,6 +126,7 @@ def distill_student(
     """
     config = config or DistillConfig()
     device = distributed.init_from_env(device)
+    check_precision(config.precision, device)  # before any generation
     main = distributed.is_main()
     show_progress = show_progress and main
     ckpt = teacher if isinstance(teacher, Checkpoint) else load_checkpoint(teacher, trust=trust)
@@ -166,7 +169,8 @@ def distill_student(
     graphs, gen_seconds = builder.graphs, builder.seconds
     if builder.online is not None and main:
         # A sample of the final generator, for inspection (dfkd inspect, GraphML export).
-        graphs = builder.online.generate(min(num_graphs, DEFAULT_NUM_GRAPHS), seed=config.seed)
+        with use_precision(config.precision):
+            graphs = builder.online.generate(min(num_graphs, DEFAULT_NUM_GRAPHS), seed=config.seed)
         gen_seconds += sum(s.seconds for s in builder.online_sources)
         if work_dir:
             graphs.save(os.path.join(work_dir, SYNTHETIC_FILE))
@@ -228,7 +232,12 @@ class _SourceBuilder:
         self.seconds = 0.0
 
     def source(self, relabel: bool = False) -> GraphSource:
-        """A fresh source; ``relabel`` drops the original teacher's outputs so the stage's teacher labels."""
+        """A fresh source; ``relabel`` drops the original teacher's outputs so the stage's teacher labels.
+        Generation runs at the recipe's precision, as the student's training does."""
+        with use_precision(self.config.precision):
+            return self._source(relabel)
+
+    def _source(self, relabel: bool) -> GraphSource:
         config = self.config
         if self.real_graphs is not None:
             return GraphListSource(self.real_graphs, config.batch_size)

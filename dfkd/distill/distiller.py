@@ -21,7 +21,8 @@ from dfkd.distill.head import fold_teacher_head, reuse_teacher_head
 from dfkd.distill.sources import GraphSource
 from dfkd.evaluate import accuracy, compare_regression, is_regression_target, labels_of, predict, targets_of
 from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
-from dfkd.nn import call_model, count_parameters, forward_batch
+from dfkd.nn import PRECISIONS, call_model, count_parameters, forward_batch, use_precision
+from dfkd.nn.precision import check_precision
 from dfkd.nn.teacher import prepare_teacher
 from dfkd.utils import check_finite, progress
 
@@ -59,6 +60,10 @@ class DistillConfig(Config):
         teacher_head: ``frozen`` or ``trained``: the student predicts through a learnt projection into
             the teacher's readout space and a copy of the teacher's classifier (frozen, or trained from
             it), folded back into one linear head at the end (:mod:`dfkd.distill.head`); ``off`` (default).
+        precision: ``fp32`` (default), ``bf16`` or ``fp16``: the models' forward passes run under
+            ``torch.autocast`` (:mod:`dfkd.nn.precision`; weights, gradients, losses and evaluation stay
+            float32); ``fp16`` adds loss scaling (``torch.amp.GradScaler``). Faster only on hardware with
+            low-precision units (GPU tensor cores, AVX512-BF16/AMX CPUs).
     """
 
     epochs: int = 400
@@ -77,6 +82,7 @@ class DistillConfig(Config):
     curriculum_start: float = 0.5
     curriculum_ramp: float = 0.5
     teacher_head: str = "off"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         positive = all(math.isfinite(v) and v > 0 for v in (self.lr, self.temperature))  # NaN fails too
@@ -99,6 +105,8 @@ class DistillConfig(Config):
             raise ValueError(f"unknown curriculum {self.curriculum!r}: choose {' or '.join(CRITERIA)}")
         if self.teacher_head not in ("off", "frozen", "trained"):
             raise ValueError(f"unknown teacher_head {self.teacher_head!r}: choose off, frozen or trained")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}: choose {', '.join(PRECISIONS)}")
         if not 0 < self.curriculum_start <= 1 or not 0 < self.curriculum_ramp <= 1:
             raise ValueError(f"curriculum_start and curriculum_ramp must be in (0, 1], got {self.curriculum_start} "
                              f"and {self.curriculum_ramp}")
@@ -146,6 +154,7 @@ class Distiller:
                  task: str = "classification"):
         self.config = config or DistillConfig()
         self.device = torch.device(device)
+        check_precision(self.config.precision, self.device)
         self.teacher = prepare_teacher(teacher.to(self.device), device=self.device)
         self.student = student.to(self.device)
         if self.config.teacher_head != "off":
@@ -208,14 +217,18 @@ class Distiller:
             last = f"--resume continues from the last good state (epoch {self._saved_epoch}, {self.state_path})"
         else:
             last = "no resumable state was written yet"
+        if self.config.precision == "fp16":  # a forward pass past float16's range (65504) gives inf
+            return (f"it appeared at batch {step} of the epoch and was not applied; {last}; float16 overflows "
+                    "beyond 65504: run with --precision bf16 (float32's range) or fp32")
         return (f"it appeared at batch {step} of the epoch and was not applied; {last}; add --grad-clip 1.0 "
                 "(grad_clip may change on --resume) or start afresh with a lower --lr, and check the teacher's outputs")
 
-    def _clip_gradients(self, opt, epoch: int, step: int) -> None:
-        """Clip the gradient norm to ``grad_clip``; a non-finite norm stops the run before the update."""
+    def _clip_gradients(self, opt, epoch: int, step: int, scaled: bool) -> None:
+        """Clip the gradient norm to ``grad_clip``; a non-finite norm stops the run before the update, unless
+        the loss is ``scaled`` (fp16), where it is an overflow the scaler skips the step for."""
         params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        if not bool(torch.isfinite(norm)):
+        if not scaled and not bool(torch.isfinite(norm)):
             raise FloatingPointError(f"student gradient at epoch {epoch + 1}: non-finite gradient norm ({float(norm)}) "
                                      f"although every loss term was finite; {self._blowup_advice(step)}")
 
@@ -255,7 +268,7 @@ class Distiller:
         y = labels_of(self.eval_graphs)
         if self._teacher_eval is None:
             self._teacher_eval = predict(self.teacher, self.eval_graphs, device=self.device)
-        student = predict(self.student, self.eval_graphs, device=self.device)
+        student = predict(self.student, self.eval_graphs, device=self.device)  # float32, as it ships
         if is_regression_target(y):
             return compare_regression(student, self._teacher_eval, targets_of(self.eval_graphs))
         t_acc, s_acc = accuracy(self._teacher_eval, y), accuracy(student, y)
@@ -264,18 +277,19 @@ class Distiller:
                 "relative_accuracy": s_acc / t_acc if t_acc else float("nan")}
 
     # --- state ----------------------------------------------------------------------------------
-    def _save_state(self, epoch: int, opt, report: DistillReport) -> None:
+    def _save_state(self, epoch: int, opt, scaler, report: DistillReport) -> None:
         if not self.state_path or not distributed.is_main():
             return
         atomic_save({"format": STATE_FORMAT, "fingerprint": self._fingerprint(), "epoch": epoch,
                      "student": self.student.state_dict(), "optimizer": opt.state_dict(),
                      "source": self.source.state_dict(), "history": report.history,
                      "seconds": report.distill_seconds,
-                     **({"losses": self.loss_modules.state_dict()} if len(self.loss_modules) else {})},
+                     **({"losses": self.loss_modules.state_dict()} if len(self.loss_modules) else {}),
+                     **({"scaler": scaler.state_dict()} if scaler is not None else {})},
                     self.state_path)
         self._saved_epoch = epoch
 
-    def _load_state(self, opt) -> Optional[Dict[str, Any]]:
+    def _load_state(self, opt, scaler) -> Optional[Dict[str, Any]]:
         if not self.state_path or not os.path.exists(self.state_path):
             return None
         state = safe_torch_load(self.state_path)
@@ -288,22 +302,31 @@ class Distiller:
         if len(self.loss_modules):
             self.loss_modules.load_state_dict(state["losses"])
         opt.load_state_dict(state["optimizer"])
+        if scaler is not None:
+            scaler.load_state_dict(state["scaler"])
         self.source.load_state_dict(state["source"])
         return state
 
     # --- training -------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> DistillReport:
+        """Train the student (from the saved state with ``resume``); evaluates and returns the report."""
+        with use_precision(self.config.precision):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> DistillReport:
         cfg = self.config
         groups = [{"params": list(self.student.parameters())}]
         if any(True for _ in self.loss_modules.parameters()):
             groups.append({"params": list(self.loss_modules.parameters())})
         opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # float16's narrow range underflows small gradients: scale the loss (bf16 has float32's range).
+        scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == "fp16" else None
         report = DistillReport(config=cfg.to_dict(), source=self.source.describe(),
                                teacher_parameters=count_parameters(self.teacher),
                                student_parameters=count_parameters(self.student))
         start_epoch = 0
         if resume:
-            state = self._load_state(opt)
+            state = self._load_state(opt, scaler)
             if state is not None:
                 start_epoch, report.history = state["epoch"], state["history"]
                 report.resumed_from_epoch, report.distill_seconds = start_epoch, state["seconds"]
@@ -342,12 +365,19 @@ class Distiller:
                 (distributed.check_finite_all if self.dist is not None else check_finite)(
                     terms, f"student loss at epoch {epoch + 1}", self._blowup_advice(step))
                 opt.zero_grad(set_to_none=True)
-                (terms["loss"] * scale if scale != 1.0 else terms["loss"]).backward()
+                loss = terms["loss"] * scale if scale != 1.0 else terms["loss"]
+                (scaler.scale(loss) if scaler is not None else loss).backward()
                 if self.dist is not None and len(self.loss_modules):
                     distributed.average_gradients(self.loss_modules.parameters())
+                if scaler is not None:
+                    scaler.unscale_(opt)
                 if cfg.grad_clip:
-                    self._clip_gradients(opt, epoch, step)
-                opt.step()
+                    self._clip_gradients(opt, epoch, step, scaled=scaler is not None)
+                if scaler is not None:
+                    scaler.step(opt)  # skipped when the scaled gradients overflowed
+                    scaler.update()
+                else:
+                    opt.step()
                 self.source.update(self.student, gen)
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + value.item() * counted
@@ -370,13 +400,13 @@ class Distiller:
             report.history.append(row)
             bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss", "accuracy", "agreement")})
             if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
-                self._save_state(epoch + 1, opt, report)
+                self._save_state(epoch + 1, opt, scaler, report)
         self.student.eval()
         report.epochs_run = cfg.epochs
         if any("collapsed" in row for row in report.history):
             report.extra["collapsed_epochs"] = sum(bool(row.get("collapsed")) for row in report.history)
         if self.state_path:
-            self._save_state(cfg.epochs, opt, report)  # before folding: a resumed run rebuilds the wrapped head
+            self._save_state(cfg.epochs, opt, scaler, report)  # before folding: a resumed run rebuilds the wrapped head
         fold_teacher_head(self.student)
         report.student_parameters = count_parameters(self.student)
         report.final = self.evaluate()

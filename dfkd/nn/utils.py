@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from dfkd.nn.models import GraphClassifier
+from dfkd.nn.precision import autocast_for, get_precision, to_float32
 
 
 def accepts_edge_weight(model: nn.Module) -> bool:
@@ -25,11 +26,22 @@ def call_model(model: nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor, n
     """Run a graph model on tensors.
 
     Zoo models also get ``num_graphs`` (no device sync) and ``return_embeddings``. Any other
-    module is called as ``model(x, edge_index, batch[, edge_weight=...])``.
+    module is called as ``model(x, edge_index, batch[, edge_weight=...])``. At a mixed precision
+    (:func:`dfkd.nn.precision.use_precision`) the call runs under ``torch.autocast`` and the outputs come
+    back as float32.
 
     Shapes:
         x ``[N, F]``, edge_index ``[2, E]``, batch ``[N]``, edge_weight ``[E]`` → ``[B, C]``.
     """
+    if get_precision() == "fp32":
+        return _call(model, x, edge_index, batch, num_graphs, edge_weight, return_embeddings)
+    with autocast_for(x.device.type):
+        out = _call(model, x, edge_index, batch, num_graphs, edge_weight, return_embeddings)
+    return to_float32(out)
+
+
+def _call(model: nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: Optional[int],
+          edge_weight: Optional[Tensor], return_embeddings: bool) -> Any:
     # A DistributedDataParallel wrapper forwards keyword arguments to the model it wraps.
     if isinstance(model, GraphClassifier) or isinstance(getattr(model, "module", None), GraphClassifier):
         return model(x, edge_index, batch, edge_weight=edge_weight, num_graphs=num_graphs,

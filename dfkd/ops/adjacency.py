@@ -17,14 +17,14 @@ and hands it to each layer in place of ``edge_index``, as PyG layers accept a ``
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 import torch
 from torch import Tensor
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
 from dfkd.ops.scatter import scatter
+from dfkd.utils import scoped_setting
 
 PROPAGATION_MODES = ("auto", "sparse", "dense")
 # Largest dense block tensor (G * n_max^2 entries) the automatic choice builds: 2^26 floats = 256 MiB.
@@ -146,12 +146,4 @@ def set_propagation(mode: Optional[str]) -> None:
     _mode = mode
 
 
-@contextlib.contextmanager
-def use_propagation(mode: Optional[str]) -> Iterator[None]:
-    """Context manager that sets the propagation mode and restores the previous one."""
-    previous = _mode
-    set_propagation(mode)
-    try:
-        yield
-    finally:
-        set_propagation(previous)
+use_propagation = scoped_setting(get_propagation, set_propagation, "propagation mode")

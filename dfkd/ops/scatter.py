@@ -7,11 +7,13 @@ The flag is read at call time, so tests (and users) can force either path with
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Iterator, Optional
+from typing import Optional
 
+import torch
 from torch import Tensor
+
+from dfkd.utils import scoped_setting
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +57,7 @@ def set_backend(name: Optional[str]) -> None:
     _backend = name
 
 
-@contextlib.contextmanager
-def use_backend(name: Optional[str]) -> Iterator[None]:
-    """Context manager that switches the backend and restores the previous one."""
-    previous = _backend
-    set_backend(name)
-    try:
-        yield
-    finally:
-        set_backend(previous)
+use_backend = scoped_setting(lambda: _backend, set_backend, "scatter backend")
 
 
 def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = "sum") -> Tensor:
@@ -72,7 +66,8 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = "sum") -> T
     .. math::
         \mathrm{out}_i = \bigoplus_{j : \mathrm{index}_j = i} \mathrm{src}_j
 
-    Empty buckets are 0 for every reduction.
+    Empty buckets are 0 for every reduction. Sums and means of float16/bfloat16 values accumulate, and are
+    returned, in float32 (as autocast does for reductions: mixed precision, :mod:`dfkd.nn.precision`).
 
     Args:
         src (Tensor): values, shape ``[E, *]``.
@@ -85,6 +80,8 @@ def scatter(src: Tensor, index: Tensor, dim_size: int, reduce: str = "sum") -> T
     """
     if reduce not in REDUCTIONS:
         raise ValueError(f"unknown reduction {reduce!r}: choose one of {REDUCTIONS}")
+    if reduce != "max" and src.dtype in (torch.float16, torch.bfloat16):
+        src = src.float()
     if get_backend() == "torch_scatter":
         return _torch_scatter.scatter(src, index, dim=0, dim_size=dim_size, reduce=reduce)
     return _native_scatter(src, index, dim_size, reduce)

@@ -20,6 +20,22 @@ def _student(seed=0):
     return dfkd.build_model("gin-2-8", in_channels=7, out_channels=2)
 
 
+def _run_killed_at(stop, teacher, synthetic, cfg, state):
+    """A run writing its state to ``state`` that dies when epoch ``stop`` (0-based) begins."""
+
+    class Killed(Exception):
+        pass
+
+    class DyingSource(SyntheticSetSource):
+        def batches(self, epoch, generator):
+            if epoch == stop:
+                raise Killed()
+            yield from super().batches(epoch, generator)
+
+    with pytest.raises(Killed):
+        Distiller(teacher, _student(), DyingSource(synthetic, 8), cfg, state_path=state, show_progress=False).fit()
+
+
 def _states_equal(a, b):
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
@@ -53,17 +69,7 @@ def test_resume_after_kill_equals_uninterrupted(tiny_teacher, synthetic, tmp_pat
 
     state = str(tmp_path / "state.pt")
 
-    class Killed(Exception):
-        pass
-
-    class DyingSource(SyntheticSetSource):
-        def batches(self, epoch, generator):
-            if epoch == 4:  # dies mid-run, after the epoch-4 checkpoint
-                raise Killed()
-            yield from super().batches(epoch, generator)
-
-    with pytest.raises(Killed):
-        Distiller(teacher, _student(), DyingSource(synthetic, 8), cfg, state_path=state, show_progress=False).fit()
+    _run_killed_at(4, teacher, synthetic, cfg, state)  # dies mid-run, after the epoch-4 checkpoint
     assert torch.load(state)["epoch"] == 4
     resumed = _student(seed=99)  # different init: everything must come from the checkpoint
     report = Distiller(teacher, resumed, SyntheticSetSource(synthetic, 8), cfg, state_path=state,
@@ -73,6 +79,44 @@ def test_resume_after_kill_equals_uninterrupted(tiny_teacher, synthetic, tmp_pat
     with pytest.raises(ValueError, match="different configuration"):
         Distiller(teacher, _student(), SyntheticSetSource(synthetic, 8), cfg.replace(lr=0.5), state_path=state,
                   show_progress=False).fit(resume=True)
+
+
+def test_fp16_resume_restores_the_loss_scaler(tiny_teacher, synthetic, tmp_path):
+    teacher = tiny_teacher.build_model()
+    cfg = DistillConfig(epochs=4, checkpoint_every=2, seed=5, precision="fp16")
+    full = _student()
+    Distiller(teacher, full, SyntheticSetSource(synthetic, 8), cfg, state_path=str(tmp_path / "full.pt"),
+              show_progress=False).fit()
+    full_scaler = torch.load(tmp_path / "full.pt")["scaler"]
+    # The scale halves at every overflow and the tracker counts the good steps since: this run's own history.
+    assert full_scaler["_growth_tracker"] > 5 and full_scaler["scale"] <= 2.0 ** 16
+
+    state = str(tmp_path / "state.pt")
+
+    _run_killed_at(2, teacher, synthetic, cfg, state)
+    resumed = _student(seed=99)
+    Distiller(teacher, resumed, SyntheticSetSource(synthetic, 8), cfg, state_path=state,
+              show_progress=False).fit(resume=True)
+    assert _states_equal(full, resumed)
+    assert torch.load(state)["scaler"] == full_scaler  # the scale's schedule continued, not restarted
+    with pytest.raises(ValueError, match="different configuration"):  # precision is part of the recipe
+        Distiller(teacher, _student(), SyntheticSetSource(synthetic, 8), cfg.replace(precision="bf16"),
+                  state_path=state, show_progress=False).fit(resume=True)
+
+
+def test_bf16_distillation_is_deterministic_and_tracks_fp32(tiny_teacher, synthetic, mutag):
+    teacher = tiny_teacher.build_model()
+    graphs = list(mutag)[:60]
+    runs = {}
+    for name, precision in (("fp32", "fp32"), ("bf16", "bf16"), ("bf16 again", "bf16")):
+        student = _student()
+        report = Distiller(teacher, student, SyntheticSetSource(synthetic, 8), DistillConfig(epochs=6, seed=2,
+                           precision=precision), eval_graphs=graphs, show_progress=False).fit()
+        runs[name] = (student, report)
+    assert _states_equal(runs["bf16"][0], runs["bf16 again"][0])
+    assert not _states_equal(runs["bf16"][0], runs["fp32"][0])
+    assert runs["bf16"][1].config["precision"] == "bf16"
+    assert abs(runs["bf16"][1].final["agreement"] - runs["fp32"][1].final["agreement"]) <= 0.1
 
 
 def test_resample_draws_fresh_graphs(tiny_teacher):
@@ -173,17 +217,7 @@ def test_stateful_loss_resumes_exactly(tiny_teacher, synthetic, tmp_path):
 
     state = str(tmp_path / "state.pt")
 
-    class Killed(Exception):
-        pass
-
-    class DyingSource(SyntheticSetSource):
-        def batches(self, epoch, generator):
-            if epoch == 2:
-                raise Killed()
-            yield from super().batches(epoch, generator)
-
-    with pytest.raises(Killed):
-        Distiller(teacher, _student(), DyingSource(synthetic, 8), cfg, state_path=state, show_progress=False).fit()
+    _run_killed_at(2, teacher, synthetic, cfg, state)
     saved = torch.load(state)
     assert saved["epoch"] == 2 and set(saved["losses"]) == set(initial)
     assert any(not torch.equal(saved["losses"][k], initial[k]) for k in initial)  # they trained

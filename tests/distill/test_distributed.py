@@ -101,8 +101,8 @@ _WORKER = textwrap.dedent('''
                 continue
             save = Distiller._save_state
 
-            def save_then_stop(self, epoch, opt, report):
-                save(self, epoch, opt, report)
+            def save_then_stop(self, epoch, *rest):
+                save(self, epoch, *rest)
                 if epoch == stop:
                     raise Interrupted(epoch)
 

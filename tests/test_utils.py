@@ -1,0 +1,35 @@
+import io
+
+import pytest
+
+from dfkd.utils import LOG_REFRESH_SECONDS, progress, scoped_setting
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_refreshes_rarely_in_logs_and_normally_on_a_terminal():
+    log, terminal = io.StringIO(), Terminal()
+    with progress(range(3), file=log) as bar:
+        assert bar.mininterval == LOG_REFRESH_SECONDS
+        list(bar)
+    with progress(range(3), file=terminal) as bar:
+        assert bar.mininterval == 0.1  # tqdm's own default
+        list(bar)
+    with progress(range(3), file=log, mininterval=1.0) as bar:  # an explicit choice wins
+        assert bar.mininterval == 1.0
+    silent = io.StringIO()
+    assert list(progress(range(3), enabled=False, file=silent)) == [0, 1, 2] and silent.getvalue() == ""
+
+
+def test_scoped_setting_restores_the_previous_value_even_on_error():
+    state = {"value": "a"}
+    use = scoped_setting(lambda: state["value"], lambda v: state.update(value=v), "thing")
+    with use("b"):
+        assert state["value"] == "b"
+    with pytest.raises(RuntimeError):
+        with use("c"):
+            raise RuntimeError
+    assert state["value"] == "a" and "thing" in use.__doc__
