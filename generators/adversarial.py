@@ -68,6 +68,12 @@ class AdversarialConfig(Config):
             fraction of generated graphs is flagged as collapsed.
         replay: generated batches kept in memory; after every fresh batch the student also trains on
             one of them (0 = off, DFAD-GNN as published).
+        output_bound: regression teachers: bound the game to the teacher's output range on the initial
+            generator's graphs (its ``[q, 1 - q]`` quantiles, ``q = output_quantile``): the discrepancy compares
+            outputs clipped to that range, and leaving it costs the distance beyond it, so the generator cannot
+            win by driving the teacher's values to extremes (unbounded, the published L1, it does: student
+            R² −11,152 on ``SYNTH:TRIANGLES``, ``benchmarks/results/regression.md``). ``False``: plain L1.
+        output_quantile: regression teachers: the quantile ``q`` of that range.
     """
 
     noise_dim: int = 64
@@ -89,6 +95,8 @@ class AdversarialConfig(Config):
     max_nodes: Optional[int] = None
     collapse_threshold: float = 0.95
     replay: int = 0
+    output_bound: bool = True
+    output_quantile: float = 0.05
 
     def __post_init__(self) -> None:
         if self.relaxation not in EDGE_RELAXATIONS:
@@ -99,6 +107,8 @@ class AdversarialConfig(Config):
                 or self.warmup_steps < 0 or self.replay < 0):
             raise ValueError("student_steps >= 1, generator_steps >= 0, warmup_steps >= 0, replay >= 0, lr > 0 and "
                              "noise_dim >= 1 are required")
+        if not 0.0 <= self.output_quantile < 0.5:
+            raise ValueError(f"output_quantile must be in [0, 0.5), got {self.output_quantile}")
         loss = get_loss(self.discrepancy)
         if is_stateful_loss(loss) or getattr(loss, "needs_embeddings", False):
             raise ValueError(f"discrepancy {self.discrepancy!r} needs trainable parts or embeddings: use a logit "
@@ -134,6 +144,7 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
 
     config_cls = AdversarialConfig
     network: Optional[GraphDecoder] = None
+    output_range: Optional[Tensor] = None  # [2, T] bounded regression game (see AdversarialConfig.output_bound)
     # (process group or None, graphs counted here, graphs of the batch) during a generator step
     _step_share: Optional[Tuple[Optional[DistContext], int, int]] = None
 
@@ -172,6 +183,7 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
                                     edge_bias=math.log(p0 / (1 - p0)), type_logits=type_logits).to(self.device)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=cfg.lr)
         self._discrepancy = get_loss(cfg.discrepancy)
+        self.output_range = self.teacher_output_range(gen) if self.regression and cfg.output_bound else None
         # Hooks only when the prior is on: they would compute every BN layer's statistics each step.
         self._bn = BatchNormStatsLoss(self.teacher, cfg.bn_loss) if cfg.bn_weight > 0 else None
         if self._bn is not None and not self._bn.available:
@@ -182,6 +194,31 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
             if self.warmup_finished():
                 break
         return self
+
+    @torch.no_grad()
+    def teacher_output_range(self, generator: torch.Generator, num_graphs: int = 256) -> Tensor:
+        """``[2, T]`` low and high ``output_quantile`` quantiles of a regression teacher's outputs on
+        ``num_graphs`` graphs of the generator as it is (at build: its prior-matched start)."""
+        batch = self.decode(num_graphs, generator).hard_batch(self.feature_spec)
+        out = forward_batch(self.teacher, batch)
+        q = self.config.output_quantile
+        return torch.quantile(out, torch.tensor([q, 1 - q], device=out.device, dtype=out.dtype), dim=0)
+
+    def adversarial_terms(self, student_out: Tensor, teacher_out: Tensor) -> Dict[str, Tensor]:
+        """The adversarial discrepancy (negated, weighted) and, for a bounded regression game, the range term.
+
+        Bounded (:attr:`output_range` ``[2, T]`` = low, high): outputs ``[B, T]`` are clipped to the range and
+        scaled to ``[0, 1]`` before the discrepancy, and the teacher's distance beyond the range (in range
+        widths, mean over batch and outputs) is added with the same weight, so the generator gains nothing
+        by leaving the range and pays for it."""
+        weight = self.config.adversarial_weight
+        if self.output_range is None:
+            return {"adversarial": -weight * self._discrepancy(student_out, teacher_out)}
+        low, high = self.output_range
+        width = (high - low).clamp(min=1e-6)
+        student_c, teacher_c = ((out.clamp(min=low, max=high) - low) / width for out in (student_out, teacher_out))
+        beyond = ((teacher_out - high).relu() + (low - teacher_out).relu()) / width
+        return {"adversarial": -weight * self._discrepancy(student_c, teacher_c), "range": weight * beyond.mean()}
 
     def warmup_finished(self) -> bool:
         """Whether warm-up may stop before ``warmup_steps`` (conditional: once the labels are met)."""
@@ -247,7 +284,7 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
         if cfg.adversarial_weight > 0 and student is not None:
             with frozen_batchnorm_statistics(student):
                 student_out = forward_batch(student, batch)
-            terms["adversarial"] = -cfg.adversarial_weight * self._discrepancy(student_out, teacher_out)
+            terms.update(self.adversarial_terms(student_out, teacher_out))
         if self._bn is not None:
             terms["bn"] = cfg.bn_weight * self._bn.loss().to(teacher_out.device)
         if cfg.balance_weight > 0:

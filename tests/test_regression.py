@@ -187,6 +187,31 @@ def test_dfad_uses_l1_and_conditional_is_refused(teacher):
     assert "teacher_output_mean" in out.report.history[-1]
 
 
+def test_dfad_game_is_bounded_to_the_teachers_output_range(teacher):
+    result, _ = teacher
+    gen = make_generator("dfad", result.checkpoint).build(0)
+    low, high = gen.output_range
+    assert gen.output_range.shape == (2, 1) and bool((low < high).all())
+    # The range is the teacher's on the generator's starting graphs: most of them fall inside it.
+    batch = gen.sample(200, torch.Generator().manual_seed(1))
+    inside = ((batch.teacher_logits >= low) & (batch.teacher_logits <= high)).float().mean()
+    assert 0.7 <= float(inside) <= 1.0
+    width = float(high - low)
+    teacher_out = torch.tensor([[float(low) - width], [float(high)], [float(low) + width / 2]])
+    student_out = torch.tensor([[float(low)], [float(high) + 5 * width], [float(low)]])
+    terms = gen.adversarial_terms(student_out, teacher_out)
+    # Clipped and scaled: |0 - 0|, |1 - 1|, |0 - 0.5| -> mean 1/6; beyond the range: 1 width, 0, 0 -> mean 1/3.
+    assert terms["adversarial"].item() == pytest.approx(-1 / 6, abs=1e-5)
+    assert terms["range"].item() == pytest.approx(1 / 3, abs=1e-5)
+    unbounded = make_generator("dfad", result.checkpoint, output_bound=False).build(0)
+    assert unbounded.output_range is None
+    plain = unbounded.adversarial_terms(student_out, teacher_out)
+    assert set(plain) == {"adversarial"} and plain["adversarial"].item() == pytest.approx(
+        -(student_out - teacher_out).abs().mean().item())
+    with pytest.raises(ValueError, match="output_quantile"):
+        make_generator("dfad", result.checkpoint, output_quantile=0.5)
+
+
 @pytest.mark.parametrize("loss", ["kl", "prob_mae", "dynamic_kl", "mse,kl=0.5", "label_ce"])
 def test_class_losses_refused_for_regression(teacher, loss):
     result, _ = teacher
