@@ -35,6 +35,7 @@ METHODS = {
     "prior-no-balance": dict(generator="prior", options={"balance": 1}),
     "gfkd": dict(generator="gfkd", options={}),
     "dfad": dict(generator="dfad", options={}),
+    "dfad-unbounded": dict(generator="dfad", options={"output_bound": False}),
     "random": dict(generator="random", options={}),
     "real": dict(generator=None, options={}),
 }
@@ -120,6 +121,9 @@ def write(args, runs) -> None:
              "`dfkd.data.make_regression_dataset` (1000 graphs of five random-graph families, three node types).",
              "- relative R² = student R² / teacher R²; agreement R² = R² of the student's outputs against the "
              "teacher's outputs on the test graphs.",
+             "- `dfad`: the game bounded to the teacher's output range on the generator's starting graphs "
+             "(`output_bound`, the default since 2026-11-30); `dfad-unbounded`: DFAD-GNN's plain L1 "
+             "(`output_bound=False`), the default before.",
              "- runs already in the `--raw` file are reused, not re-run.",
              "", *table(["task", "method", "seeds", "teacher R²", "teacher MAE", "student R²", "student MAE",
                          "relative R²", "agreement R²", "wall s"], rows), ""]
