@@ -6,7 +6,8 @@ import os
 import platform
 import statistics
 import sys
-from typing import List, Sequence
+import time
+from typing import Callable, ContextManager, Dict, List, Sequence
 
 import torch
 
@@ -55,6 +56,23 @@ def holdout_teacher(dataset, name: str, arch: str, seed: int, cache: str) -> dfk
         train_teacher(dataset, arch, holdout=0.3, config=config, show_progress=False,
                       dataset_name=name).checkpoint.save(path)
     return dfkd.load_checkpoint(path)
+
+
+def alternating_medians(fn: Callable[[], object], repeats: int,
+                        settings: Dict[str, Callable[[], ContextManager]]) -> Dict[str, float]:
+    """Median seconds per call of ``fn`` under each setting (a context-manager factory), one warm-up call
+    each, then the settings alternating call by call so all see the same machine load."""
+    times: Dict[str, List[float]] = {name: [] for name in settings}
+    for name, setting in settings.items():
+        with setting():
+            fn()
+    for _ in range(repeats):
+        for name, setting in settings.items():
+            with setting():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def table(header: List[str], rows: List[List[str]]) -> List[str]:

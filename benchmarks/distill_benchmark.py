@@ -90,6 +90,8 @@ def main(argv=None) -> int:
     p.add_argument("--raw", default=None,
                    help="append every run as a JSON line here; runs already there are skipped (resume)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=list(dfkd.nn.PRECISIONS), default="fp32",
+                   help="forward passes of generation and distillation (DistillConfig.precision)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.cache, exist_ok=True)
@@ -98,7 +100,8 @@ def main(argv=None) -> int:
     if args.raw and os.path.exists(args.raw):  # continue an interrupted benchmark
         with open(args.raw, encoding="utf-8") as handle:
             runs = [json.loads(line) for line in handle if line.strip()]
-    done = {(r["dataset"], r["seed"], r.get("teacher", "gin-5-64"), r["student"], r["method"]) for r in runs}
+    done = {(r["dataset"], r["seed"], r.get("teacher", "gin-5-64"), r["student"], r["method"],
+             r.get("precision", "fp32")) for r in runs}
     for name in args.datasets:
         dataset = dfkd.load_dataset(name, root=args.data_root)
         for seed in args.seeds:
@@ -107,7 +110,7 @@ def main(argv=None) -> int:
             test = [dataset[i] for i in test_idx]
             for student in args.students:
                 for method in args.methods:
-                    if (name, seed, args.teacher, student, method) in done:
+                    if (name, seed, args.teacher, student, method, args.precision) in done:
                         continue
                     spec = METHODS[method]
                     options = dict(spec["options"], **(overrides if spec["generator"] not in (None, "random") else {}))
@@ -117,12 +120,14 @@ def main(argv=None) -> int:
                         generator_options=options,
                         config=DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto"),
                                             curriculum=spec.get("curriculum"),
-                                            teacher_head=spec.get("teacher_head", "off")),
+                                            teacher_head=spec.get("teacher_head", "off"),
+                                            precision=args.precision),
                         assistants=spec.get("assistants", ()),
                         eval_graphs=test, real_graphs=[dataset[i] for i in train_idx] if method == "real" else None,
                         show_progress=False)
                     final, rep = result.report.final, result.report
-                    run = dict(dataset=name, seed=seed, teacher=args.teacher, student=student, method=method, **final,
+                    run = dict(dataset=name, seed=seed, teacher=args.teacher, student=student, method=method,
+                               precision=args.precision, **final,
                                generation_s=rep.generation_seconds, distill_s=rep.distill_seconds,
                                wall_s=time.perf_counter() - start,
                                synthetic=result.graphs.summary() if result.graphs is not None else None,
@@ -141,7 +146,8 @@ def main(argv=None) -> int:
 def write(args, runs) -> None:
     groups = defaultdict(list)
     for run in runs:
-        groups[(run["dataset"], run.get("teacher", "gin-5-64"), run["student"], run["method"])].append(run)
+        method = run["method"] + ("" if run.get("precision", "fp32") == "fp32" else f" ({run['precision']})")
+        groups[(run["dataset"], run.get("teacher", "gin-5-64"), run["student"], method)].append(run)
     rows = []
     for (name, teacher, student, method), items in groups.items():
         rows.append([name, f"{teacher} → {student}", method, len(items),

@@ -15,35 +15,60 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, command, machine, mutag_teacher, table, write_results  # noqa: E402
+from common import HERE, alternating_medians, command, machine, mutag_teacher, table, write_results  # noqa: E402
 
 import dfkd  # noqa: E402
 from dfkd.distill import make_generator  # noqa: E402
 from dfkd.generators.structure import candidate_pairs, node_to_graph, undirected  # noqa: E402
-from dfkd.nn import build_model, forward_batch  # noqa: E402
+from dfkd.nn import build_model, call_model, forward_batch  # noqa: E402
 from dfkd.ops import build_adjacency, use_propagation  # noqa: E402
 
 
 def timed(fn, repeats: int) -> dict:
     """Median seconds per call of ``fn`` under ``sparse`` and ``auto``, alternating calls."""
-    times = {"sparse": [], "auto": []}
-    for mode in times:  # warm-up
-        with use_propagation(mode):
-            fn()
-    for _ in range(repeats):
-        for mode in times:
-            with use_propagation(mode):
-                start = time.perf_counter()
-                fn()
-                times[mode].append(time.perf_counter() - start)
-    return {m: statistics.median(v) for m, v in times.items()}
+    return alternating_medians(fn, repeats, {mode: (lambda m=mode: use_propagation(m)) for mode in ("sparse", "auto")})
+
+
+def workloads(teacher, student, batch_size: int):
+    """``(work, graphs, fn)`` for the work the aggregation choice affects: generator steps over relaxed
+    all-pairs graphs, GFKD concrete, a student step on discrete graphs, teacher passes on weighted
+    all-pairs graphs of growing size."""
+    for name in ("dfad", "conditional"):
+        gen = make_generator(name, teacher, warmup_steps=0).build(0)
+        rng = torch.Generator().manual_seed(0)
+        yield (f"{name} generator step ({batch_size} graphs)", "all pairs, relaxed",
+               lambda gen=gen, rng=rng: gen.generator_step(student, batch_size, rng))
+    gfkd = make_generator("gfkd", teacher, estimator="concrete", iterations=20)
+    yield (f"gfkd concrete, 20 iterations with set-up ({batch_size} graphs)", "all pairs, soft",
+           lambda: gfkd.generate(batch_size, seed=0, show_progress=False))
+    prior = make_generator("prior", teacher).build(0)
+    hard = prior.sample(batch_size, torch.Generator().manual_seed(0))
+    opt = torch.optim.SGD(student.parameters(), lr=0.0)
+
+    def student_step():
+        opt.zero_grad()
+        forward_batch(student, hard).sum().backward()
+    yield f"student step on prior graphs ({batch_size} graphs)", "discrete, sparse", student_step
+    model = teacher.build_model().eval()
+    for n in (10, 20, 50, 100):
+        graphs = max(2, 4000 // n)
+        counts = torch.full((graphs,), n)
+        pairs, _ = candidate_pairs(counts)
+        edge_index = undirected(pairs)
+        weight = torch.rand(edge_index.size(1), requires_grad=True)
+        x = torch.nn.functional.one_hot(torch.randint(teacher.feature_spec.dim, (graphs * n,)),
+                                        teacher.feature_spec.dim).float()
+        batch = node_to_graph(counts)
+
+        def teacher_pass(x=x, edge_index=edge_index, batch=batch, weight=weight, graphs=graphs):
+            call_model(model, x, edge_index, batch, graphs, edge_weight=weight).sum().backward()
+        yield f"teacher forward + backward, {graphs} graphs of {n} nodes", "all pairs, weighted", teacher_pass
 
 
 def main(argv=None) -> int:
@@ -62,36 +87,9 @@ def main(argv=None) -> int:
         rows.append([what, kind, f"{t['sparse'] * 1e3:.1f}", f"{t['auto'] * 1e3:.1f}", f"{t['sparse'] / t['auto']:.2f}×"])
         print(rows[-1], flush=True)
 
-    for name in ("dfad", "conditional"):
-        gen = make_generator(name, teacher, warmup_steps=0).build(0)
-        rng = torch.Generator().manual_seed(0)
-        add(f"{name} generator step ({args.batch_size} graphs)", "all pairs, relaxed",
-            lambda: gen.generator_step(student, args.batch_size, rng))
-    gfkd = make_generator("gfkd", teacher, estimator="concrete", iterations=20)
-    add(f"gfkd concrete, 20 iterations with set-up ({args.batch_size} graphs)", "all pairs, soft",
-        lambda: gfkd.generate(args.batch_size, seed=0, show_progress=False))
-    prior = make_generator("prior", teacher).build(0)
-    hard = prior.sample(args.batch_size, torch.Generator().manual_seed(0))
-    opt = torch.optim.SGD(student.parameters(), lr=0.0)
-
-    def student_step():
-        opt.zero_grad()
-        forward_batch(student, hard).sum().backward()
-    add(f"student step on prior graphs ({args.batch_size} graphs)", "discrete, sparse", student_step)
-    model = teacher.build_model().eval()
-    for n in (10, 20, 50, 100):
-        graphs = max(2, 4000 // n)
-        counts = torch.full((graphs,), n)
-        pairs, _ = candidate_pairs(counts)
-        edge_index = undirected(pairs)
-        weight = torch.rand(edge_index.size(1), requires_grad=True)
-        x = torch.nn.functional.one_hot(torch.randint(teacher.feature_spec.dim, (graphs * n,)),
-                                        teacher.feature_spec.dim).float()
-        batch = node_to_graph(counts)
-
-        def teacher_pass():
-            model(x, edge_index, batch, weight, num_graphs=graphs).sum().backward()
-        add(f"teacher forward + backward, {graphs} graphs of {n} nodes", "all pairs, weighted", teacher_pass)
+    for what, kind, fn in workloads(teacher, student, args.batch_size):
+        add(what, kind, fn)
+    hard = make_generator("prior", teacher).build(0).sample(args.batch_size, torch.Generator().manual_seed(0))
     chosen = type(build_adjacency(hard.edge_index, None, hard.batch, hard.num_graphs)).__name__
     lines = ["# Automatic sparse/dense aggregation (`dfkd.ops.build_adjacency`)", "",
              f"- command: `{command()}`", f"- machine: {machine()}",
