@@ -50,13 +50,21 @@ def scoped_setting(read: Callable[[], Any], write: Callable[[Any], None], what: 
 LOG_REFRESH_SECONDS = 30.0
 
 
-def progress(iterable: Optional[Iterable] = None, enabled: bool = True, **kwargs: Any):
-    """A tqdm bar that ``enabled=False`` silences; written to a file or pipe rather than a terminal, it
-    refreshes every :data:`LOG_REFRESH_SECONDS` only."""
+class ProgressBar(tqdm):
+    """tqdm whose ``set_postfix`` waits for the next timed refresh instead of redrawing at once (tqdm's
+    default), so updating the figures every step costs no output of its own."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = False, **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+
+def progress(iterable: Optional[Iterable] = None, enabled: bool = True, **kwargs: Any) -> ProgressBar:
+    """A :class:`ProgressBar` that ``enabled=False`` silences; written to a file or pipe rather than a
+    terminal, it refreshes every :data:`LOG_REFRESH_SECONDS` only."""
     stream = kwargs.get("file") or sys.stderr
     if enabled and not getattr(stream, "isatty", lambda: False)():
         kwargs.setdefault("mininterval", LOG_REFRESH_SECONDS)
-    return tqdm(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
+    return ProgressBar(iterable, disable=not enabled, dynamic_ncols=True, leave=False, **kwargs)
 
 
 def check_finite(terms: Dict[str, Tensor], where: str, advice: str) -> None:
