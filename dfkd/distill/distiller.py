@@ -21,8 +21,8 @@ from dfkd.distill.head import fold_teacher_head, reuse_teacher_head
 from dfkd.distill.sources import GraphSource
 from dfkd.evaluate import accuracy, compare_regression, is_regression_target, labels_of, predict, targets_of
 from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
-from dfkd.nn import PRECISIONS, call_model, count_parameters, forward_batch, use_precision
-from dfkd.nn.precision import check_precision
+from dfkd.nn import call_model, count_parameters, forward_batch, use_precision
+from dfkd.nn.precision import check_precision, validate_precision
 from dfkd.nn.teacher import prepare_teacher
 from dfkd.utils import check_finite, progress
 
@@ -105,8 +105,7 @@ class DistillConfig(Config):
             raise ValueError(f"unknown curriculum {self.curriculum!r}: choose {' or '.join(CRITERIA)}")
         if self.teacher_head not in ("off", "frozen", "trained"):
             raise ValueError(f"unknown teacher_head {self.teacher_head!r}: choose off, frozen or trained")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}: choose {', '.join(PRECISIONS)}")
+        validate_precision(self.precision)
         if not 0 < self.curriculum_start <= 1 or not 0 < self.curriculum_ramp <= 1:
             raise ValueError(f"curriculum_start and curriculum_ramp must be in (0, 1], got {self.curriculum_start} "
                              f"and {self.curriculum_ramp}")

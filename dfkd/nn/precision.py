@@ -31,7 +31,8 @@ def get_precision() -> str:
     return _precision
 
 
-def _validate(name: str) -> None:
+def validate_precision(name: str) -> None:
+    """Raise ``ValueError`` (one line) naming the choices when ``name`` is not a precision."""
     if name not in PRECISIONS:
         raise ValueError(f"unknown precision {name!r}: choose {', '.join(PRECISIONS)}")
 
@@ -40,7 +41,7 @@ def set_precision(name: Optional[str]) -> None:
     """Choose the precision of dfkd models' forward passes: ``fp32`` (``None``), ``bf16`` or ``fp16``."""
     global _precision
     name = name or "fp32"
-    _validate(name)
+    validate_precision(name)
     _precision = name
 
 
@@ -49,7 +50,7 @@ use_precision = scoped_setting(get_precision, set_precision, "precision")
 
 def check_precision(name: str, device: Any) -> None:
     """Raise ``ValueError`` (one line) when ``name`` is not a precision or autocast cannot run it on ``device``."""
-    _validate(name)
+    validate_precision(name)
     dtype = PRECISIONS[name]
     if dtype is None:
         return
