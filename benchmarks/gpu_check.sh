@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Device check on a CUDA machine: train-teacher + distill with every generator on --device cuda, briefly,
-# printing wall time and throughput per step. About 2-4 minutes on one H100.
+# printing wall time and throughput per step, and each --precision side by side. About 3-5 minutes on one H100.
 #
 #   bash benchmarks/gpu_check.sh            # uses `python` on PATH (dfkd installed, or run from the repo root)
 #   PYTHON=.venv/bin/python bash benchmarks/gpu_check.sh
@@ -43,6 +43,13 @@ run distill-gfkd-concrete $PY -m dfkd distill --teacher "$OUT/teacher.pt" --gene
 echo "== 5,000-node graphs (sparse random candidates)"
 run distill-gfkd-5000 $PY -m dfkd distill --teacher "$OUT/teacher.pt" --generator gfkd --nodes 5000:5000 \
     --num-graphs 8 --iterations 20 --epochs 2 --batch-size 4 --device "$DEVICE" --out "$OUT/student-5000.pt" --quiet
+
+echo "== mixed precision (prior, 20 epochs, MUTAG): wall time and student accuracy per --precision"
+for precision in fp32 bf16 fp16; do
+  run "distill-prior-$precision" $PY -m dfkd distill --teacher "$OUT/teacher.pt" --generator prior --num-graphs 256 \
+      --epochs 20 --eval-dataset MUTAG --precision "$precision" --device "$DEVICE" --out "$OUT/student-$precision.pt"
+  grep -h "test:" "$OUT/distill-prior-$precision.log" | sed 's/^/    /'
+done
 
 echo "== throughput per generator on $DEVICE (graphs/s generated, student steps/s)"
 $PY - "$OUT/teacher.pt" "$DEVICE" <<'EOF'
