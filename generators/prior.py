@@ -182,8 +182,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         if k == 1:
             return self._label(graph_range(self._draw(num_graphs, generator), lo, hi))
         pool = self._draw(num_graphs * k, generator)
-        pool.teacher_logits = self._pool_outputs(pool, ctx)
-        pool.y = pool.teacher_logits if self.regression else pool.teacher_logits.argmax(-1)
+        self._label(pool, self._pool_outputs(pool, ctx))
         # Equal quota per predicted class (regression: per bin of the teacher's value), random within a
         # stratum; short strata are topped up at random.
         if self.regression:
@@ -207,10 +206,10 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         """``[P, C]`` teacher outputs of the ``P`` candidates: all computed here without ``ctx``, else this
         rank's :func:`~dfkd.parallel.shard_bounds` share computed and every rank's gathered."""
         if ctx is None:
-            return self._label(pool).teacher_logits
+            return self._teacher_outputs(pool)
         lo, hi = shard_bounds(int(pool.num_graphs), ctx.rank, ctx.world_size)
         if hi > lo:
-            local = self._label(graph_range(pool, lo, hi)).teacher_logits
+            local = self._teacher_outputs(graph_range(pool, lo, hi))
         else:  # fewer candidates than ranks
             local = torch.zeros(0, self.num_classes, device=self.device)
         return all_gather_rows(local, shard_sizes(int(pool.num_graphs), ctx.world_size))
@@ -230,9 +229,14 @@ class PriorGraphGenerator(OnlineGraphGenerator):
             x = torch.randn(n, spec.dim, generator=generator)
         return Batch(x=x, edge_index=edge_index, batch=graph_of, ptr=node_offsets(counts)).to(self.device)
 
-    def _label(self, batch: Batch) -> Batch:
-        """``batch`` with the teacher's ``teacher_logits [B, C]`` and ``y`` (classes; regression: the values)."""
-        batch.teacher_logits = call_model(self.teacher, batch.x, batch.edge_index, batch.batch, int(batch.num_graphs))
+    def _teacher_outputs(self, batch: Batch) -> Tensor:
+        """``[B, C]`` the teacher's outputs on ``batch``."""
+        return call_model(self.teacher, batch.x, batch.edge_index, batch.batch, int(batch.num_graphs))
+
+    def _label(self, batch: Batch, outputs: Optional[Tensor] = None) -> Batch:
+        """``batch`` with ``teacher_logits [B, C]`` (``outputs``, else the teacher's, computed here) and ``y``
+        (classes; regression: the values)."""
+        batch.teacher_logits = self._teacher_outputs(batch) if outputs is None else outputs
         batch.y = batch.teacher_logits if self.regression else batch.teacher_logits.argmax(-1)
         return batch
 

@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from dfkd.nn.models import ModelOutput
 from dfkd.utils import scoped_setting
 
 PRECISIONS: Dict[str, Optional[torch.dtype]] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -74,7 +75,7 @@ def to_float32(output: Any) -> Any:
     float32 (other dtypes, float64 included, are left as they are)."""
     if torch.is_tensor(output):
         return output.float() if output.dtype in HALF_DTYPES else output
-    if dataclasses.is_dataclass(output) and hasattr(output, "node_embeddings"):
+    if isinstance(output, ModelOutput):
         return dataclasses.replace(output, logits=to_float32(output.logits),
                                    node_embeddings=[to_float32(h) for h in output.node_embeddings],
                                    graph_embedding=to_float32(output.graph_embedding))

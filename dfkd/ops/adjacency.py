@@ -62,13 +62,14 @@ class DenseBlockAdjacency:
         edge_weight: ``[E]`` or ``None`` (all 1); duplicate edges add up, as in the sparse form.
         batch: ``[N]`` graph of every node, sorted (PyG ``Batch`` order).
         num_graphs: ``G``.
+        counts: ``[G]`` nodes per graph (``bincount(batch)``, computed when not given).
     """
 
     def __init__(self, edge_index: Tensor, edge_weight: Optional[Tensor], batch: Tensor, num_graphs: int,
-                 max_nodes: Optional[int] = None):
-        counts = torch.bincount(batch, minlength=num_graphs)
+                 counts: Optional[Tensor] = None):
+        counts = torch.bincount(batch, minlength=num_graphs) if counts is None else counts  # [G] nodes per graph
         self.num_nodes, self.batch, self.num_graphs = batch.numel(), batch, num_graphs
-        self.max_nodes = max_nodes if max_nodes is not None else int(counts.max())
+        self.max_nodes = int(counts.max())
         self.blocks = to_dense_adj(edge_index, batch, edge_weight, max_num_nodes=self.max_nodes,
                                    batch_size=num_graphs)  # [G, n_max, n_max]
         self.mask = torch.arange(self.max_nodes, device=batch.device) < counts.unsqueeze(1)  # [G, n_max] real slots
@@ -109,17 +110,15 @@ def build_adjacency(edge_index: Tensor, edge_weight: Optional[Tensor], batch: Te
         mode: ``auto`` (:func:`prefers_dense`), ``sparse`` or ``dense``; ``None``: the global setting
             (:func:`set_propagation`).
     """
-    mode = mode or _mode
-    if mode not in PROPAGATION_MODES:
-        raise ValueError(f"unknown propagation mode {mode!r}: choose one of {PROPAGATION_MODES}")
+    mode = _checked_mode(mode or _mode)
     num_nodes = batch.numel()
     if mode == "sparse" or num_nodes == 0 or edge_index.size(1) == 0:
         return SparseAdjacency(edge_index, edge_weight, num_nodes)
-    max_nodes = int(torch.bincount(batch).max())
-    dense = mode == "dense" or prefers_dense(edge_index.size(1), num_graphs, max_nodes)
+    counts = torch.bincount(batch, minlength=num_graphs)
+    dense = mode == "dense" or prefers_dense(edge_index.size(1), num_graphs, int(counts.max()))
     # Dense blocks need PyG's sorted batch vector; a hand-made unsorted one stays on the sparse path.
     if dense and (mode == "dense" or bool((batch[1:] >= batch[:-1]).all())):
-        return DenseBlockAdjacency(edge_index, edge_weight, batch, num_graphs, max_nodes)
+        return DenseBlockAdjacency(edge_index, edge_weight, batch, num_graphs, counts)
     return SparseAdjacency(edge_index, edge_weight, num_nodes)
 
 
@@ -140,10 +139,13 @@ def get_propagation() -> str:
 def set_propagation(mode: Optional[str]) -> None:
     """Choose how dfkd models aggregate: ``auto`` (by size and density), ``sparse`` or ``dense``."""
     global _mode
-    mode = mode or "auto"
+    _mode = _checked_mode(mode or "auto")
+
+
+def _checked_mode(mode: str) -> str:
     if mode not in PROPAGATION_MODES:
         raise ValueError(f"unknown propagation mode {mode!r}: choose one of {PROPAGATION_MODES}")
-    _mode = mode
+    return mode
 
 
 use_propagation = scoped_setting(get_propagation, set_propagation, "propagation mode")
