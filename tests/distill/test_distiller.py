@@ -104,6 +104,15 @@ def test_fp16_resume_restores_the_loss_scaler(tiny_teacher, synthetic, tmp_path)
                   state_path=state, show_progress=False).fit(resume=True)
 
 
+def test_fp16_overflow_stops_with_advice_naming_bf16(tiny_teacher, synthetic):
+    teacher = tiny_teacher.build_model()
+    with torch.no_grad():  # logits far beyond float16's 65504; relabel: the teacher runs in the step
+        teacher.head.weight.mul_(1e6)
+    with pytest.raises(FloatingPointError, match="float16 overflows beyond 65504: run with --precision bf16"):
+        Distiller(teacher, _student(), SyntheticSetSource(synthetic, 8, relabel=True),
+                  DistillConfig(epochs=1, precision="fp16"), show_progress=False).fit()
+
+
 def test_bf16_distillation_is_deterministic_and_tracks_fp32(tiny_teacher, synthetic, mutag):
     teacher = tiny_teacher.build_model()
     graphs = list(mutag)[:60]

@@ -79,6 +79,13 @@ def test_use_precision_restores_and_bad_names_are_refused():
     check_precision("fp32", "meta")  # float32 needs no autocast
 
 
+def test_a_gpu_without_bfloat16_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(ValueError, match="no bfloat16 support: use --precision fp16"):
+        check_precision("bf16", "cuda")
+    check_precision("fp16", "cuda")  # autocast has a CUDA backend whether or not a GPU is present
+
+
 def test_evaluation_is_float32_whatever_the_global_precision():
     model = _model()
     graphs = _batch(graphs=6).to_data_list()
