@@ -1,13 +1,16 @@
 """Shared helpers of the benchmark scripts: machine description, holdout teachers, markdown tables."""
 from __future__ import annotations
 
+import datetime
 import functools
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from typing import Callable, ContextManager, Dict, List, Sequence
+from typing import Callable, ContextManager, Dict, Iterable, List, Sequence
 
 import torch
 
@@ -15,6 +18,8 @@ import dfkd
 from dfkd.train import TrainConfig, train_teacher
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+RUNS = os.path.join(HERE, "runs")  # committed raw runs (*.jsonl); sub-folders hold caches (git-ignored)
+RESULTS = os.path.join(HERE, "results")
 DEFAULT_DATA_ROOT = os.path.join(HERE, "..", "..", "shared", "datasets")
 # Teacher recipes per dataset: GIN's (Adam, halved every 50 epochs), shortened on the larger sets so a
 # 10-fold run fits in minutes on 2 CPU cores; PTC needs lr 0.001 (0.01 overfits: 0.53 vs 0.61, 10 folds).
@@ -40,6 +45,45 @@ def command() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0], os.path.join(HERE, ".."))] + sys.argv[1:])
 
 
+def git_commit() -> str:
+    """Short commit of the working tree, ``+dirty`` when tracked code (dfkd/, generators/, benchmarks/*.py)
+    differs from it; ``unknown`` outside a git checkout."""
+    root = os.path.join(HERE, "..")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dfkd", "generators",
+                                "benchmarks/*.py"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def provenance() -> Dict[str, str]:
+    """What every raw run records about where and how it was made."""
+    return {"machine": machine(), "command": command(), "dfkd_version": dfkd.__version__,
+            "git_commit": git_commit(), "date": datetime.date.today().isoformat()}
+
+
+def read_runs(paths: Iterable[str]) -> List[Dict]:
+    """Every JSON line of the raw-run files that exist, in file order."""
+    runs: List[Dict] = []
+    for path in paths:
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                runs += [json.loads(line) for line in handle if line.strip()]
+    return runs
+
+
+def append_run(path: str, run: Dict) -> None:
+    """Append one raw run as a JSON line (flushed at once: an interrupted benchmark keeps what finished)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(run, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def mean_std(values: Sequence[float]) -> str:
     values = list(values)
     if not values:
@@ -50,11 +94,21 @@ def mean_std(values: Sequence[float]) -> str:
 
 def holdout_teacher(dataset, name: str, arch: str, seed: int, cache: str) -> dfkd.Checkpoint:
     """GFKD protocol: a teacher trained on a stratified 70% (seeded) and tested on the other 30%. Cached."""
-    path = os.path.join(cache, f"{name}-{arch}-holdout-seed{seed}.pt")
+    return _cached_teacher(dataset, name, arch, cache, f"holdout-seed{seed}", holdout=0.3, seed=seed)
+
+
+def fold_teacher(dataset, name: str, arch: str, fold: int, cache: str) -> dfkd.Checkpoint:
+    """DFAD-GNN protocol: a teacher trained on the nine other standard folds, tested on ``fold``. Cached."""
+    return _cached_teacher(dataset, name, arch, cache, f"fold{fold}", fold=fold, seed=0)
+
+
+def _cached_teacher(dataset, name: str, arch: str, cache: str, tag: str, seed: int, **split) -> dfkd.Checkpoint:
+    path = os.path.join(cache, f"{name}-{arch}-{tag}.pt")
     if not os.path.exists(path):
         config = TrainConfig(seed=seed, **teacher_recipe(name))
-        train_teacher(dataset, arch, holdout=0.3, config=config, show_progress=False,
-                      dataset_name=name).checkpoint.save(path)
+        os.makedirs(cache, exist_ok=True)
+        train_teacher(dataset, arch, config=config, show_progress=False, dataset_name=name,
+                      **split).checkpoint.save(path)
     return dfkd.load_checkpoint(path)
 
 

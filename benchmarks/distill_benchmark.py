@@ -1,17 +1,25 @@
-"""Data-free distillation benchmark (GFKD protocol): teacher on a stratified 70%, test on 30%, per seed.
+"""Data-free distillation benchmark: every method, scored on real test graphs the teacher never saw.
 
-For every dataset and seed: train (or reuse) the GIN-5-64 teacher, then distil the student with
-each method and score it on the held-out 30%: ``prior`` (teacher-prior graphs, dfkd's default, with
+Protocols (``--protocol``): ``holdout`` is GFKD's (per seed, the teacher is trained on a stratified 70%
+and every student is scored on the other 30%); ``folds`` is DFAD-GNN's (the standard 10 folds, a teacher
+per fold trained on the other nine, scores per fold). In both the teacher keeps 10% of its training part
+to choose its best epoch; every run is also scored on those validation graphs, which no student trains
+on: defaults are chosen on them, never on the test graphs (``results/README.md``, protocol).
+
+For every dataset and split: train (or reuse) the teacher, then distil the student with
+each method and score it: ``prior`` (teacher-prior graphs, dfkd's default, with
 ablations ``prior-no-balance``, ``prior-er``, ``prior-uniform-types``), ``gfkd`` (ARM structure; ``gfkd-er``
 its Erdős–Rényi start),
 ``gfkd-concrete`` (binary-concrete structure), ``gfkd-no-prior`` (ablation: no node-type prior,
 feature learning rate 0.01), ``dfad`` (DFAD-GNN's adversarial generator; ``dfad-bn`` and
 ``dfad-bn-balance`` add its optional BatchNorm and class-balance terms, ``dfad-replay`` a memory
 of past generated batches), ``conditional`` (label-conditioned generator, CGDD student recipe),
-``random`` (Erdős–Rényi graphs, the floor) and ``real`` (KD on the real training split, the
-ceiling). Writes a markdown table.
+``random`` (Erdős–Rényi graphs, the floor) and ``real`` (KD on the graphs the teacher was fitted on, the
+ceiling). Every run is appended as one JSON line to ``--raw`` (committed; runs already there are skipped,
+so an interrupted benchmark resumes); ``python benchmarks/regenerate.py`` writes the tables from them.
 
-    python benchmarks/distill_benchmark.py --data-root ../shared/datasets --seeds 0 1 2
+    python benchmarks/distill_benchmark.py --datasets MUTAG PTC --seeds 0 1 2 --methods prior gfkd real
+    python benchmarks/distill_benchmark.py --protocol folds --datasets MUTAG --methods prior real
 """
 from __future__ import annotations
 
@@ -20,16 +28,16 @@ import json
 import os
 import sys
 import time
-from collections import defaultdict
 
 import torch
 
 import dfkd
-from dfkd.data import split_indices
 from dfkd.distill import DistillConfig, distill_student
+from dfkd.evaluate import classification_metrics, labels_of, predict
+from dfkd.train import recorded_splits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DEFAULT_DATA_ROOT, HERE, command, holdout_teacher, machine, mean_std, table  # noqa: E402
+from common import DEFAULT_DATA_ROOT, HERE, RUNS, append_run, fold_teacher, holdout_teacher, provenance, read_runs  # noqa: E402
 
 METHODS = {
     # dfkd's default: teacher-prior graphs, fresh every step (generators/prior.py).
@@ -75,106 +83,95 @@ METHODS = {
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", nargs="+", default=["MUTAG", "PTC", "PROTEINS", "IMDBBINARY"])
+    p.add_argument("--protocol", choices=["holdout", "folds"], default="holdout",
+                   help="holdout: GFKD's 70/30 per seed; folds: DFAD-GNN's 10-fold cross-validation")
+    p.add_argument("--datasets", nargs="+", default=["MUTAG", "PTC", "PROTEINS", "IMDBBINARY", "NCI1"])
     p.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--methods", nargs="+", default=["gfkd", "random", "real"], choices=list(METHODS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="holdout protocol: one split per seed")
+    p.add_argument("--folds", type=int, nargs="+", default=list(range(1, 11)), help="folds protocol: folds to run")
+    p.add_argument("--methods", nargs="+", default=["prior", "gfkd", "dfad", "conditional", "random", "real"],
+                   choices=list(METHODS))
     p.add_argument("--teacher", default="gin-5-64")
     p.add_argument("--students", nargs="+", default=["gin-2-32"])
     p.add_argument("--num-graphs", type=int, default=256)
     p.add_argument("--epochs", type=int, default=400)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="generator option for every generator method (use with methods of one family)")
-    p.add_argument("--cache", default=os.path.join(HERE, "runs", "holdout_teachers"))
-    p.add_argument("--results", default=os.path.join(HERE, "results", "gfkd.md"))
+                   help="generator option for every generator method (use with methods of one family); "
+                        "recorded in the run")
+    p.add_argument("--cache", default=os.path.join(RUNS, "holdout_teachers"), help="teacher checkpoints (not in git)")
     p.add_argument("--raw", default=None,
-                   help="append every run as a JSON line here; runs already there are skipped (resume)")
-    p.add_argument("--threads", type=int, default=2)
+                   help="JSON lines file the runs are appended to (default: runs/distill_PROTOCOL.jsonl)")
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", choices=list(dfkd.nn.PRECISIONS), default="fp32",
                    help="forward passes of generation and distillation (DistillConfig.precision)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.cache, exist_ok=True)
+    raw = args.raw or os.path.join(RUNS, f"distill_{args.protocol}.jsonl")
     overrides = {k: json.loads(v) for k, _, v in (s.partition("=") for s in args.set)}
-    runs = []
-    if args.raw and os.path.exists(args.raw):  # continue an interrupted benchmark
-        with open(args.raw, encoding="utf-8") as handle:
-            runs = [json.loads(line) for line in handle if line.strip()]
-    done = {(r["dataset"], r["seed"], r.get("teacher", "gin-5-64"), r["student"], r["method"],
-             r.get("precision", "fp32")) for r in runs}
+    done = {run_key(r) for r in read_runs([raw])}
+    splits = args.seeds if args.protocol == "holdout" else args.folds
     for name in args.datasets:
         dataset = dfkd.load_dataset(name, root=args.data_root)
-        for seed in args.seeds:
-            teacher = holdout_teacher(dataset, name, args.teacher, seed, args.cache)
-            train_idx, test_idx, _ = split_indices(dataset, holdout=0.3, seed=seed)
-            test = [dataset[i] for i in test_idx]
+        for split in splits:
+            if args.protocol == "holdout":
+                teacher = holdout_teacher(dataset, name, args.teacher, split, args.cache)
+            else:
+                teacher = fold_teacher(dataset, name, args.teacher, split, args.cache)
+            fit_idx, val_idx, test_idx = recorded_splits(dataset, teacher.provenance)
+            parts = {part: [dataset[i] for i in idx] for part, idx in
+                     (("fit", fit_idx), ("val", val_idx), ("test", test_idx))}
+            seed = split if args.protocol == "holdout" else 0
             for student in args.students:
                 for method in args.methods:
-                    if (name, seed, args.teacher, student, method, args.precision) in done:
-                        continue
                     spec = METHODS[method]
                     options = dict(spec["options"], **(overrides if spec["generator"] not in (None, "random") else {}))
-                    start = time.perf_counter()
-                    result = distill_student(
-                        teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
-                        generator_options=options,
-                        config=DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto"),
-                                            curriculum=spec.get("curriculum"),
-                                            teacher_head=spec.get("teacher_head", "off"),
-                                            precision=args.precision),
-                        assistants=spec.get("assistants", ()),
-                        eval_graphs=test, real_graphs=[dataset[i] for i in train_idx] if method == "real" else None,
-                        show_progress=False)
-                    final, rep = result.report.final, result.report
-                    run = dict(dataset=name, seed=seed, teacher=args.teacher, student=student, method=method,
-                               precision=args.precision, **final,
-                               generation_s=rep.generation_seconds, distill_s=rep.distill_seconds,
-                               wall_s=time.perf_counter() - start,
-                               synthetic=result.graphs.summary() if result.graphs is not None else None,
-                               epochs=args.epochs, machine=machine(), command=command())
-                    runs.append(run)
-                    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in run.items()
-                                      if k != "synthetic"}), flush=True)
-                    if args.raw:
-                        with open(args.raw, "a", encoding="utf-8") as handle:
-                            handle.write(json.dumps(run) + "\n")
-                    write(args, runs)  # after every run, so an interrupted benchmark still leaves its figures
-    write(args, runs)
+                    run = dict(benchmark="distill", protocol=args.protocol, dataset=name, seed=seed,
+                               fold=None if args.protocol == "holdout" else split, teacher=args.teacher,
+                               student=student, method=method, precision=args.precision, epochs=args.epochs,
+                               num_graphs=args.num_graphs, overrides=overrides)
+                    if run_key(run) in done:
+                        continue
+                    run.update(distill_run(teacher, student, spec, options, parts, seed, args))
+                    run.update(provenance())
+                    append_run(raw, run)
+                    print(json.dumps({k: run[k] for k in ("dataset", "seed", "fold", "student", "method")}),
+                          json.dumps({k: round(v, 4) for k, v in run["test"].items()}), f"{run['wall_s']:.0f} s",
+                          flush=True)
+    print(f"runs in {raw}; tables: python benchmarks/regenerate.py")
     return 0
 
 
-def write(args, runs) -> None:
-    groups = defaultdict(list)
-    for run in runs:
-        method = run["method"] + ("" if run.get("precision", "fp32") == "fp32" else f" ({run['precision']})")
-        groups[(run["dataset"], run.get("teacher", "gin-5-64"), run["student"], method)].append(run)
-    rows = []
-    for (name, teacher, student, method), items in groups.items():
-        rows.append([name, f"{teacher} → {student}", method, len(items),
-                     mean_std([r["teacher_accuracy"] for r in items]), mean_std([r["accuracy"] for r in items]),
-                     mean_std([r["relative_accuracy"] for r in items]), mean_std([r["agreement"] for r in items]),
-                     mean_std([r["synthetic"]["teacher_agreement"] for r in items
-                               if r.get("synthetic") and "teacher_agreement" in r["synthetic"]]),
-                     f"{sum(r['generation_s'] for r in items) / len(items):.1f}",
-                     f"{sum(r['distill_s'] for r in items) / len(items):.1f}"])
-    methods = ", ".join(dict.fromkeys(r["method"] for r in runs))
-    lines = [f"# Data-free distillation: {methods}", "",
-             f"- command: `{command()}`", f"- machine: {machine()}",
-             f"- protocol: GFKD's — per seed, a {args.teacher} teacher trained on a stratified 70% of the dataset "
-             "(10% of it for epoch selection), every student scored on the other 30%; "
-             f"{args.num_graphs} synthetic graphs, {args.epochs} distillation epochs, default recipe unless stated.",
-             "- runs already in the `--raw` file are reused, not re-run (the benchmark resumes).",
-             "- synthetic fidelity: fraction of the synthetic graphs the teacher assigns to the class they were "
-             "made for (gfkd's targets, conditional's preset labels; 1 by construction for dfad and random, "
-             "whose targets are the teacher's own predictions).",
-             "- online generators (dfad): generation s is the time spent sampling and updating the generator, "
-             "inside distillation s.",
-             "", *table(["dataset", "teacher → student", "method", "seeds", "teacher acc", "student acc",
-                         "relative acc", "agreement", "synthetic fidelity", "generation s", "distillation s"],
-                         rows), ""]
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    with open(args.results, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+def run_key(run) -> tuple:
+    """What identifies a run: a raw file holds at most one run per key."""
+    return (run["protocol"], run["dataset"], run["seed"], run["fold"], run["teacher"], run["student"], run["method"],
+            run["precision"], run["epochs"], run["num_graphs"], json.dumps(run["overrides"], sort_keys=True))
+
+
+def distill_run(teacher, student: str, spec: dict, options: dict, parts: dict, seed: int, args) -> dict:
+    """Distil one student and score it on the test graphs and on the teacher's validation graphs (and, for
+    data-free methods, on the teacher's fitting graphs, which such a student never saw either)."""
+    start = time.perf_counter()
+    result = distill_student(
+        teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
+        generator_options=options,
+        config=DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto"),
+                             curriculum=spec.get("curriculum"), teacher_head=spec.get("teacher_head", "off"),
+                             precision=args.precision),
+        assistants=spec.get("assistants", ()), eval_graphs=parts["test"],
+        real_graphs=parts["fit"] if spec["generator"] is None else None, show_progress=False)
+    wall = time.perf_counter() - start
+    rep, model = result.report, teacher.build_model()
+    scores = {part: score(result.student, model, graphs) for part, graphs in parts.items()
+              if part != "fit" or spec["generator"] is not None}
+    return dict(scores, generation_s=rep.generation_seconds, distill_s=rep.distill_seconds, wall_s=wall,
+                synthetic=result.graphs.summary() if result.graphs is not None else None)
+
+
+def score(student, teacher, graphs) -> dict:
+    """:func:`dfkd.evaluate.classification_metrics` of ``student`` against ``teacher`` on ``graphs``."""
+    metrics = classification_metrics(predict(student, graphs), predict(teacher, graphs), labels_of(graphs))
+    return dict(metrics, num_graphs=len(graphs))
 
 
 if __name__ == "__main__":

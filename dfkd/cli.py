@@ -13,7 +13,7 @@ import logging
 import os
 import platform
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -96,9 +96,19 @@ def _add_dataset(p: argparse.ArgumentParser, required: bool = True) -> None:
     split.add_argument("--holdout", type=float, default=None, help="stratified test fraction instead of a fold")
 
 
+def _add_eval_split(p) -> None:
+    p.add_argument("--eval-split", choices=["test", "all"], default="test",
+                   help="graphs to score: the teacher's recorded test split (refused when the checkpoint records "
+                        "none for this dataset), or all graphs, training graphs included")
+
+
 def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow checkpoints that hold pickled code (unsafe: only for files you trust)")
+    _add_plain_state_dict_options(p)
+
+
+def _add_plain_state_dict_options(p) -> None:
     p.add_argument("--arch", default=None, help="architecture of a plain state_dict, e.g. gin-5-64")
     p.add_argument("--in-channels", type=int, default=None, help="node-feature width of a plain state_dict")
     p.add_argument("--classes", type=int, default=None, help="number of classes of a plain state_dict")
@@ -136,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="checkpoint of the model to score")
     p.add_argument("--teacher", default=None, help="teacher checkpoint to compare with")
     _add_dataset(p)
-    p.add_argument("--all", action="store_true", help="score every graph of the dataset, not the test split")
+    _add_eval_split(p)
     p.add_argument("--json", default=None, help="also write the report as JSON here")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     _add_checkpoint_options(p)
@@ -184,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="teacher-assistant chain: distil teacher -> ARCH -> ... -> student (repeatable, in order)")
     g = p.add_argument_group("evaluation and baselines (real data, never used for data-free training)")
     g.add_argument("--eval-dataset", default=None, help="report accuracy on this dataset's test split")
+    _add_eval_split(g)
     g.add_argument("--real-dataset", default=None, help="distil on this dataset's training split instead (KD ceiling)")
     g.add_argument("--data-root", default=None, help="folder holding NAME/NAME.txt in GIN format")
     g = p.add_argument_group("run control")
@@ -196,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train with N local processes (DDP; gloo on CPU, NCCL on GPU); under torchrun leave it at 1")
     g.add_argument("--trust-checkpoint", action="store_true",
                    help="allow a teacher checkpoint that holds pickled code (unsafe)")
+    _add_plain_state_dict_options(g)
     g.add_argument("--report", default=None, metavar="PATH",
                    help="also write a report (training curves, teacher vs student size, latency and scores): "
                         "PATH.html is one self-contained file, PATH.md writes markdown with PNGs beside it; "
@@ -256,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default=None, help="teacher checkpoint; without it, the one the run recorded")
     p.add_argument("--student", default=None, help="student checkpoint; without it, the one the run recorded or S.pt beside S.report.json")
     p.add_argument("--eval-dataset", default=None,
-                   help="measure latency on this dataset's test split instead of random graphs (scores come from the run)")
+                   help="measure latency on this dataset's test split instead of random graphs (scores come from the "
+                        "run; scored there when the run has none)")
+    _add_eval_split(p)
     p.add_argument("--data-root", default=None, help="folder holding NAME/NAME.txt in GIN format")
     p.add_argument("--device", default="cpu", help="where latency is measured: cpu, cuda, ...")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow pickled checkpoints (unsafe)")
@@ -382,20 +396,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_features(ckpt, dataset, "model")
     if teacher_ckpt:
         check_features(teacher_ckpt, dataset, "teacher")
-    if args.all:
-        idx, where = list(range(len(dataset))), "all graphs"
-    elif args.fold is not None or args.holdout is not None:
+    if args.fold is not None or args.holdout is not None:
         _, idx, split = split_indices(dataset, fold=args.fold, holdout=args.holdout)
-        where = f"test split {split}"
+        graphs, where = [dataset[i] for i in idx], f"test split {split}"
     else:
-        # The split the (teacher) model was trained with, so its test graphs stay unseen.
-        record = (teacher_ckpt or ckpt).provenance.get("split") or ckpt.provenance.get("split")
-        if record is None:
-            idx, where = list(range(len(dataset))), "all graphs (no split recorded in the checkpoint)"
-        else:
-            _, idx = split_from_record(dataset, record)
-            where = f"test split {record}"
-    graphs = [dataset[i] for i in idx]
+        # The split the (teacher) model was trained with, so its training graphs are not scored.
+        graphs, where = _split_graphs(dataset, teacher_ckpt or ckpt, "test", args.eval_split, fallback=ckpt)
     report = evaluate(ckpt.build_model().to(_device(args)), graphs,
                       teacher=teacher_ckpt.build_model().to(_device(args)) if teacher_ckpt else None,
                       device=_device(args))
@@ -404,27 +410,44 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print("\n".join(_regression_eval_lines(report)))
     else:
         print(f"  model    accuracy {report.accuracy:.4f}  params {report.parameters:,}  latency {report.latency_ms:.3f} ms/graph")
+        print(f"  majority-class accuracy {report.majority_accuracy:.4f} (always predicting the most frequent class)")
     if teacher_ckpt and report.task != "regression":
         print(f"  teacher  accuracy {report.teacher_accuracy:.4f}  params {report.teacher_parameters:,}  "
               f"latency {report.teacher_latency_ms:.3f} ms/graph")
-        print(f"  agreement {report.agreement:.4f}  relative accuracy {report.relative_accuracy:.4f}")
+        print("  " + _comparison_line(report.to_dict()))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"dataset": args.dataset, "split": where, **report.to_dict()}, handle, indent=2)
     return 0
 
 
-def _split_graphs(dataset, ckpt, part: str) -> list:
-    """The teacher's recorded split ('train' or 'test' part) when it was trained on this dataset, else all graphs."""
+def _split_graphs(dataset, ckpt, part: str, eval_split: str = "test", fallback=None) -> Tuple[list, str]:
+    """The ``part`` ('train' or 'test') of the split ``ckpt`` (else ``fallback``) records for ``dataset``,
+    and a description of it. ``eval_split='all'`` takes every graph. Without a recorded split on this
+    dataset the test part is refused (the training graphs cannot be told apart) and the train part is
+    every graph, with a warning."""
     from dfkd.data import canonical_name
 
-    record = ckpt.provenance.get("split")
-    trained_on = ckpt.provenance.get("dataset")
-    if record and trained_on and canonical_name(str(trained_on)) == canonical_name(dataset.name):
-        train, test = split_from_record(dataset, record)
-        return [dataset[i] for i in (train if part == "train" else test)]
+    if eval_split == "all":
+        return list(dataset), "all graphs (training graphs included: --eval-split all)"
+    for holder in (ckpt, fallback):
+        record = holder.provenance.get("split") if holder is not None else None
+        trained_on = holder.provenance.get("dataset") if holder is not None else None
+        if record and trained_on and canonical_name(str(trained_on)) == canonical_name(dataset.name):
+            train, test = split_from_record(dataset, record)
+            return [dataset[i] for i in (train if part == "train" else test)], f"{part} split {record}"
+    if part == "test":
+        raise UserError(f"the teacher checkpoint records no training split on {dataset.name}, so its test graphs "
+                        "cannot be told apart from the graphs it was trained on: pass --eval-split all to score "
+                        "every graph anyway (training graphs included)")
     logger.warning("teacher records no split on %s: using all its graphs", dataset.name)
-    return list(dataset)
+    return list(dataset), "all graphs (the teacher records no split)"
+
+
+def _comparison_line(scores: Dict[str, Any]) -> str:
+    """Student against teacher and chance on one line (classification scores of :mod:`dfkd.evaluate`)."""
+    return (f"agreement {scores['agreement']:.4f}  chance-adjusted accuracy "
+            f"{scores['chance_adjusted_accuracy']:.4f}  relative accuracy {scores['relative_accuracy']:.4f}")
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -434,16 +457,16 @@ def cmd_distill(args: argparse.Namespace) -> int:
     options = generator_options(args)
     if args.report:
         _check_report_path(args.report, "--report")  # before any work
-    teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
+    teacher = _load(args.teacher, args)
     eval_graphs = real_graphs = None
     if args.eval_dataset:
         dataset = load_dataset(args.eval_dataset, root=args.data_root)
         check_features(teacher, dataset, "teacher")
-        eval_graphs = _split_graphs(dataset, teacher, "test")
+        eval_graphs, eval_where = _split_graphs(dataset, teacher, "test", args.eval_split)
     if args.real_dataset:
         dataset = load_dataset(args.real_dataset, root=args.data_root)
         check_features(teacher, dataset, "teacher")
-        real_graphs = _split_graphs(dataset, teacher, "train")
+        real_graphs, _ = _split_graphs(dataset, teacher, "train")
     config = DistillConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, loss=args.loss,
                            temperature=args.temperature, resample=not args.no_resample, seed=args.seed,
                            checkpoint_every=args.checkpoint_every, grad_clip=args.grad_clip, curriculum=args.curriculum,
@@ -479,8 +502,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(_regression_distill_line(args.eval_dataset, rep.final))
     elif rep.final:
         f = rep.final
-        print(f"{args.eval_dataset} test: teacher accuracy {f['teacher_accuracy']:.4f}, student accuracy "
-              f"{f['accuracy']:.4f}, relative accuracy {f['relative_accuracy']:.4f}, agreement {f['agreement']:.4f}")
+        print(f"{args.eval_dataset}, {eval_where}, {len(eval_graphs)} graphs: teacher accuracy "
+              f"{f['teacher_accuracy']:.4f}, student accuracy {f['accuracy']:.4f}, majority-class accuracy "
+              f"{f['majority_accuracy']:.4f}; {_comparison_line(f)}")
     print(f"saved {args.out} and {report_path(args.out)}")
     if args.report:
         from dfkd.report import write_report
@@ -516,11 +540,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     eval_graphs = None
     if args.eval_dataset:
         dataset = load_dataset(args.eval_dataset, root=args.data_root)
-        if teacher is not None:
-            check_features(teacher, dataset, "teacher")
-            eval_graphs = _split_graphs(dataset, teacher, "test")
+        if teacher is None:
+            eval_graphs = list(dataset)  # latency only: without a teacher nothing is scored
         else:
-            eval_graphs = list(dataset)
+            check_features(teacher, dataset, "teacher")
+            eval_graphs, _ = _split_graphs(dataset, teacher, "test", args.eval_split)
     written = write_report(report, args.out, teacher=teacher, student=student_path, eval_graphs=eval_graphs,
                            device=_device(args), trust=args.trust_checkpoint)
     print(_report_line(written))

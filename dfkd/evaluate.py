@@ -1,5 +1,6 @@
-"""Accuracy, teacher agreement, relative accuracy, model size and latency; for regression models
-MAE, RMSE and R² against the targets and the student's R² / MAE against the teacher's outputs."""
+"""Accuracy, the majority-class baseline, teacher agreement, relative and chance-adjusted accuracy, model
+size and latency; for regression models MAE, RMSE and R² against the targets and the student's R² / MAE
+against the teacher's outputs."""
 from __future__ import annotations
 
 import dataclasses
@@ -86,7 +87,52 @@ def accuracy(logits: Tensor, labels: Tensor) -> float:
     """Fraction of ``argmax(logits) == labels``."""
     if labels.numel() == 0:
         return float("nan")
-    return float((logits.argmax(-1) == labels).float().mean())
+    return int((logits.argmax(-1) == labels.view(-1)).sum()) / labels.numel()  # exact: counts, not a float32 mean
+
+
+def majority_accuracy(labels: Tensor) -> float:
+    """Accuracy of always predicting the most frequent class of ``labels`` ``[G]``: the chance level a
+    classifier must beat on these graphs."""
+    if labels.numel() == 0:
+        return float("nan")
+    return float(torch.bincount(labels.view(-1).long()).max()) / labels.numel()
+
+
+def chance_adjusted(student_accuracy: float, teacher_accuracy: float, majority: float) -> float:
+    r"""Share of the teacher's gain over chance that the student keeps:
+    :math:`(a_S - a_{maj}) / (a_T - a_{maj})`.
+
+    1 means the student is as far above always-predict-majority as the teacher, 0 that it is no better
+    than chance, negative that it is below. NaN when the teacher is not above the majority class (then
+    nothing can be kept and the figure means nothing).
+    """
+    gain = teacher_accuracy - majority
+    return (student_accuracy - majority) / gain if gain > 0 else float("nan")
+
+
+# Teachers whose gain over the majority class is below this make student figures noise; tables flag them.
+WEAK_TEACHER_GAIN = 0.05
+
+
+def classification_metrics(student: Tensor, teacher: Optional[Tensor], labels: Tensor) -> Dict[str, float]:
+    """Scores of a classifier, and of its teacher when given, on the same graphs.
+
+    Keys: ``accuracy`` and ``majority_accuracy`` (:func:`majority_accuracy` of ``labels``); with a teacher
+    also ``teacher_accuracy``, ``agreement`` (share of graphs on which both predict the same class),
+    ``relative_accuracy`` = student / teacher accuracy and ``chance_adjusted_accuracy``
+    (:func:`chance_adjusted`).
+
+    Shapes: student, teacher ``[G, C]`` logits, labels ``[G]`` → floats.
+    """
+    s_acc, majority = accuracy(student, labels), majority_accuracy(labels)
+    out = {"accuracy": s_acc, "majority_accuracy": majority}
+    if teacher is not None:
+        t_acc = accuracy(teacher, labels)
+        out.update({"teacher_accuracy": t_acc,
+                    "agreement": accuracy(student, teacher.argmax(-1)),
+                    "relative_accuracy": s_acc / t_acc if t_acc else float("nan"),
+                    "chance_adjusted_accuracy": chance_adjusted(s_acc, t_acc, majority)})
+    return out
 
 
 @torch.no_grad()
@@ -104,14 +150,26 @@ def latency_ms(model: nn.Module, graphs: Sequence, repeats: int = 50, device: st
     return 1000.0 * times[len(times) // 2]
 
 
+# The score keys of a classification and of a regression evaluation, in display order.
+CLASSIFICATION_SCORES = ("accuracy", "teacher_accuracy", "majority_accuracy", "agreement", "relative_accuracy",
+                         "chance_adjusted_accuracy")
+REGRESSION_SCORES = ("r2", "mae", "rmse", "teacher_r2", "teacher_mae", "teacher_rmse", "agreement_r2",
+                     "agreement_mae", "relative_r2")
+
+
 @dataclasses.dataclass
 class EvalReport:
-    """Result of :func:`evaluate`; ``teacher_*``, ``agreement*`` and ``relative_*`` need a teacher.
+    """Result of :func:`evaluate`; ``teacher_*``, ``agreement*``, ``relative_*`` and ``chance_adjusted_*``
+    need a teacher.
 
-    Classification models fill ``accuracy``, ``agreement`` (same predicted class) and
-    ``relative_accuracy`` (student / teacher accuracy). Regression models (``task="regression"``) leave
-    those ``None`` and fill ``mae``, ``rmse``, ``r2`` (and the teacher's), ``agreement_r2`` /
-    ``agreement_mae`` (student against the teacher's outputs) and ``relative_r2`` (student R² / teacher R²).
+    Classification models fill ``accuracy``, ``majority_accuracy`` (always predicting the most frequent
+    class of the scored graphs), ``agreement`` (same predicted class), ``relative_accuracy`` (student /
+    teacher accuracy) and ``chance_adjusted_accuracy`` ((student − majority) / (teacher − majority)).
+    Regression models (``task="regression"``) leave those ``None`` and fill ``mae``, ``rmse``, ``r2`` (and the
+    teacher's), ``agreement_r2`` / ``agreement_mae`` (student against the teacher's outputs) and
+    ``relative_r2`` (student R² / teacher R²). R² is already chance-adjusted: it is 1 minus the error
+    relative to the constant predictor at the targets' mean, so ``relative_r2`` is the regression analogue
+    of ``chance_adjusted_accuracy``.
     """
 
     num_graphs: int
@@ -123,6 +181,8 @@ class EvalReport:
     teacher_latency_ms: Optional[float] = None
     agreement: Optional[float] = None
     relative_accuracy: Optional[float] = None
+    majority_accuracy: Optional[float] = None
+    chance_adjusted_accuracy: Optional[float] = None
     task: str = "classification"
     mae: Optional[float] = None
     rmse: Optional[float] = None
@@ -139,9 +199,8 @@ class EvalReport:
 
     def metrics(self) -> Dict[str, float]:
         """The scores alone, keyed as :meth:`dfkd.Distiller.evaluate` keys them (``None`` fields left out)."""
-        names = (("accuracy", "teacher_accuracy", "agreement", "relative_accuracy") if self.task == "classification"
-                 else ("r2", "mae", "rmse", "teacher_r2", "teacher_mae", "teacher_rmse", "agreement_r2",
-                       "agreement_mae", "relative_r2"))
+        names = (CLASSIFICATION_SCORES if self.task == "classification"
+                 else REGRESSION_SCORES)
         return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
 
@@ -149,8 +208,8 @@ def evaluate(model: nn.Module, graphs: Sequence, teacher: Optional[nn.Module] = 
              device: str = "cpu", measure_latency: bool = True) -> EvalReport:
     """Score ``model`` on labelled graphs, and compare with ``teacher`` when given.
 
-    Classification (integer ``y``): agreement = fraction of graphs where both predict the same class;
-    relative accuracy = student accuracy / teacher accuracy. Regression (floating-point ``y``): MAE,
+    Classification (integer ``y``): see :func:`classification_metrics` (majority-class accuracy, agreement,
+    relative and chance-adjusted accuracy). Regression (floating-point ``y``): MAE,
     RMSE and R² against the targets; agreement as R² and MAE of the student against the teacher's
     outputs; relative R² = student R² / teacher R² (see :func:`compare_regression`).
     """
@@ -158,8 +217,7 @@ def evaluate(model: nn.Module, graphs: Sequence, teacher: Optional[nn.Module] = 
     logits = predict(model, graphs, device=device)
     regression = is_regression_target(y)
     report = EvalReport(
-        num_graphs=len(graphs), accuracy=None if regression else accuracy(logits, y),
-        parameters=count_parameters(model),
+        num_graphs=len(graphs), accuracy=None, parameters=count_parameters(model),
         latency_ms=latency_ms(model, graphs, device=device) if measure_latency else float("nan"),
         task="regression" if regression else "classification",
     )
@@ -168,11 +226,8 @@ def evaluate(model: nn.Module, graphs: Sequence, teacher: Optional[nn.Module] = 
         t_logits = predict(teacher, graphs, device=device)
         report.teacher_parameters = count_parameters(teacher)
         report.teacher_latency_ms = latency_ms(teacher, graphs, device=device) if measure_latency else float("nan")
-    if regression:
-        for key, value in compare_regression(logits, t_logits, targets_of(graphs)).items():
-            setattr(report, key, value)
-    elif teacher is not None:
-        report.teacher_accuracy = accuracy(t_logits, y)
-        report.agreement = float((logits.argmax(-1) == t_logits.argmax(-1)).float().mean())
-        report.relative_accuracy = report.accuracy / report.teacher_accuracy if report.teacher_accuracy else float("nan")
+    scores = (compare_regression(logits, t_logits, targets_of(graphs)) if regression
+              else classification_metrics(logits, t_logits, y))
+    for key, value in scores.items():
+        setattr(report, key, value)
     return report

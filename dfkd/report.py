@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from dfkd.distill.distiller import DistillReport
+from dfkd.evaluate import CLASSIFICATION_SCORES, REGRESSION_SCORES
 from dfkd.inspect import PLOT_HINT, PlotUnavailableError, require_matplotlib, save_figure
 from dfkd.version import __version__
 
@@ -50,9 +51,6 @@ logger = logging.getLogger(__name__)
 
 #: Report suffixes and the format each one writes.
 REPORT_FORMATS = {".html": "html", ".md": "markdown"}
-CLASSIFICATION_SCORES = ("accuracy", "teacher_accuracy", "agreement", "relative_accuracy")
-REGRESSION_SCORES = ("r2", "mae", "rmse", "teacher_r2", "teacher_mae", "teacher_rmse", "agreement_r2",
-                     "agreement_mae", "relative_r2")
 OUTPUT_KEYS = ("teacher_output_mean", "teacher_output_std", "teacher_output_min", "teacher_output_max")
 LATENCY_GRAPHS = 32  # random graphs to time the models on when no evaluation graphs are given
 HISTORY_ROWS = 12  # epochs shown in the per-epoch table
@@ -370,6 +368,8 @@ def _summary_table(report: DistillReport, teacher: ModelFacts, student: ModelFac
         rows += [
             [f"accuracy{on}", _num(scores.get("teacher_accuracy")), _num(scores.get("accuracy")),
              f"{_num(scores.get('relative_accuracy'), 3)} (relative accuracy)"],
+            [f"majority-class accuracy{on}", "", _num(scores.get("majority_accuracy")),
+             f"{_num(scores.get('chance_adjusted_accuracy'), 3)} (chance-adjusted accuracy)"],
             ["agreement with the teacher (same class)", "", _num(scores.get("agreement")), ""],
         ]
     return ["", "teacher", "student", "student / teacher"], rows
@@ -767,8 +767,10 @@ def write_report(report: DistillReport, path: str, *, teacher: ModelLike = None,
         notes.append("Relative R² = student R² / teacher R²; agreement compares the student with the teacher's "
                      "outputs instead of the labels.")
     else:
-        notes.append("Relative accuracy = student accuracy / teacher accuracy; agreement = share of graphs on "
-                     "which student and teacher predict the same class.")
+        notes.append("Chance-adjusted accuracy = (student − majority) / (teacher − majority): the share of the "
+                     "teacher's gain over always predicting the most frequent class that the student keeps (the "
+                     "figure to read; relative accuracy = student / teacher accuracy counts chance as kept). "
+                     "Agreement = share of graphs on which student and teacher predict the same class.")
     blocks += [("note", n) for n in notes]
 
     blocks.append(("h2", "Training curves"))

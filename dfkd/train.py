@@ -202,10 +202,9 @@ def train_teacher(dataset, arch: str = "gin-5-64", fold: Optional[int] = None, h
     if not 0.0 < val_ratio < 1.0:  # NaN fails too
         raise ValueError(f"--val-ratio (validation fraction of the training split) must be in (0, 1), got {val_ratio}")
     train_idx, test_idx, split = split_indices(dataset, fold=fold, holdout=holdout, seed=config.seed)
-    labels = dataset.labels
-    fit_pos, val_pos = stratified_split([labels[i] for i in train_idx], val_ratio, seed=config.seed)
-    fit = [dataset[train_idx[i]] for i in fit_pos]
-    val = [dataset[train_idx[i]] for i in val_pos]
+    fit_idx, val_idx = _validation_split(dataset, train_idx, val_ratio, config.seed)
+    fit = [dataset[i] for i in fit_idx]
+    val = [dataset[i] for i in val_idx]
     test = [dataset[i] for i in test_idx]
     seed_everything(config.seed)
     if regression:
@@ -220,7 +219,7 @@ def train_teacher(dataset, arch: str = "gin-5-64", fold: Optional[int] = None, h
     result = train_model(model, fit, val, config, show_progress=show_progress, device=device, task=task)
     name = dataset_name or getattr(dataset, "name", "unknown")
     provenance: Dict[str, Any] = {"dataset": name, "split": split, "seed": config.seed, "train": config.to_dict(),
-                                  "best_epoch": result.best_epoch, "dfkd_version": __version__}
+                                  "val_ratio": val_ratio, "best_epoch": result.best_epoch, "dfkd_version": __version__}
     if regression:
         test_metrics = regression_metrics(predict(model, test, device=device), targets_of(test))
         val_metrics = dict(result.best_val_metrics)
@@ -246,3 +245,31 @@ def train_teacher(dataset, arch: str = "gin-5-64", fold: Optional[int] = None, h
     )
     return TeacherResult(model=model, checkpoint=checkpoint, test_accuracy=test_acc, val_accuracy=val_acc,
                          train_result=result, task=task, test_metrics=test_metrics, val_metrics=val_metrics)
+
+
+def _validation_split(dataset, train_idx: Sequence[int], val_ratio: float, seed: int) -> Tuple[List[int], List[int]]:
+    """Dataset indices of the part of ``train_idx`` a teacher fits and of the stratified ``val_ratio`` that
+    picks its best epoch."""
+    labels = dataset.labels
+    fit_pos, val_pos = stratified_split([labels[i] for i in train_idx], val_ratio, seed=seed)
+    return [train_idx[i] for i in fit_pos], [train_idx[i] for i in val_pos]
+
+
+def recorded_splits(dataset, provenance: Dict[str, Any]) -> Tuple[List[int], List[int], List[int]]:
+    """``(fit, val, test)`` dataset indices of a teacher that :func:`train_teacher` trained on ``dataset``,
+    from its checkpoint's provenance: the graphs its weights were fitted on, the validation graphs that
+    only chose its best epoch, and the test graphs it never saw.
+
+    The validation graphs are the ones a benchmark may tune student settings on: no student trains on
+    them and they are not the reported test graphs. Raises ``ValueError`` when the provenance records no
+    split or no validation ratio (teachers from elsewhere, or saved by an older dfkd).
+    """
+    split, val_ratio = provenance.get("split"), provenance.get("val_ratio")
+    if not split or val_ratio is None:
+        raise ValueError("the checkpoint records no training split and validation ratio: train the teacher with "
+                         "dfkd (train_teacher) to get its validation graphs")
+    from dfkd.data import split_from_record
+
+    train_idx, test_idx = split_from_record(dataset, split)
+    fit_idx, val_idx = _validation_split(dataset, train_idx, float(val_ratio), int(provenance.get("seed", 0)))
+    return fit_idx, val_idx, test_idx

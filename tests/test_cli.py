@@ -39,6 +39,31 @@ def test_train_then_evaluate(tmp_path, capsys):
     assert "agreement 1.0000" in out and "relative accuracy 1.0000" in out
     data = json.load(open(report))
     assert data["num_graphs"] == 18 and data["agreement"] == 1.0  # fold 1 test split, as recorded
+    assert f"majority-class accuracy {data['majority_accuracy']:.4f}" in out
+    mutag = __import__("dfkd").load_dataset("MUTAG")
+    test_labels = [mutag.labels[i] for i in mutag.fold(1)[1]]
+    assert data["majority_accuracy"] == max(test_labels.count(c) for c in set(test_labels)) / 18
+    if data["teacher_accuracy"] > data["majority_accuracy"]:
+        assert data["chance_adjusted_accuracy"] == 1.0 and "chance-adjusted accuracy 1.0000" in out
+
+
+def test_scoring_refuses_graphs_that_may_include_the_training_graphs(tmp_path, capsys):
+    """A plain state_dict records no split: its test graphs are unknown, so scoring needs --eval-split all."""
+    sd = str(tmp_path / "sd.pt")
+    __import__("torch").save(__import__("dfkd").build_model("gin-2-8", in_channels=7, out_channels=2).state_dict(), sd)
+    plain = ["--arch", "gin-2-8", "--in-channels", "7", "--classes", "2"]
+    assert main(["evaluate", "--model", sd, *plain, "--dataset", "MUTAG", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "records no training split on MUTAG" in err and "--eval-split all" in err and len(err.splitlines()) == 1
+    assert main(["evaluate", "--model", sd, *plain, "--dataset", "MUTAG", "--eval-split", "all", "--quiet"]) == 0
+    assert "MUTAG, all graphs (training graphs included: --eval-split all): 188 graphs" in capsys.readouterr().out
+    assert main(["evaluate", "--model", sd, *plain, "--dataset", "MUTAG", "--fold", "3", "--quiet"]) == 0
+    assert "test split {'kind': 'fold', 'fold': 3}" in capsys.readouterr().out
+    out = str(tmp_path / "s.pt")
+    args = ["distill", "--teacher", sd, *plain, "--student", "gin-2-8", "--out", out, "--num-graphs", "16",
+            "--epochs", "1", "--eval-dataset", "MUTAG", "--quiet"]
+    assert main(args) == 2
+    assert "--eval-split all" in capsys.readouterr().err and not (tmp_path / "s.pt").exists()  # refused before work
 
 
 @pytest.mark.parametrize(
@@ -94,6 +119,8 @@ def test_distill_end_to_end(cli_teacher, tmp_path, capsys):
                  "--epochs", "3", "--eval-dataset", "MUTAG", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "relative accuracy" in text and "student gin-2-8" in text
+    assert "MUTAG, test split {'kind': 'fold', 'fold': 1}, 18 graphs:" in text  # says which graphs were scored
+    assert "majority-class accuracy 0.6111" in text and "chance-adjusted accuracy" in text  # 11 of 18
     assert main(["evaluate", "--model", out, "--teacher", cli_teacher, "--dataset", "MUTAG", "--quiet"]) == 0
     assert "agreement" in capsys.readouterr().out
 

@@ -19,7 +19,7 @@ from dfkd.distill import distributed
 from dfkd.distill.curriculum import CRITERIA, CurriculumSource
 from dfkd.distill.head import fold_teacher_head, reuse_teacher_head
 from dfkd.distill.sources import GraphSource
-from dfkd.evaluate import accuracy, compare_regression, is_regression_target, labels_of, predict, targets_of
+from dfkd.evaluate import classification_metrics, compare_regression, is_regression_target, labels_of, predict, targets_of
 from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
 from dfkd.nn import call_model, count_parameters, forward_batch, use_precision
 from dfkd.nn.precision import check_precision, validate_precision
@@ -257,10 +257,12 @@ class Distiller:
     def evaluate(self) -> Dict[str, float]:
         """Scores on the evaluation graphs.
 
-        Classification (integer ``y``): ``accuracy``, ``teacher_accuracy``, ``agreement`` (same class) and
-        ``relative_accuracy``. Regression (floating-point ``y``): ``r2``, ``mae``, ``rmse``, the teacher's
-        (``teacher_r2`` ...), ``agreement_r2`` / ``agreement_mae`` (student against the teacher's outputs)
-        and ``relative_r2`` = student R² / teacher R² (:func:`dfkd.evaluate.compare_regression`).
+        Classification (integer ``y``): ``accuracy``, ``teacher_accuracy``, ``majority_accuracy``,
+        ``agreement`` (same class), ``relative_accuracy`` and ``chance_adjusted_accuracy``
+        (:func:`dfkd.evaluate.classification_metrics`). Regression (floating-point ``y``): ``r2``, ``mae``,
+        ``rmse``, the teacher's (``teacher_r2`` ...), ``agreement_r2`` / ``agreement_mae`` (student against
+        the teacher's outputs) and ``relative_r2`` = student R² / teacher R²
+        (:func:`dfkd.evaluate.compare_regression`).
         """
         if not self.eval_graphs or not distributed.is_main():
             return {}  # in a process group only rank 0 evaluates (every rank holds the same student)
@@ -270,10 +272,7 @@ class Distiller:
         student = predict(self.student, self.eval_graphs, device=self.device)  # float32, as it ships
         if is_regression_target(y):
             return compare_regression(student, self._teacher_eval, targets_of(self.eval_graphs))
-        t_acc, s_acc = accuracy(self._teacher_eval, y), accuracy(student, y)
-        return {"accuracy": s_acc, "teacher_accuracy": t_acc,
-                "agreement": float((student.argmax(-1) == self._teacher_eval.argmax(-1)).float().mean()),
-                "relative_accuracy": s_acc / t_acc if t_acc else float("nan")}
+        return classification_metrics(student, self._teacher_eval, y)
 
     # --- state ----------------------------------------------------------------------------------
     def _save_state(self, epoch: int, opt, scaler, report: DistillReport) -> None:
