@@ -6,7 +6,7 @@ hold-out teacher (as ``distill_benchmark.py``), the conditional generator built 
 spread (perplexity over the node counts, as a share of them) and the mean node count and degree per
 class, so a high fidelity bought with degenerate graphs would show.
 
-    python benchmarks/class_fidelity.py --results benchmarks/results/class_fidelity.md
+    python benchmarks/class_fidelity.py --results benchmarks/results/archive/class_fidelity.md
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--per-class", type=int, default=200)
     p.add_argument("--cache", default=os.path.join(HERE, "runs", "holdout_teachers"))
-    p.add_argument("--results", default=os.path.join(HERE, "results", "class_fidelity.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "class_fidelity.md"))
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -32,8 +32,18 @@ TEACHER_RECIPES = {
 }
 
 
+# Model options of the teachers per dataset (e.g. dropout), beside the training recipe.
+TEACHER_MODEL_OPTIONS: Dict[str, dict] = {}
+
+
 def teacher_recipe(name: str) -> dict:
+    """``TrainConfig`` arguments of the benchmark teachers of dataset ``name``."""
     return dict(TEACHER_RECIPES.get(name, dict(epochs=150, batch_size=32)))
+
+
+def teacher_model_options(name: str) -> dict:
+    """``build_model`` options of the benchmark teachers of dataset ``name``."""
+    return dict(TEACHER_MODEL_OPTIONS.get(name, {}))
 
 
 def machine() -> str:
@@ -108,7 +118,7 @@ def _cached_teacher(dataset, name: str, arch: str, cache: str, tag: str, seed: i
         config = TrainConfig(seed=seed, **teacher_recipe(name))
         os.makedirs(cache, exist_ok=True)
         train_teacher(dataset, arch, config=config, show_progress=False, dataset_name=name,
-                      **split).checkpoint.save(path)
+                      **split, **teacher_model_options(name)).checkpoint.save(path)
     return dfkd.load_checkpoint(path)
 
 

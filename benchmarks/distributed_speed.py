@@ -14,7 +14,7 @@ Measured: generation throughput (graphs/s of the global batch, teacher included,
 the busiest rank's CPU time per batch, the same for ``dfad`` generator steps, and a whole distillation
 (wall time including process start-up, the report's epoch-loop seconds, the busiest rank's CPU seconds).
 
-    OMP_NUM_THREADS=1 python benchmarks/distributed_speed.py --results benchmarks/results/distributed.md
+    OMP_NUM_THREADS=1 python benchmarks/distributed_speed.py --results benchmarks/results/archive/distributed.md
 """
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     p.add_argument("--graphs", type=int, default=512, help="graphs per epoch of the distillations")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--generators", default=",".join(GENERATORS))
-    p.add_argument("--results", default=os.path.join(HERE, "results", "distributed.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "distributed.md"))
     args = p.parse_args(argv)
     args.sizes = [int(v) for v in args.gen_batch_sizes.split(",")]
     os.environ["OMP_NUM_THREADS"] = "1"  # spawned ranks: one thread each

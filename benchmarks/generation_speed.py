@@ -6,7 +6,7 @@ generator once per graph. Throughput is reported at the paper's iteration count 
 measured directly for the batched path with ``--full``, and extrapolated from the measured
 per-iteration time otherwise (the per-iteration cost is constant).
 
-    python benchmarks/generation_speed.py --results benchmarks/results/generation_speed.md
+    python benchmarks/generation_speed.py --results benchmarks/results/archive/generation_speed.md
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--iterations", type=int, default=50, help="iterations of the timed runs")
     p.add_argument("--full", action="store_true", help="also time the batched run at 2500 iterations")
     p.add_argument("--cache", default=os.path.join(HERE, "runs", "holdout_teachers"))
-    p.add_argument("--results", default=os.path.join(HERE, "results", "generation_speed.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "generation_speed.md"))
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

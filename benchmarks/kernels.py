@@ -12,7 +12,7 @@ The operation is the sum aggregation of every dfkd layer with an ``edge_weight``
 
 Each path computes the loss ``out.square().sum()`` and back-propagates into ``x`` and ``w`` (``A``).
 
-    python benchmarks/kernels.py --results benchmarks/results/kernels.md
+    python benchmarks/kernels.py --results benchmarks/results/archive/kernels.md
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     p.add_argument("--features", type=int, default=64)
     p.add_argument("--min-seconds", type=float, default=0.3, help="timing budget per cell and path")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--results", default=os.path.join(HERE, "results", "kernels.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "kernels.md"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     paths: Dict[str, Callable] = {"scatter (dfkd native)": scatter_path("native"), "scatter (PyG utils)": pyg_path}

@@ -5,7 +5,7 @@ Every configuration runs in a fresh child process that reports its own peak resi
 child's RSS after imports and teacher loading. The last row runs ``dfkd distill --generator gfkd`` on
 5,000-node graphs end to end (generation + a short distillation) the same way.
 
-    python benchmarks/memory.py --results benchmarks/results/memory.md
+    python benchmarks/memory.py --results benchmarks/results/archive/memory.md
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     p.add_argument("--all-sizes", default="500,1000,2000")
     p.add_argument("--random-sizes", default="500,1000,2000,5000,10000")
     p.add_argument("--batches", default="1,8")
-    p.add_argument("--results", default=os.path.join(HERE, "results", "memory.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "memory.md"))
     args = p.parse_args(argv)
     if args.child:
         n, graphs, mode, iterations, per_node = args.child

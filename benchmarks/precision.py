@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--raw", nargs="*", default=[], help="distill_benchmark.py runs at fp32 and bf16 (JSON lines)")
-    p.add_argument("--results", default=os.path.join(HERE, "results", "precision.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "precision.md"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     lines = ["# Mixed precision (`--precision`): accuracy and speed", "",

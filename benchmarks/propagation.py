@@ -9,7 +9,7 @@ median time of (repeats interleaved, so both modes see the same machine load):
 * a **student step** on discrete generated graphs (sparse molecules: ``auto`` must stay on scatter);
 * the teacher's forward + backward on a batch of weighted all-pairs graphs of 10, 20, 50 and 100 nodes.
 
-    python benchmarks/propagation.py --results benchmarks/results/propagation.md
+    python benchmarks/propagation.py --results benchmarks/results/archive/propagation.md
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--results", default=os.path.join(HERE, "results", "propagation.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "propagation.md"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     teacher = dfkd.load_checkpoint(mutag_teacher())

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--num-graphs", type=int, default=256)
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--cache", default=os.path.join(HERE, "runs", "regression_teachers"))
-    p.add_argument("--results", default=os.path.join(HERE, "results", "regression.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "regression.md"))
     p.add_argument("--raw", default=None, help="append every run as a JSON line; runs already there are skipped")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)

@@ -14,7 +14,7 @@
   the error must be one line, every file already there must still load, and ``resume`` after space is
   freed must give the uninterrupted student.
 
-    OMP_NUM_THREADS=1 python benchmarks/reliability.py --results benchmarks/results/reliability.md
+    OMP_NUM_THREADS=1 python benchmarks/reliability.py --results benchmarks/results/archive/reliability.md
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ set-up cost of ``prior``, ``gfkd`` and ``dfad``, with the teacher's forward trun
 BatchNorm layer (now) against the full forward (before). Also a small scatter-vs-dense aggregation grid
 (full grid: ``benchmarks/kernels.py``) and GFKD memory against n (full table: ``benchmarks/memory.py``).
 
-    python benchmarks/speed.py --results benchmarks/results/speed.md
+    python benchmarks/speed.py --results benchmarks/results/archive/speed.md
 """
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=2, help="rounds of every before/after pair (best kept)")
     p.add_argument("--generators", default=",".join(GENERATORS))
     p.add_argument("--no-memory", action="store_true", help="skip the memory rows (child processes)")
-    p.add_argument("--results", default=os.path.join(HERE, "results", "speed.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "speed.md"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     teacher = dfkd.load_checkpoint(mutag_teacher())
@@ -187,11 +187,11 @@ def main(argv=None) -> int:
               "needs the first BatchNorm layer's input, so the forward now stops there.", "",
               "## Scatter vs dense aggregation (forward + backward, 64 features, 4,000 nodes per batch)", ""]
     lines += table(["n", "density", "scatter ms", "dense bmm + conversion ms", "dense speed-up"], k_rows)
-    lines += ["", "Full grid and crossover: `benchmarks/results/kernels.md`.", ""]
+    lines += ["", "Full grid and crossover: `benchmarks/results/archive/kernels.md`.", ""]
     if m_rows:
         lines += ["## GFKD memory against n (batch of 4 graphs, 2 iterations)", ""]
         lines += table(["candidates", "n", "graphs", "structure logits", "generation peak RSS MiB"], m_rows)
-        lines += ["", "Full table and the 5,000-node end-to-end run: `benchmarks/results/memory.md`.", ""]
+        lines += ["", "Full table and the 5,000-node end-to-end run: `benchmarks/results/archive/memory.md`.", ""]
     write_results(args.results, lines)
     return 0
 

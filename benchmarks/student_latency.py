@@ -10,7 +10,7 @@ on encodings precomputed once per graph (``forward_features``: what a deployment
 encodings with the node features pays); the encoding step alone is timed too.
 
     python benchmarks/student_latency.py --threads 1 --repeats 200
-    python benchmarks/student_latency.py --threads 2 --results benchmarks/results/student_latency.md
+    python benchmarks/student_latency.py --threads 2 --results benchmarks/results/archive/student_latency.md
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=10, help="untimed calls before each measurement")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--results", default=os.path.join(HERE, "results", "student_latency.md"))
+    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "student_latency.md"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 

@@ -22,7 +22,7 @@ import dfkd
 from dfkd.train import TrainConfig, train_teacher
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DEFAULT_DATA_ROOT, HERE, TEACHER_RECIPES, command, machine, table, teacher_recipe  # noqa: E402
+from common import DEFAULT_DATA_ROOT, HERE, TEACHER_RECIPES, command, machine, table, teacher_model_options, teacher_recipe  # noqa: E402
 
 
 def teacher_path(root: str, dataset: str, arch: str, fold: int) -> str:
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--folds", type=int, nargs="+", default=list(range(1, 11)))
     parser.add_argument("--epochs", type=int, default=None, help="override the per-dataset epochs")
     parser.add_argument("--out", default=os.path.join(HERE, "runs", "teachers"))
-    parser.add_argument("--results", default=os.path.join(HERE, "results", "teachers.md"))
+    parser.add_argument("--results", default=os.path.join(HERE, "results", "archive", "teachers.md"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         accs, start = [], time.time()
         for fold in args.folds:
             result = train_teacher(dataset, args.arch, fold=fold, config=TrainConfig(seed=0, **recipe),
-                                   show_progress=False, dataset_name=name)
+                                   show_progress=False, dataset_name=name, **teacher_model_options(name))
             path = teacher_path(args.out, name, args.arch, fold)
             result.checkpoint.save(path)
             accs.append(result.test_accuracy)

@@ -61,12 +61,15 @@ def cli_reference() -> str:
 
 
 def _results_files() -> List[str]:
-    return sorted(glob.glob(os.path.join(RESULTS, "*.md")))
+    """Generated tables first, then the archive of tables whose raw runs were never committed."""
+    return sorted(glob.glob(os.path.join(RESULTS, "*.md"))) + sorted(glob.glob(os.path.join(RESULTS, "archive", "*.md")))
 
 
 def _page_name(path: str) -> str:
-    name = os.path.basename(path)
-    return "benchmarks/results.md" if name == "README.md" else f"benchmarks/{name}"
+    name = os.path.relpath(path, RESULTS).replace(os.sep, "/")
+    if name.endswith("README.md"):
+        name = name[: -len("README.md")] + "results.md"
+    return f"benchmarks/{name}"
 
 
 def _title(text: str, fallback: str) -> str:
@@ -78,7 +81,7 @@ def benchmark_index() -> str:
     lines = []
     for path in _results_files():
         text = open(path, encoding="utf-8").read()
-        name = os.path.basename(path)
+        name = os.path.relpath(path, RESULTS).replace(os.sep, "/")
         lines.append(f"- [{_title(text, name)}]({_page_name(path)}) (`benchmarks/results/{name}`)")
     return "\n".join(lines) if lines else "_No benchmark results in this source tree._"
 
@@ -116,7 +119,7 @@ def on_files(files, config):
 
     for path in _results_files():
         text = open(path, encoding="utf-8").read()
-        note = (f"\n\n---\n_Generated from `benchmarks/results/{os.path.basename(path)}` of the source tree "
+        note = (f"\n\n---\n_Generated from `benchmarks/results/{os.path.relpath(path, RESULTS)}` of the source tree "
                 "at documentation build time._\n")
         files.append(File.generated(config, _page_name(path), content=text + note))
     return files

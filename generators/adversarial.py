@@ -72,7 +72,7 @@ class AdversarialConfig(Config):
             generator's graphs (its ``[q, 1 - q]`` quantiles, ``q = output_quantile``): the discrepancy compares
             outputs clipped to that range, and leaving it costs the distance beyond it, so the generator cannot
             win by driving the teacher's values to extremes (unbounded, the published L1, it does: student
-            R² −11,524 on ``SYNTH:TRIANGLES``, ``benchmarks/results/regression.md``). ``False``: plain L1.
+            R² −11,524 on ``SYNTH:TRIANGLES``, ``benchmarks/results/archive/regression.md``). ``False``: plain L1.
         output_quantile: regression teachers: the quantile ``q`` of that range.
     """
 

@@ -15,7 +15,7 @@ edge weights. ``estimator="concrete"``/``"straight_through"`` instead back-propa
 binary-concrete relaxation (teacher must take ``edge_weight``).
 
 Defaults differ from the reference scripts where the benchmark showed they must (see
-``benchmarks/results/gfkd.md``): a scale-free BN prior, sparse initial structure matched to the
+``benchmarks/results/archive/gfkd.md``): a scale-free BN prior, sparse initial structure matched to the
 teacher's mean degree, hard one-hot features with a straight-through gradient, and a structure
 learning rate that suits ARM's variance.
 

@@ -37,7 +37,7 @@ def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, 
 
     Only the teacher up to that layer matters, so with ``truncate`` (default) every one of the ``steps``
     forward passes stops there (a pre-hook captures the layer's input and aborts the forward): same
-    result, a fraction of the cost (``benchmarks/results/speed.md``). ``truncate=False`` runs the whole
+    result, a fraction of the cost (``benchmarks/results/archive/speed.md``). ``truncate=False`` runs the whole
     teacher every step (the reference for that benchmark).
 
     Args:

@@ -9,7 +9,7 @@ distiller applies (``torch.amp.GradScaler``); ``bf16`` has float32's range and n
 
 Whether it pays depends on the hardware: tensor cores (CUDA) or bf16 units (AVX512-BF16, AMX) make it
 faster; without them (this project's CI CPUs, AVX2) the low-precision kernels are emulated and slower
-(``benchmarks/results/speed.md``). The default is ``fp32``.
+(``benchmarks/results/archive/speed.md``). The default is ``fp32``.
 """
 from __future__ import annotations
 

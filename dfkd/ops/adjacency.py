@@ -10,7 +10,7 @@ an edge ``j → i``):
 :math:`\propto E F`). :class:`DenseBlockAdjacency` holds one ``[n_max, n_max]`` block per graph and
 does them with a batched matmul (cost :math:`\propto G\, n_{max}^2 F`), which is far faster for the
 dense soft graphs generators make: every candidate pair is an edge when a generator takes gradients
-through its relaxed structure (``benchmarks/results/kernels.md``: 5-30× from density 0.5 at 10
+through its relaxed structure (``benchmarks/results/archive/kernels.md``: 5-30× from density 0.5 at 10
 nodes, 0.1 at 50, 0.05 at 200). :func:`build_adjacency` picks one per forward pass: a model sees
 the graph boundaries (``batch``) that a single layer does not, so the model builds the adjacency once
 and hands it to each layer in place of ``edge_index``, as PyG layers accept a ``SparseTensor``.
@@ -91,7 +91,7 @@ Adjacency = Union[SparseAdjacency, DenseBlockAdjacency]
 
 
 def prefers_dense(num_edges: int, num_graphs: int, max_nodes: int) -> bool:
-    r"""The measured crossover (``benchmarks/results/kernels.md``): dense once the padded density
+    r"""The measured crossover (``benchmarks/results/archive/kernels.md``): dense once the padded density
     :math:`E / (G\, n_{max}(n_{max}-1))` reaches :math:`\min(0.5, 5 / n_{max})` (a mean degree of about 5 on
     all but the smallest graphs), and the blocks fit in :data:`MAX_DENSE_ENTRIES`."""
     if num_graphs < 1 or max_nodes < 2 or num_graphs * max_nodes * max_nodes > MAX_DENSE_ENTRIES:
