@@ -37,7 +37,7 @@ from dfkd.evaluate import classification_metrics, labels_of, predict
 from dfkd.train import recorded_splits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DEFAULT_DATA_ROOT, HERE, RUNS, append_run, fold_teacher, holdout_teacher, provenance, read_runs  # noqa: E402
+from common import DEFAULT_DATA_ROOT, RUNS, append_run, fold_teacher, holdout_teacher, provenance, read_runs  # noqa: E402
 
 METHODS = {
     # dfkd's default: teacher-prior graphs, fresh every step (generators/prior.py).

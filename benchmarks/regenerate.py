@@ -16,7 +16,9 @@ import sys
 from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import class_fidelity  # noqa: E402
 import leaderboard  # noqa: E402
+import regression_benchmark  # noqa: E402
 import teacher_recipes  # noqa: E402
 from common import HERE, RESULTS, RUNS, read_runs  # noqa: E402
 
@@ -30,6 +32,8 @@ TABLES: Dict[str, Tuple[List[str], Callable[[List[dict]], str]]] = {
                        lambda runs: leaderboard.render(runs, ["benchmarks/runs/distill_holdout.jsonl",
                                                               "benchmarks/runs/distill_folds.jsonl"])),
     "teacher_recipes.md": (["teacher_recipes.jsonl"], teacher_recipes.render),
+    "regression.md": (["regression.jsonl"], regression_benchmark.render),
+    "class_fidelity.md": (["class_fidelity.jsonl"], class_fidelity.render),
 }
 
 

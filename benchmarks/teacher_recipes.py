@@ -2,7 +2,8 @@
 
 For every dataset, architecture and candidate recipe, train a teacher on each seed's GFKD hold-out
 training part (70%, of which 10% is kept for validation) and score it on those validation graphs. The
-recipe with the highest mean validation accuracy over architectures and seeds wins (ties: lower validation loss);
+baseline (GIN's recipe) is replaced only by a candidate whose validation accuracy beats it by more than
+two standard errors of the paired differences over architectures and seeds (see ``chosen``);
 ``benchmarks/common.py`` (``TEACHER_RECIPES``) must name the winners, which a test checks. The test
 accuracy of every candidate is recorded too, but never used to choose.
 
@@ -16,7 +17,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import torch
 
@@ -73,20 +74,30 @@ def main(argv=None) -> int:
     return 0
 
 
+BASELINE = "lr0.01"  # GIN's published recipe: kept unless validation shows a clear gain
+
+
 def chosen(runs: List[dict]) -> Dict[str, str]:
-    """The winning candidate per dataset (one recipe serves every teacher architecture): highest mean
-    validation accuracy over architectures and seeds, then lowest mean validation loss. Only datasets
-    whose candidates all ran on the same (architecture, seed) pairs take part."""
-    groups = defaultdict(lambda: defaultdict(list))
+    """The recipe per dataset (one serves every teacher architecture). The validation sets are small (PTC:
+    24 graphs per seed), so differences of a graph or two are noise: a candidate replaces GIN's recipe
+    (:data:`BASELINE`) only when its validation accuracy beats it, paired by (architecture, seed), by more
+    than two standard errors of the paired differences; of several such, the highest mean gain wins. Only
+    datasets where every candidate ran on the same (architecture, seed) pairs take part."""
+    groups = defaultdict(lambda: defaultdict(dict))
     for r in runs:
-        groups[r["dataset"]][r["candidate"]].append(r)
+        groups[r["dataset"]][r["candidate"]][(r["arch"], r["seed"])] = r["val_accuracy"]
     out = {}
-    for key, by_candidate in groups.items():
-        seeds = {c: sorted((r["arch"], r["seed"]) for r in rs) for c, rs in by_candidate.items()}
-        if len(set(map(tuple, seeds.values()))) != 1:
+    for name, by_candidate in groups.items():
+        units = set(by_candidate.get(BASELINE, {}))
+        if set(by_candidate) != set(CANDIDATES) or any(set(v) != units for v in by_candidate.values()) or len(units) < 2:
             continue
-        out[key] = max(by_candidate, key=lambda c: (statistics.mean(r["val_accuracy"] for r in by_candidate[c]),
-                                                    -statistics.mean(r["val_loss"] for r in by_candidate[c])))
+        best, best_gain = BASELINE, 0.0
+        for candidate, scores in sorted(by_candidate.items()):
+            diffs = [scores[u] - by_candidate[BASELINE][u] for u in sorted(units)]
+            gain, se = statistics.mean(diffs), statistics.stdev(diffs) / len(diffs) ** 0.5
+            if gain > 2 * se and gain > best_gain:
+                best, best_gain = candidate, gain
+        out[name] = best
     return out
 
 
@@ -107,9 +118,10 @@ def render(runs: List[dict]) -> str:
              "- written by: `python benchmarks/regenerate.py` from `benchmarks/runs/teacher_recipes.jsonl`",
              *[f"- runs made by: `{c}`" for c in commands], *[f"- machine: {m}" for m in machines],
              "- protocol: per seed, GFKD's stratified 70/30 hold-out; the teacher fits 90% of the 70% and keeps the "
-             "best epoch on the other 10% (validation). Candidates are compared on the validation accuracy, mean "
-             "over architectures and seeds (ties: lower validation loss); the winner per dataset is marked. Test "
-             "accuracy is shown but never used to choose.",
+             "best epoch on the other 10% (validation). GIN's recipe (`lr0.01`) stays unless a candidate's "
+             "validation accuracy beats it, paired by architecture and seed, by more than two standard errors of "
+             "the paired differences (the validation sets are small: a graph or two is noise); the recipe kept per "
+             "dataset is marked. Test accuracy is shown but never used to choose.",
              "- candidates: `lr0.01` GIN's recipe (Adam 0.01, halved every 50 epochs, dropout 0.5 before the head), "
              "`lr0.001` the same at 0.001, `-nodropout` without dropout; epochs and batch size as in "
              "`benchmarks/common.py`.", "",

@@ -26,7 +26,8 @@ from dfkd.version import __version__
 logger = logging.getLogger(__name__)
 
 DEFAULT_STUDENT = "gin-2-32"
-# The best data-free default on every benchmark dataset (benchmarks/results/leaderboard.md).
+# The default generator: chosen on 2026-11-28 on test figures (archived leaderboard), re-checked on the
+# validation figures of benchmarks/results/leaderboard.md (see generators/prior.py).
 DEFAULT_GENERATOR = "prior"
 DEFAULT_NUM_GRAPHS = 256
 SYNTHETIC_FILE = "synthetic.pt"
