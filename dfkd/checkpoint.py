@@ -336,9 +336,25 @@ class Checkpoint:
         arch: Optional[str] = None,
         in_channels: Optional[int] = None,
         num_classes: Optional[int] = None,
+        features: Optional[str] = None,
     ) -> "Checkpoint":
         """Read a checkpoint: dfkd's format, a plain ``state_dict`` (needs ``arch``,
-        ``in_channels``, ``num_classes``) or, with ``trust=True``, a pickled module."""
+        ``in_channels``, ``num_classes``) or, with ``trust=True``, a pickled module.
+
+        ``features`` (``one_hot``, ``degree`` or ``continuous``) says how the node features of a checkpoint
+        that does not record it (a plain ``state_dict``, a pickled module) are encoded, so generators can
+        synthesise inputs: ``one_hot`` of ``in_channels`` node types, ``degree`` one-hot of the node degree
+        clipped at ``in_channels − 1``, or ``continuous`` values. A checkpoint that records its encoding
+        keeps it; a different ``features`` is refused.
+        """
+        ckpt = cls._load(path, trust, map_location, arch, in_channels, num_classes)
+        if features is not None:
+            ckpt.feature_spec = _feature_spec_for(ckpt, features, path)
+        return ckpt
+
+    @classmethod
+    def _load(cls, path: str, trust: bool, map_location: Any, arch: Optional[str], in_channels: Optional[int],
+              num_classes: Optional[int]) -> "Checkpoint":
         obj = safe_torch_load(path, trust=trust, map_location=map_location)
         if isinstance(obj, nn.Module):
             return cls(model_config=getattr(obj, "config", None), state_dict=obj.state_dict(), module=obj,
@@ -456,6 +472,22 @@ def save_model(path: str, model: nn.Module, **meta: Any) -> Checkpoint:
     ckpt.save(path)
     ckpt.path = path
     return ckpt
+
+
+def _feature_spec_for(ckpt: Checkpoint, features: str, path: str) -> FeatureSpec:
+    """The :class:`FeatureSpec` a ``features`` encoding names for ``ckpt``'s input width."""
+    if features not in ("one_hot", "degree", "continuous"):
+        raise CheckpointError(f"unknown node-feature encoding {features!r}: choose one_hot, degree or continuous")
+    if ckpt.feature_spec is not None:
+        if ckpt.feature_spec.encoding != features:
+            raise CheckpointError(f"{path}: records {ckpt.feature_spec.encoding} node features, not {features}: "
+                                  "leave out --features (features=) for a dfkd checkpoint")
+        return ckpt.feature_spec
+    dim = ckpt.model_config.in_channels if ckpt.model_config else None
+    if dim is None:
+        raise CheckpointError(f"{path}: the model's input width is unknown: pass --in-channels F (in_channels=)")
+    return FeatureSpec(dim=dim, encoding=features, categories=list(range(dim)) if features == "one_hot" else [],
+                       max_degree=dim - 1 if features == "degree" else 0)
 
 
 def load_checkpoint(path: str, trust: bool = False, **kwargs: Any) -> Checkpoint:

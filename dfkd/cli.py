@@ -112,6 +112,9 @@ def _add_plain_state_dict_options(p) -> None:
     p.add_argument("--arch", default=None, help="architecture of a plain state_dict, e.g. gin-5-64")
     p.add_argument("--in-channels", type=int, default=None, help="node-feature width of a plain state_dict")
     p.add_argument("--classes", type=int, default=None, help="number of classes of a plain state_dict")
+    p.add_argument("--features", choices=["one_hot", "degree", "continuous"], default=None,
+                   help="node-feature encoding of a plain state_dict (one-hot node types, one-hot node degree "
+                        "clipped at F-1, or continuous values); dfkd checkpoints record their own")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,11 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="synthetic set to write (.pt)")
     _add_generator_options(p)
     p.add_argument("--graphml", default=None, help="also export every graph as GraphML into this folder")
-    p.add_argument("--class", dest="classes", type=int, action="append", default=None, metavar="C",
+    p.add_argument("--class", dest="wanted_classes", type=int, action="append", default=None, metavar="C",
                    help="only graphs of this class (conditional generator; repeatable)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     _add_precision(p)
     p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
+    _add_plain_state_dict_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_generate)
 
@@ -242,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graphml", default=None, help="also export every synthetic graph as GraphML into this folder")
     p.add_argument("--seed", type=int, default=0, help="picks the examples drawn and their layout")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
+    _add_plain_state_dict_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_inspect)
 
@@ -374,7 +379,7 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
 
 def _load(path: str, args: argparse.Namespace):
     return load_checkpoint(path, trust=args.trust_checkpoint, arch=args.arch,
-                           in_channels=args.in_channels, num_classes=args.classes)
+                           in_channels=args.in_channels, num_classes=args.classes, features=args.features)
 
 
 def check_features(ckpt, dataset, role: str) -> None:
@@ -555,14 +560,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dfkd.distill import make_generator
 
     options = generator_options(args)
-    teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
+    teacher = _load(args.teacher, args)
     device = _device(args)
     check_precision(args.precision, device)
     gen = make_generator(args.generator, teacher, device=device, **options)
     extra = {}
-    if args.classes:
-        gen.class_labels(args.classes, args.num_graphs)  # validates before any work
-        extra["classes"] = args.classes
+    if args.wanted_classes:
+        gen.class_labels(args.wanted_classes, args.num_graphs)  # validates before any work
+        extra["classes"] = args.wanted_classes
     with use_precision(args.precision):
         graphs = gen.generate(args.num_graphs, seed=args.seed, show_progress=not args.quiet, **extra)
     graphs.save(args.out)
@@ -572,7 +577,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if args.graphml:
             print(f"exported {len(graphs.export_graphml(args.graphml))} GraphML files to {args.graphml}")
         return 0
-    agreement = "class fidelity (teacher predicts the asked class)" if args.classes else "teacher agrees with the targets"
+    agreement = "class fidelity (teacher predicts the asked class)" if args.wanted_classes else "teacher agrees with the targets"
     print(f"{len(graphs)} graphs from {gen!r}: {summary['mean_nodes']:.1f} nodes, {summary['mean_edges']:.1f} edges "
           f"on average; {agreement} on {summary.get('teacher_agreement', float('nan')):.2%} "
           f"(mean confidence {summary.get('teacher_confidence', float('nan')):.3f}, predicted classes "
@@ -620,7 +625,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             )
         logits = None
         if args.teacher:
-            teacher = load_checkpoint(args.teacher, trust=args.trust_checkpoint)
+            teacher = _load(args.teacher, args)
             check_features(teacher, dataset, "teacher")
             logits = teacher_outputs(teacher.build_model(), list(dataset))
             real_logits[args.dataset] = logits

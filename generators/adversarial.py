@@ -186,6 +186,10 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
             if prior is not None:
                 self.type_prior = prior
                 type_logits = torch.log(prior.clamp(min=1e-4))
+        sources = self.structure_sources(cfg.init_degree)
+        if spec.encoding == "one_hot":
+            sources["node types"] = self.type_source(cfg.type_prior, self.type_prior)
+        self.log_sources(sources)
         torch.manual_seed(seed)
         self.network = GraphDecoder(self.latent_dim(), high, spec.dim, cfg.hidden,
                                     edge_bias=math.log(p0 / (1 - p0)), type_logits=type_logits).to(self.device)

@@ -25,6 +25,9 @@ from dfkd.generators.synthetic import SyntheticGraphSet
 logger = logging.getLogger(__name__)
 FALLBACK_DEGREE = 2.0  # mean degree for teachers without size statistics
 
+SOURCE_TITLES = {"option": "set by options", "teacher": "inferred from the teacher",
+                 "checkpoint": "from the checkpoint's training statistics",
+                 "fallback": "fixed defaults, not from this teacher (its checkpoint has no statistics)"}
 DEFAULT_NODES = (10, 30)  # GFKD's reference range when the teacher stores no size statistics
 MAX_GRAPH_NODES = 1_000_000  # larger graphs are a damaged checkpoint's statistics, not a request
 
@@ -89,7 +92,7 @@ class GraphGenerator(ABC):
         if checkpoint.feature_spec is None:
             raise ValueError(
                 f"{checkpoint.path or 'teacher'}: the checkpoint does not say how node features are encoded; "
-                "re-save it with dfkd (feature_spec) or use --arch/--in-channels with a continuous encoding"
+                "pass --features one_hot|degree|continuous (features= in dfkd.load_checkpoint) to say how"
             )
         return cls(checkpoint.build_model(), checkpoint.feature_spec, checkpoint.num_classes,
                    size_stats=checkpoint.size_stats, device=device, task=getattr(checkpoint, "task", "classification"),
@@ -119,6 +122,50 @@ class GraphGenerator(ABC):
             raise ValueError(f"node range {lo}:{hi} is beyond {MAX_GRAPH_NODES:,} nodes per graph (from the teacher's "
                              "size statistics unless you set it): pass --nodes MIN:MAX (min_nodes / max_nodes)")
         return lo, hi
+
+    def node_range_source(self) -> str:
+        """Where :meth:`node_range` comes from: ``option``, ``checkpoint`` or ``fallback``."""
+        cfg = self.config
+        if getattr(cfg, "min_nodes", None) is not None and getattr(cfg, "max_nodes", None) is not None:
+            return "option"
+        return "checkpoint" if self.size_stats is not None else "fallback"
+
+    def mean_degree_source(self, configured: Optional[float] = None) -> str:
+        """Where :meth:`mean_degree` comes from: ``option``, ``checkpoint`` or ``fallback``."""
+        if configured is not None:
+            return "option"
+        return "checkpoint" if self.size_stats is not None else "fallback"
+
+    def structure_sources(self, configured_degree: Optional[float] = None) -> Dict[str, Tuple[str, str]]:
+        """The quantities every generator draws graphs from: ``{name: (source, value)}`` (see
+        :meth:`log_sources`); generators add their own (degree dispersion, node types)."""
+        lo, hi = self.node_range()
+        return {"node counts": (self.node_range_source(), f"{lo}-{hi}"),
+                "mean degree": (self.mean_degree_source(configured_degree), f"{self.mean_degree(configured_degree):.2f}")}
+
+    @staticmethod
+    def type_source(enabled: bool, prior: Optional[Tensor]) -> Tuple[str, str]:
+        """Source entry of the node-type distribution: inverted from the teacher's first BatchNorm layer
+        (``prior``), uniform by option, or uniform because the teacher has nothing to invert."""
+        if not enabled:
+            return "option", "uniform"
+        if prior is not None:
+            return "teacher", "from its first BatchNorm layer"
+        return "fallback", "uniform (the teacher has no BatchNorm running statistics to invert a distribution from)"
+
+    def log_sources(self, quantities: Dict[str, Tuple[str, str]]) -> None:
+        """Say at the start of a run where its structure comes from, one line per source: set by options,
+        inferred from the teacher, taken from the checkpoint's training statistics, and, as a warning, the
+        fixed defaults used because neither had them."""
+        by_source: Dict[str, list] = {source: [] for source in SOURCE_TITLES}
+        for name, (source, value) in quantities.items():
+            by_source[source].append(f"{name} {value}")
+        for source, items in by_source.items():
+            if items and source != "fallback":
+                logger.info("%s: %s: %s", self.registered_name, SOURCE_TITLES[source], ", ".join(items))
+        if by_source["fallback"]:
+            logger.warning("%s: %s: %s (set them with --nodes MIN:MAX / --set, or give the checkpoint size_stats)",
+                           self.registered_name, SOURCE_TITLES["fallback"], ", ".join(by_source["fallback"]))
 
     def teacher_logits(self, x: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int,
                        edge_weight: Optional[Tensor] = None) -> Tensor:

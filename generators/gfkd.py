@@ -161,6 +161,7 @@ class BernoulliGraphGenerator(GraphGenerator):
             raise ValueError(f"num_graphs must be >= 1, got {num_graphs}")
         cfg, dev, spec = self.config, self.device, self.feature_spec
         gen = torch.Generator().manual_seed(seed)
+        self.type_prior = None  # [F] set by the initial structure or features when the teacher's BN gives one
         bn = BatchNormStatsLoss(self.teacher, cfg.bn_loss, cfg.bn_first_layer_weight)
         if cfg.bn_weight > 0 and not bn.available:
             logger.warning("BatchNorm prior disabled: %s", bn.reason)
@@ -188,6 +189,7 @@ class BernoulliGraphGenerator(GraphGenerator):
                         int((counts * (counts - 1) // 2).sum()))
         params = [{"params": [phi], "lr": cfg.structure_lr}]
         feat = self._initial_features(phi, pairs, node_graph, gen)
+        self.log_sources(self._sources())
         if feat is not None:
             params.append({"params": [feat.requires_grad_(True)], "lr": cfg.feature_lr})
         opt = torch.optim.Adam(params)
@@ -310,6 +312,19 @@ class BernoulliGraphGenerator(GraphGenerator):
     def _gumbel(self, shape, gen: torch.Generator) -> Tensor:
         u = torch.rand(shape, generator=gen).clamp(1e-10, 1 - 1e-10)
         return (-torch.log(-torch.log(u))).to(self.device)
+
+    def _sources(self) -> dict:
+        """Where this run's structure comes from (:meth:`log_sources`)."""
+        cfg, stats = self.config, self.size_stats
+        sources = self.structure_sources(cfg.init_degree)
+        if cfg.degree_law:
+            dispersion = stats.degree_dispersion if stats else None
+            sources["degree dispersion"] = (("checkpoint", f"{dispersion:.2f}") if dispersion is not None
+                                            else ("fallback", "1.00 (Erdős–Rényi start)"))
+        if self.feature_spec.categorical:
+            name = "node degrees" if self.feature_spec.encoding == "degree" else "node types"
+            sources[name] = self.type_source(cfg.type_prior, self.type_prior)
+        return sources
 
     def _initial_structure(self, counts: Tensor, pairs: Optional[Tensor], pair_graph: Optional[Tensor],
                            node_graph: Tensor, gen: torch.Generator) -> Tuple[Tensor, Tensor, Tensor]:

@@ -136,11 +136,15 @@ class PriorGraphGenerator(OnlineGraphGenerator):
     def build(self, seed: int = 0) -> "PriorGraphGenerator":
         spec = self.feature_spec
         mean, dispersion = self.degree_law()
-        if self.size_stats is None or self.size_stats.degree_var is None:
-            logger.info("the teacher checkpoint stores no degree variance: Erdős–Rényi structure (dispersion 1)")
+        sources = self.structure_sources(self.config.mean_degree)
+        sources["degree dispersion"] = (
+            "option" if self.config.degree_dispersion is not None else
+            "checkpoint" if self.size_stats is not None and self.size_stats.degree_var is not None else "fallback",
+            f"{dispersion:.2f}" + (" (Erdős–Rényi)" if dispersion == 1.0 else ""))
         self.type_probs = None
         if spec.encoding == "one_hot":
             self.type_probs = torch.full((spec.dim,), 1.0 / spec.dim)
+            prior = None
             if self.config.type_prior:
                 gen = torch.Generator().manual_seed(seed)
                 counts = sample_node_counts(64, *self.node_range(), gen)
@@ -149,10 +153,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
                                                node_to_graph(counts).to(self.device), counts.numel())
                 if prior is not None:
                     self.type_probs = prior.cpu()
-                else:
-                    logger.warning("node types are uniformly random: the teacher has no BatchNorm running "
-                                   "statistics to invert a node-type distribution from")
-        logger.info("prior graphs: mean degree %.2f, dispersion %.2f, nodes %s", mean, dispersion, self.node_range())
+            sources["node types"] = self.type_source(self.config.type_prior, prior)
+        self.log_sources(sources)
         self._built = True
         return self
 

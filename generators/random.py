@@ -37,6 +37,7 @@ class RandomGraphGenerator(GraphGenerator):
             raise ValueError(f"num_graphs must be >= 1, got {num_graphs}")
         gen = torch.Generator().manual_seed(seed)
         spec = self.feature_spec
+        self.log_sources(self.structure_sources(self.config.mean_degree))
         counts = sample_node_counts(num_graphs, *self.node_range(), gen)
         node_graph = node_to_graph(counts)
         pairs, pair_graph = candidate_pairs(counts)

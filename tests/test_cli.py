@@ -232,3 +232,38 @@ def test_distill_killed_then_resumed_matches_uninterrupted(cli_teacher, tmp_path
                    check=True, capture_output=True)
     a, b = torch.load(full)["state_dict"], torch.load(killed)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_plain_state_dict_teacher_on_every_command(tmp_path, capsys):
+    """A teacher given as weights alone: --arch --in-channels --classes, and --features for how its node
+    features are encoded (a dfkd checkpoint records that itself)."""
+    import torch
+
+    import dfkd
+
+    mutag = dfkd.load_dataset("MUTAG")
+    trained = dfkd.train_teacher(mutag, "gin-2-8", fold=1, config=dfkd.TrainConfig(epochs=2), show_progress=False)
+    sd = str(tmp_path / "sd.pt")
+    torch.save(trained.model.state_dict(), sd)
+    plain = ["--arch", "gin-2-8", "--in-channels", "7", "--classes", "2"]
+    out = str(tmp_path / "s.pt")
+    distill = ["distill", "--teacher", sd, *plain, "--student", "gin-2-8", "--out", out, "--num-graphs", "16",
+               "--epochs", "1", "--quiet"]
+    assert main(distill) == 2
+    err = capsys.readouterr().err
+    assert "--features one_hot|degree|continuous" in err and len(err.splitlines()) == 1
+    assert main(distill + ["--features", "one_hot", "--eval-dataset", "MUTAG", "--eval-split", "all"]) == 0
+    assert "MUTAG, all graphs (training graphs included: --eval-split all), 188 graphs" in capsys.readouterr().out
+    assert dfkd.load_checkpoint(out).feature_spec.encoding == "one_hot"
+    synth = str(tmp_path / "g.pt")
+    assert main(["generate", "--teacher", sd, *plain, "--features", "one_hot", "--num-graphs", "8", "--out", synth,
+                 "--quiet"]) == 0
+    assert main(["inspect", synth, "--teacher", sd, *plain, "--dataset", "MUTAG", "--quiet"]) == 0
+    # a dfkd checkpoint keeps its own encoding; naming another is refused
+    ckpt = str(tmp_path / "t.pt")
+    trained.checkpoint.save(ckpt)
+    assert dfkd.load_checkpoint(ckpt, features="one_hot").feature_spec == mutag.feature_spec
+    with pytest.raises(dfkd.CheckpointError, match="records one_hot node features, not degree"):
+        dfkd.load_checkpoint(ckpt, features="degree")
+    spec = dfkd.load_checkpoint(sd, arch="gin-2-8", in_channels=7, num_classes=2, features="degree").feature_spec
+    assert spec.encoding == "degree" and spec.max_degree == 6 and spec.dim == 7

@@ -20,3 +20,29 @@ def test_generators_honour_a_zero_degree(tiny_teacher, name, options):
              for o in (options, default)]
     # (Almost) edgeless, not the teacher's degree (GFKD keeps a small floor probability on every pair).
     assert edges[0] < 0.2 * edges[1]
+
+
+def test_run_says_where_its_structure_comes_from(tiny_teacher, caplog):
+    """One line per source; the fixed defaults used without statistics are a warning that names the fix."""
+    import dataclasses
+    import logging
+
+    from dfkd.distill import make_generator
+
+    with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
+        make_generator("prior", tiny_teacher).build(0)
+    lines = [r for r in caplog.records if r.name == "dfkd.generators.base"]
+    assert [r.levelno for r in lines] == [logging.INFO, logging.INFO]
+    assert "inferred from the teacher: node types from its first BatchNorm layer" in lines[0].getMessage()
+    assert "from the checkpoint's training statistics: node counts" in lines[1].getMessage()
+    assert "degree dispersion" in lines[1].getMessage()
+
+    caplog.clear()
+    bare = dataclasses.replace(tiny_teacher, size_stats=None)
+    with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
+        make_generator("prior", bare, min_nodes=5, max_nodes=9).build(0)
+    records = [r for r in caplog.records if r.name == "dfkd.generators.base"]
+    assert any("set by options: node counts 5-9" in r.getMessage() for r in records if r.levelno == logging.INFO)
+    [warning] = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert "fixed defaults" in warning and "mean degree 2.00" in warning and "Erdős–Rényi" in warning
+    assert "node counts" not in warning and "--set" in warning
