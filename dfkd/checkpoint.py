@@ -15,6 +15,7 @@ import math
 import os
 import pickle
 import re
+import sys
 import tempfile
 import warnings
 from typing import Any, Dict, List, Optional
@@ -474,10 +475,18 @@ def save_model(path: str, model: nn.Module, **meta: Any) -> Checkpoint:
     return ckpt
 
 
-def _feature_spec_for(ckpt: Checkpoint, features: str, path: str) -> FeatureSpec:
-    """The :class:`FeatureSpec` a ``features`` encoding names for ``ckpt``'s input width."""
+def _encoding_spec(dim: int, features: str) -> FeatureSpec:
+    """The :class:`FeatureSpec` of ``dim`` node features encoded as ``features``: one-hot node types
+    ``0..dim-1``, one-hot degree clipped at ``dim - 1``, or continuous values."""
     if features not in ("one_hot", "degree", "continuous"):
         raise CheckpointError(f"unknown node-feature encoding {features!r}: choose one_hot, degree or continuous")
+    return FeatureSpec(dim=dim, encoding=features, categories=list(range(dim)) if features == "one_hot" else [],
+                       max_degree=dim - 1 if features == "degree" else 0)
+
+
+def _feature_spec_for(ckpt: Checkpoint, features: str, path: str) -> FeatureSpec:
+    """The :class:`FeatureSpec` a ``features`` encoding names for ``ckpt``'s input width (a checkpoint that
+    records its own encoding keeps it; another one is refused)."""
     if ckpt.feature_spec is not None:
         if ckpt.feature_spec.encoding != features:
             raise CheckpointError(f"{path}: records {ckpt.feature_spec.encoding} node features, not {features}: "
@@ -486,8 +495,57 @@ def _feature_spec_for(ckpt: Checkpoint, features: str, path: str) -> FeatureSpec
     dim = ckpt.model_config.in_channels if ckpt.model_config else None
     if dim is None:
         raise CheckpointError(f"{path}: the model's input width is unknown: pass --in-channels F (in_channels=)")
-    return FeatureSpec(dim=dim, encoding=features, categories=list(range(dim)) if features == "one_hot" else [],
-                       max_degree=dim - 1 if features == "degree" else 0)
+    return _encoding_spec(dim, features)
+
+
+def load_code_teacher(factory: str, weights: str, in_channels: Optional[int], num_classes: Optional[int],
+                      features: Optional[str] = None, kwargs: Optional[Dict[str, Any]] = None,
+                      trust: bool = False) -> Checkpoint:
+    """A teacher built by the user's own code: ``factory`` (``"package.module:callable"``, importable from
+    the current directory or ``sys.path``) is called with ``kwargs`` and must return an ``nn.Module``
+    ``forward(x, edge_index, batch) → [B, C]``; the ``state_dict`` in ``weights`` (loaded safely) is loaded
+    into it, strictly. Importing runs that code, so ``trust=True`` is required.
+
+    ``in_channels`` and ``features`` (default ``one_hot``) say how its node features are encoded,
+    ``num_classes`` its output width; the result is a :meth:`Checkpoint.from_module` checkpoint.
+    """
+    import importlib
+
+    if not trust:
+        raise CheckpointError(f"--teacher-module {factory} imports and runs that code: add --trust-checkpoint "
+                              "(trust=True) if you trust it")
+    module_name, sep, attr = factory.partition(":")
+    if not sep or not module_name or not attr:
+        raise CheckpointError(f"--teacher-module {factory!r}: expected package.module:factory")
+    if in_channels is None or num_classes is None:
+        raise CheckpointError("--teacher-module needs --in-channels F and --classes C (in_channels=, num_classes=): "
+                              "the node-feature width and output width of the model")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: the user's own package beside them
+    try:
+        build = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise CheckpointError(f"--teacher-module {factory}: cannot import it ({_first_line(exc)}); run from the "
+                              "folder that holds the package, or put it on PYTHONPATH") from None
+    try:
+        model = build(**(kwargs or {}))
+    except TypeError as exc:  # wrong --teacher-kwargs
+        raise CheckpointError(f"--teacher-module {factory}: {_first_line(exc)}; set its arguments with "
+                              "--teacher-kwargs JSON") from None
+    if not isinstance(model, nn.Module):
+        raise CheckpointError(f"--teacher-module {factory} returned a {type(model).__name__}, not a torch.nn.Module")
+    state = safe_torch_load(weights)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{weights}: not a state_dict of tensors to load into {factory}")
+    try:
+        model.load_state_dict(_strip_prefixes(state))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{weights} does not fit {factory}: {_first_line(exc)}") from None
+    ckpt = Checkpoint.from_module(model.eval(), feature_spec=_encoding_spec(in_channels, features or "one_hot"),
+                                  num_classes=num_classes, provenance={"source": f"module {factory}", "weights": weights})
+    ckpt.path = weights
+    return ckpt
 
 
 def load_checkpoint(path: str, trust: bool = False, **kwargs: Any) -> Checkpoint:

@@ -117,6 +117,15 @@ def _add_plain_state_dict_options(p) -> None:
                         "clipped at F-1, or continuous values); dfkd checkpoints record their own")
 
 
+def _add_teacher_module_options(p) -> None:
+    p.add_argument("--teacher-module", default=None, metavar="PACKAGE.MODULE:FACTORY",
+                   help="build the teacher with your own code (called with --teacher-kwargs, must return an nn.Module "
+                        "forward(x, edge_index, batch)) and load the state_dict given as --teacher into it; needs "
+                        "--in-channels, --classes and --trust-checkpoint (it runs that code)")
+    p.add_argument("--teacher-kwargs", type=json.loads, default=None, metavar="JSON",
+                   help="keyword arguments of the --teacher-module factory, e.g. '{\"hidden\": 64}'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog="dfkd", description="Data-free knowledge distillation for graph neural networks.",
@@ -148,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG_EVAL, formatter_class=Formatter)
     p.add_argument("--model", required=True, help="checkpoint of the model to score")
     p.add_argument("--teacher", default=None, help="teacher checkpoint to compare with")
+    _add_teacher_module_options(p)
     _add_dataset(p)
     _add_eval_split(p)
     p.add_argument("--json", default=None, help="also write the report as JSON here")
@@ -211,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--trust-checkpoint", action="store_true",
                    help="allow a teacher checkpoint that holds pickled code (unsafe)")
     _add_plain_state_dict_options(g)
+    _add_teacher_module_options(g)
     g.add_argument("--report", default=None, metavar="PATH",
                    help="also write a report (training curves, teacher vs student size, latency and scores): "
                         "PATH.html is one self-contained file, PATH.md writes markdown with PNGs beside it; "
@@ -230,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_precision(p)
     p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
     _add_plain_state_dict_options(p)
+    _add_teacher_module_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_generate)
 
@@ -247,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="picks the examples drawn and their layout")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow a pickled teacher checkpoint (unsafe)")
     _add_plain_state_dict_options(p)
+    _add_teacher_module_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_inspect)
 
@@ -377,6 +390,16 @@ def cmd_train_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_teacher(args: argparse.Namespace):
+    """The ``--teacher`` of a command: built by ``--teacher-module`` code, or read as a checkpoint."""
+    if getattr(args, "teacher_module", None):
+        from dfkd.checkpoint import load_code_teacher
+
+        return load_code_teacher(args.teacher_module, args.teacher, args.in_channels, args.classes,
+                                 features=args.features, kwargs=args.teacher_kwargs, trust=args.trust_checkpoint)
+    return _load(args.teacher, args)
+
+
 def _load(path: str, args: argparse.Namespace):
     return load_checkpoint(path, trust=args.trust_checkpoint, arch=args.arch,
                            in_channels=args.in_channels, num_classes=args.classes, features=args.features)
@@ -396,7 +419,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from dfkd.evaluate import evaluate
 
     ckpt = _load(args.model, args)
-    teacher_ckpt = _load(args.teacher, args) if args.teacher else None
+    teacher_ckpt = _load_teacher(args) if args.teacher else None
     dataset = _dataset(args)
     check_features(ckpt, dataset, "model")
     if teacher_ckpt:
@@ -462,7 +485,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     options = generator_options(args)
     if args.report:
         _check_report_path(args.report, "--report")  # before any work
-    teacher = _load(args.teacher, args)
+    teacher = _load_teacher(args)
     eval_graphs = real_graphs = None
     if args.eval_dataset:
         dataset = load_dataset(args.eval_dataset, root=args.data_root)
@@ -500,7 +523,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
         if not is_main():
             return 0  # under torchrun, rank 0 reports
     rep = result.report
-    print(f"student {args.student} <- teacher {teacher.model_config.short_name} via {rep.extra['generator']}: "
+    name = teacher.model_config.short_name if teacher.model_config else args.teacher_module or "(own module)"
+    print(f"student {args.student} <- teacher {name} via {rep.extra['generator']}: "
           f"{rep.student_parameters:,} vs {rep.teacher_parameters:,} parameters; generation {rep.generation_seconds:.1f} s, "
           f"distillation {rep.distill_seconds:.1f} s")
     if rep.final and teacher.task == "regression":
@@ -560,7 +584,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dfkd.distill import make_generator
 
     options = generator_options(args)
-    teacher = _load(args.teacher, args)
+    teacher = _load_teacher(args)
     device = _device(args)
     check_precision(args.precision, device)
     gen = make_generator(args.generator, teacher, device=device, **options)
@@ -625,7 +649,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             )
         logits = None
         if args.teacher:
-            teacher = _load(args.teacher, args)
+            teacher = _load_teacher(args)
             check_features(teacher, dataset, "teacher")
             logits = teacher_outputs(teacher.build_model(), list(dataset))
             real_logits[args.dataset] = logits

@@ -193,7 +193,8 @@ def distill_student(
     student_ckpt = Checkpoint.from_model(
         student_model, task=ckpt.task, feature_spec=ckpt.feature_spec, label_values=list(ckpt.label_values),
         size_stats=ckpt.size_stats,
-        provenance={"distilled_from": ckpt.path, "generator": gen_name, "data_free": real_graphs is None,
+        provenance={"distilled_from": ckpt.path, "teacher_source": ckpt.provenance.get("source", "dfkd checkpoint"),
+                    "generator": gen_name, "data_free": real_graphs is None,
                     "distill_config": config.to_dict(), "metrics": report.final, "dfkd_version": __version__,
                     "assistants": list(assistants),
                     "dataset": ckpt.provenance.get("dataset"), "split": ckpt.provenance.get("split")},
