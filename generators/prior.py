@@ -53,6 +53,7 @@ from torch_geometric.data import Batch
 
 from dfkd.config import Config
 from dfkd.generators.base import OnlineGraphGenerator, graph_range
+from dfkd.generators.inference import InferredDegreeLaw, infer_degree_law
 from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected
@@ -61,6 +62,8 @@ from dfkd.nn import call_model
 from dfkd.parallel import DistContext, all_gather_rows, shard_bounds, shard_sizes
 
 logger = logging.getLogger(__name__)
+
+STRUCTURE_SOURCES = ("checkpoint", "teacher", "auto")
 
 
 @dataclasses.dataclass
@@ -83,6 +86,10 @@ class PriorConfig(Config):
             teacher's value (0 = its full ``[min, max]``).
         collapse_threshold: an epoch in which the teacher predicts one class for at least this fraction
             of the graphs is flagged as collapsed.
+        structure: where the degree law comes from when ``mean_degree`` / ``degree_dispersion`` are not
+            set: ``checkpoint`` (the training statistics it stores, else fixed defaults), ``teacher``
+            (inferred from the teacher's BatchNorm statistics, :mod:`dfkd.generators.inference`), or
+            ``auto`` (the checkpoint's when it stores them, else the teacher's).
     """
 
     mean_degree: Optional[float] = None
@@ -94,8 +101,11 @@ class PriorConfig(Config):
     output_bins: int = 8
     output_quantile: float = 0.05
     collapse_threshold: float = 0.95
+    structure: str = "checkpoint"
 
     def __post_init__(self) -> None:
+        if self.structure not in STRUCTURE_SOURCES:
+            raise ValueError(f"unknown structure source {self.structure!r}: choose one of {', '.join(STRUCTURE_SOURCES)}")
         if self.balance < 1:
             raise ValueError(f"balance must be >= 1, got {self.balance}")
         if self.output_bins < 1:
@@ -114,6 +124,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
 
     config_cls = PriorConfig
     type_probs: Optional[Tensor] = None  # [F] node-type distribution (one-hot encodings)
+    inferred_law: Optional[InferredDegreeLaw] = None  # degree law read off the teacher (structure="teacher")
     _built = False
 
     @property
@@ -124,22 +135,37 @@ class PriorGraphGenerator(OnlineGraphGenerator):
     def generator_steps(self) -> int:
         return 0  # nothing to learn
 
+    @property
+    def stored_law(self) -> bool:
+        """Whether the checkpoint stores its training graphs' degree mean and variance."""
+        return self.size_stats is not None and self.size_stats.degree_var is not None
+
+    def uses_inferred_law(self) -> bool:
+        """Whether the degree law is read off the teacher (``structure``) rather than the checkpoint."""
+        return self.config.structure == "teacher" or (self.config.structure == "auto" and not self.stored_law)
+
     def degree_law(self) -> tuple:
-        """``(mean, dispersion)`` of the node degree: the config's, else the teacher's statistics."""
-        cfg, stats = self.config, self.size_stats
-        mean = self.mean_degree(cfg.mean_degree)
+        """``(mean, dispersion)`` of the node degree: the config's, else the law inferred from the teacher
+        (``structure``), else the checkpoint's statistics, else 2 and 1 (Erdős–Rényi)."""
+        cfg, stats, law = self.config, self.size_stats, self.inferred_law
+        mean = cfg.mean_degree if cfg.mean_degree is not None else law.mean_degree if law else self.mean_degree()
         dispersion = cfg.degree_dispersion
         if dispersion is None:
-            dispersion = (stats.degree_dispersion if stats else None) or 1.0
+            dispersion = law.dispersion if law else (stats.degree_dispersion if stats else None) or 1.0
         return mean, max(dispersion, 1e-3)
 
     def build(self, seed: int = 0) -> "PriorGraphGenerator":
-        spec = self.feature_spec
+        spec, cfg = self.feature_spec, self.config
+        self.inferred_law = None
+        if self.uses_inferred_law() and (cfg.mean_degree is None or cfg.degree_dispersion is None):
+            self.inferred_law = infer_degree_law(self.teacher, spec, self.node_range(), seed=seed)
         mean, dispersion = self.degree_law()
-        sources = self.structure_sources(self.config.mean_degree)
+        sources = self.structure_sources(cfg.mean_degree)
+        law_source = "teacher" if self.inferred_law else "checkpoint" if self.stored_law else "fallback"
+        if cfg.mean_degree is None and self.inferred_law:
+            sources["mean degree"] = ("teacher", f"{mean:.2f} (BatchNorm statistics)")
         sources["degree dispersion"] = (
-            "option" if self.config.degree_dispersion is not None else
-            "checkpoint" if self.size_stats is not None and self.size_stats.degree_var is not None else "fallback",
+            "option" if cfg.degree_dispersion is not None else law_source,
             f"{dispersion:.2f}" + (" (Erdős–Rényi)" if dispersion == 1.0 else ""))
         self.type_probs = None
         if spec.encoding == "one_hot":

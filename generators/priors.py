@@ -32,7 +32,7 @@ class _StopForward(Exception):
 
 def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, node_graph: Tensor,
                         num_graphs: int, steps: int = 300, lr: float = 0.1,
-                        truncate: bool = True) -> Tuple[Optional[Tensor], float]:
+                        truncate: bool = True, verbose: bool = True) -> Tuple[Optional[Tensor], float]:
     """Fit the node-type distribution to the first BatchNorm layer's running mean.
 
     Only the teacher up to that layer matters, so with ``truncate`` (default) every one of the ``steps``
@@ -80,6 +80,7 @@ def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, 
     finally:
         handle.remove()
     pi = torch.softmax(logits.detach(), 0)
-    logger.info("node-type prior from the first BatchNorm layer: %s (relative residual %.3f)",
-                [round(v, 3) for v in pi.tolist()], residual)
+    logger.log(logging.INFO if verbose else logging.DEBUG,
+               "node-type prior from the first BatchNorm layer: %s (relative residual %.3f)",
+               [round(v, 3) for v in pi.tolist()], residual)
     return pi, residual

@@ -1,0 +1,100 @@
+"""Degree law inferred from a teacher's BatchNorm statistics (dfkd.generators.inference)."""
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import dfkd
+from dfkd.config import FeatureSpec
+from dfkd.generators.inference import infer_degree_law, layer_mismatch
+from dfkd.generators.structure import node_to_graph, sample_node_counts, sample_structure, undirected
+from dfkd.generators.synthetic import degree_features
+from dfkd.nn import call_model
+
+MEANS, DISPERSIONS = (1.5, 3.0, 6.0), (0.25, 1.0, 4.0)
+
+
+def _teacher_trained_on(spec, mean, dispersion, arch="gin-3-16"):
+    """A teacher whose BatchNorm running statistics are exactly those of graphs of a known degree law
+    (cumulative averages over 20 batches; the weights stay random: only the statistics matter here)."""
+    torch.manual_seed(0)
+    model = dfkd.build_model(arch, in_channels=spec.dim, out_channels=2)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.momentum = None  # cumulative moving average
+            m.reset_running_stats()
+    gen = torch.Generator().manual_seed(1)
+    model.train()
+    with torch.no_grad():
+        for _ in range(20):
+            counts = sample_node_counts(64, 10, 30, gen)
+            edges = undirected(sample_structure(counts, mean, dispersion, gen))
+            n = int(counts.sum())
+            x = (degree_features(edges, n, spec) if spec.encoding == "degree" else
+                 F.one_hot(torch.multinomial(torch.tensor([0.6, 0.3, 0.1]), n, True, generator=gen), 3).float())
+            call_model(model, x, edges, node_to_graph(counts), 64)
+    return model.eval()
+
+
+@pytest.mark.parametrize("spec, mean, dispersion", [
+    (FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2]), 3.0, 0.25),
+    (FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2]), 1.5, 4.0),
+    (FeatureSpec(dim=20, encoding="degree", max_degree=19), 6.0, 1.0),
+])
+def test_the_law_the_statistics_were_taken_on_is_recovered(spec, mean, dispersion):
+    teacher = _teacher_trained_on(spec, mean, dispersion)
+    law = infer_degree_law(teacher, spec, (10, 30), num_graphs=64, mean_degrees=MEANS, dispersions=DISPERSIONS)
+    assert (law.mean_degree, law.dispersion) == (mean, dispersion)
+    assert law.method == "batchnorm-grid" and law.layers > 0 and law.degree_var == mean * dispersion
+
+
+def test_mismatch_is_per_layer_and_zero_only_for_matching_statistics():
+    spec = FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2])
+    teacher = _teacher_trained_on(spec, 3.0, 1.0)
+    gen = torch.Generator().manual_seed(5)
+    counts = sample_node_counts(64, 10, 30, gen)
+    graph = node_to_graph(counts)
+    x = F.one_hot(torch.multinomial(torch.tensor([0.6, 0.3, 0.1]), graph.numel(), True, generator=gen), 3).float()
+    near = layer_mismatch(teacher, x, undirected(sample_structure(counts, 3.0, 1.0, gen)), graph, 64)
+    far = layer_mismatch(teacher, x, undirected(sample_structure(counts, 8.0, 1.0, gen)), graph, 64)
+    bns = sum(isinstance(m, torch.nn.BatchNorm1d) for m in teacher.modules())
+    assert near.shape == far.shape == (bns,)
+    assert (near < far).all() and near.max() < 0.5
+
+
+def test_no_batchnorm_no_inference():
+    spec = FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2])
+    teacher = dfkd.build_model("gin-2-8", in_channels=3, out_channels=2, batch_norm=False).eval()
+    assert infer_degree_law(teacher, spec, (10, 30)) is None
+
+
+def test_prior_generator_takes_its_law_from_the_teacher_when_asked(caplog):
+    spec = FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2])
+    teacher = _teacher_trained_on(spec, 3.0, 0.25)
+    ckpt = dfkd.Checkpoint.from_module(teacher, feature_spec=spec, num_classes=2)
+    with pytest.raises(ValueError, match="unknown structure source 'data'"):
+        dfkd.generators.PriorConfig(structure="data")
+    from dfkd.generators import inference
+    from dfkd.distill import make_generator
+
+    grid = dict(mean_degrees=MEANS, dispersions=DISPERSIONS)
+    original = inference.infer_degree_law
+    inference_calls = []
+
+    def small_grid(*args, **kwargs):
+        inference_calls.append(1)
+        return original(*args, **kwargs, **grid)
+
+    import dfkd.generators.prior as prior_module
+    prior_module.infer_degree_law, saved = small_grid, prior_module.infer_degree_law
+    try:
+        with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
+            gen = make_generator("prior", ckpt, structure="auto").build(0)  # no statistics: from the teacher
+        assert gen.degree_law() == (3.0, 0.25) and inference_calls
+        assert any("inferred from the teacher" in r.getMessage() and "mean degree 3.00" in r.getMessage()
+                   for r in caplog.records)
+        assert make_generator("prior", ckpt).build(0).degree_law() == (2.0, 1.0)  # checkpoint: fallbacks
+        assert make_generator("prior", ckpt, structure="teacher", mean_degree=5.0).build(0).degree_law() == (5.0, 0.25)
+    finally:
+        prior_module.infer_degree_law = saved
