@@ -28,8 +28,8 @@ import torch
 import dfkd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DEFAULT_DATA_ROOT, RUNS, append_run, holdout_teacher, mean_std, provenance,  # noqa: E402
-                    read_runs, table, without_paths)
+from common import (DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, holdout_teacher, mean_std,  # noqa: E402
+                    provenance, read_runs, table)
 from leaderboard import DATASETS  # noqa: E402
 
 RAW = os.path.join(RUNS, "class_fidelity.jsonl")
@@ -110,11 +110,7 @@ def render(runs: List[Dict]) -> str:
                      f"{statistics.mean(c['run']['warmup_steps'] for c in items):.0f}",
                      f"{statistics.mean(c['run']['build_s'] for c in items):.1f}"])
     lines = ["# Class fidelity of the conditional generator (`dfkd generate --generator conditional --class y`)", "",
-             "- written by: `python benchmarks/regenerate.py` from `benchmarks/runs/class_fidelity.jsonl`",
-             *(f"- runs made by: `{c}`" for c in sorted({without_paths(r["command"]) for r in runs})),
-             *(f"- machine: {m}" for m in sorted({r["machine"] for r in runs})),
-             f"- code: commits {', '.join(sorted({r['git_commit'] for r in runs}))}; dates "
-             f"{', '.join(sorted({r['date'] for r in runs}))}",
+             *header_lines(runs, ["class_fidelity.jsonl"]),
              "- per dataset and seed: the hold-out teacher (GFKD's 70/30, as the distillation benchmark), the "
              "conditional generator with its defaults (warm-up only, no distillation), `graphs` graphs asked for "
              "each class (sampling seed: the seed + 100).",

@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: machine description, holdout teachers, markdown tables."""
+"""Shared helpers of the benchmark scripts: provenance of raw runs, holdout teachers, the tables' header lines,
+grouping and markdown."""
 from __future__ import annotations
 
 import datetime
@@ -11,7 +12,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, ContextManager, Dict, Iterable, List, Sequence
+from collections import defaultdict
+from typing import Callable, ContextManager, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -59,8 +61,9 @@ def command() -> str:
 
 def without_paths(command: str) -> str:
     """A run's recorded command without its own output, cache and data paths (``--raw``, ``--results``,
-    ``--cache``, ``--data-root``), so the same benchmark run into different files reads as one command."""
-    return re.sub(r" --(raw|results|data-root|cache) \S+", "", command)
+    ``--cache``, ``--data-root``, ``--out``), so the same benchmark run into different files reads as one
+    command."""
+    return re.sub(r" --(raw|results|data-root|cache|out) \S+", "", command)
 
 
 def git_commit() -> str:
@@ -100,6 +103,71 @@ def append_run(path: str, run: Dict) -> None:
         handle.write(json.dumps(run, sort_keys=True) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def header_lines(runs: Sequence[Dict], raw_files: Sequence[str], code: bool = True,
+                 tags: Optional[Dict[str, str]] = None) -> List[str]:
+    """The provenance lines a generated table starts with: the raw files it is rendered from (names under
+    ``benchmarks/runs/`` or repository paths), the commands that made its runs (:func:`without_paths`), their
+    machines (named by their ``tags``, see :func:`machine_tags`, when given) and, with ``code``, their commits
+    and dates. Sorted: the same runs give the same lines."""
+    shown = [f if "/" in f else f"benchmarks/runs/{f}" for f in raw_files]
+    lines = [f"- written by: `python benchmarks/regenerate.py` from {', '.join(f'`{s}`' for s in shown)}",
+             *(f"- runs made by: `{c}`" for c in sorted({without_paths(r['command']) for r in runs})),
+             *(f"- machine {tags[m]}: {m}" if tags else f"- machine: {m}" for m in sorted({r['machine'] for r in runs}))]
+    if code:
+        lines.append(f"- code: commits {', '.join(sorted({r['git_commit'] for r in runs}))}; dates "
+                     f"{', '.join(sorted({r['date'] for r in runs}))}")
+    return lines
+
+
+def machine_tags(runs: Sequence[Dict]) -> Dict[str, str]:
+    """``M1``, ``M2``, ... per machine (sorted) when ``runs`` come from several machines, else ``{}``: timing
+    tables keep the machines' figures apart, in rows tagged with their machine."""
+    machines = sorted({r["machine"] for r in runs})
+    return {m: f"M{i}" for i, m in enumerate(machines, 1)} if len(machines) > 1 else {}
+
+
+def grouped(runs: Iterable[Dict], key: Callable[[Dict], tuple], tags: Optional[Dict[str, str]] = None,
+            order: Optional[Callable[[tuple], object]] = None) -> List[Tuple[tuple, List[Dict]]]:
+    """``runs`` grouped by ``key(run)`` + their machine's tag (``""`` without ``tags``), sorted by the key (or
+    ``order(key)``): the rows of a table, independent of the order of the runs."""
+    groups: Dict[tuple, List[Dict]] = defaultdict(list)
+    for r in runs:
+        groups[tuple(key(r)) + ((tags or {}).get(r["machine"], ""),)].append(r)
+    return sorted(groups.items(), key=lambda item: order(item[0]) if order else item[0])
+
+
+def load_average() -> Optional[float]:
+    """The machine's 1-minute load average now (timing runs record it: other jobs slow them down)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def load_note(runs: Sequence[Dict]) -> List[str]:
+    """A header line with the range of the runs' recorded load averages (none when none was recorded)."""
+    loads = sorted(r["load_average"] for r in runs if r.get("load_average") is not None)
+    if not loads:
+        return []
+    span = f"{loads[0]:.1f}" if loads[0] == loads[-1] else f"{loads[0]:.1f}-{loads[-1]:.1f}"
+    return [f"- load average (1 min) when each measurement started: {span} (other jobs on the cores slow every "
+            "figure; ratios measured side by side in one run move less than absolute figures)"]
+
+
+def median(values: Iterable[float]) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def repeat_note(groups: Iterable[Sequence]) -> List[str]:
+    """A header line saying how many runs each row pools (its figures: their median), when any pools several."""
+    sizes = sorted({len(g) for g in groups})
+    if not sizes or sizes == [1]:
+        return []
+    return [f"- every row: the median of its runs ({', '.join(map(str, sizes))} runs per row; commits and dates "
+            "above)"]
 
 
 def mean_std(values: Sequence[float]) -> str:
@@ -151,14 +219,6 @@ def table(header: List[str], rows: List[List[str]]) -> List[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return out
-
-
-def write_results(path: str, lines: List[str]) -> None:
-    """Write a results markdown file (folders made as needed) and say where."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    print(f"wrote {path}")
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,7 +14,11 @@ Measured: generation throughput (graphs/s of the global batch, teacher included,
 the busiest rank's CPU time per batch, the same for ``dfad`` generator steps, and a whole distillation
 (wall time including process start-up, the report's epoch-loop seconds, the busiest rank's CPU seconds).
 
-    OMP_NUM_THREADS=1 python benchmarks/distributed_speed.py --results benchmarks/results/archive/distributed.md
+Every measured set-up (``kind``: ``generation`` per generator, batch and set-up; ``distill`` per generator
+and set-up) is appended as one JSON line to ``--raw`` (default ``runs/distributed.jsonl``, committed);
+``python benchmarks/regenerate.py`` writes ``results/distributed.md`` from them (:func:`render`).
+
+    OMP_NUM_THREADS=1 python benchmarks/distributed_speed.py
 """
 from __future__ import annotations
 
@@ -24,17 +28,20 @@ import os
 import sys
 import tempfile
 import time
+from typing import Dict, List
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, command, machine, mutag_teacher, table, write_results  # noqa: E402
+from common import (HERE, RUNS, append_run, grouped, header_lines, load_average, load_note,  # noqa: E402
+                    machine_tags, median, mutag_teacher, provenance, repeat_note, table)
 
 import dfkd  # noqa: E402
 from dfkd.distill import DistillConfig, build_student, distill_student, make_generator  # noqa: E402
 from dfkd.distill import distributed  # noqa: E402
 from dfkd.distill.sources import OnlineSource  # noqa: E402
 
+RAW = os.path.join(RUNS, "distributed.jsonl")
 GENERATORS = ("prior", "dfad")
 MODES = ("1 process", "2 processes, replicated (before)", "2 processes, sharded (now)")
 
@@ -120,45 +127,36 @@ def _read_loop_seconds(out: str) -> float:
         return float(json.load(handle)["distill_seconds"])
 
 
-def measure(name: str, teacher_path: str, args, tmp: str) -> tuple:
-    """Generation rows and distillation rows of one generator, the three set-ups side by side."""
-    gen_rows, dist_rows = [], []
-    timings = {}
+def measure(name: str, teacher_path: str, args, tmp: str, record) -> None:
+    """The generation timings and the whole distillation of one generator, the three set-ups side by side;
+    ``record(kind, figures, load)`` appends each measured set-up."""
     for mode in MODES:
+        load = load_average()
         if mode == MODES[0]:
-            timings[mode] = _time_generation(name, teacher_path, args, sharded=False)
+            timings = _time_generation(name, teacher_path, args, sharded=False)
         else:
             path = os.path.join(tmp, f"{name}-gen.json")
             distributed.launch(_generation_worker, 2, name, teacher_path, args, mode == MODES[2], path)
             with open(path, encoding="utf-8") as handle:
-                timings[mode] = json.load(handle)
-    for size in args.sizes:
-        base = timings[MODES[0]][str(size)]
-        for mode in MODES:
-            t = timings[mode][str(size)]
-            row = [name, str(size), mode, f"{size / t['sample']:.0f}", f"{base['sample'] / t['sample']:.2f}×",
-                   f"{1e3 * t['sample_cpu']:.1f}", f"{base['sample_cpu'] / t['sample_cpu']:.2f}×"]
-            if "step" in t:
-                row += [f"{1e3 * t['step']:.1f}", f"{1e3 * t['step_cpu']:.1f}",
-                        f"{base['step_cpu'] / t['step_cpu']:.2f}×"]
-            gen_rows.append(row + ["-", "-", "-"] * ("step" not in t))
-    runs = {}
-    for mode in MODES:
-        out = os.path.join(tmp, f"{name}-{len(runs)}.pt")
+                timings = json.load(handle)
+        for size in args.sizes:
+            t = timings[str(size)]
+            record("generation", dict(generator=name, batch=size, mode=mode, sample_s=t["sample"],
+                                      sample_cpu_s=t["sample_cpu"], step_s=t.get("step"),
+                                      step_cpu_s=t.get("step_cpu")), load)
+    for index, mode in enumerate(MODES):
+        out = os.path.join(tmp, f"{name}-{index}.pt")
         kwargs = _distill_kwargs(name, teacher_path, args, out)
+        load = load_average()
         start = time.perf_counter()
         if mode == MODES[0]:
             _distill(kwargs, sharded=False)
         else:
             distributed.launch(_distill, 2, kwargs, mode == MODES[2])
+        wall = time.perf_counter() - start
         with open(out + ".cpu", encoding="utf-8") as handle:
             cpu = float(handle.read())
-        runs[mode] = (time.perf_counter() - start, _read_loop_seconds(out), cpu)
-    for mode in MODES:
-        wall, loop, cpu = runs[mode]
-        dist_rows.append([name, mode, f"{wall:.1f}", f"{loop:.1f}", f"{runs[MODES[0]][1] / loop:.2f}×", f"{cpu:.1f}",
-                          f"{runs[MODES[0]][2] / cpu:.2f}×"])
-    return gen_rows, dist_rows
+        record("distill", dict(generator=name, mode=mode, wall_s=wall, loop_s=_read_loop_seconds(out), cpu_s=cpu), load)
 
 
 def main(argv=None) -> int:
@@ -169,86 +167,162 @@ def main(argv=None) -> int:
     p.add_argument("--graphs", type=int, default=512, help="graphs per epoch of the distillations")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--generators", default=",".join(GENERATORS))
-    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "distributed.md"))
+    p.add_argument("--raw", default=RAW, help="JSON lines file the set-ups are appended to (default: "
+                                              "runs/distributed.jsonl)")
     args = p.parse_args(argv)
     args.sizes = [int(v) for v in args.gen_batch_sizes.split(",")]
     os.environ["OMP_NUM_THREADS"] = "1"  # spawned ranks: one thread each
     torch.set_num_threads(1)
     teacher_path = mutag_teacher()
-    gen_rows, dist_rows = [], []
-    started, load = time.perf_counter(), os.getloadavg()
+    base = dict(benchmark="distributed", teacher="gin-5-64", student="gin-2-32",
+                teacher_file=os.path.relpath(teacher_path, os.path.join(HERE, "..")), batches=args.batches,
+                distill_batch_size=args.batch_size, graphs_per_epoch=args.graphs, epochs=args.epochs)
+
+    def record(kind: str, figures: dict, load) -> None:
+        append_run(args.raw, dict(base, kind=kind, load_average=load, **figures, **provenance()))
+        print(kind, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}, flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.generators.split(","):
-            g, d = measure(name, teacher_path, args, tmp)
-            gen_rows += g
-            dist_rows += d
-            print(g, d, flush=True)
-    total = time.perf_counter() - started
+            measure(name, teacher_path, args, tmp, record)
+    print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results/distributed.md, rendered by benchmarks/regenerate.py from the raw runs
+
+
+def _x(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b else "-"
+
+
+def _settings(runs: List[Dict], field: str) -> str:
+    return ", ".join(map(str, sorted({r[field] for r in runs})))
+
+
+def render(runs: List[Dict]) -> str:
+    """``results/distributed.md``: per generator and batch, generation throughput and the busiest rank's CPU
+    per batch (and per dfad generator step) of 1 process, 2 replicated and 2 sharded; the whole distillation
+    the same way; and a reading computed from those figures (medians over runs). A pure function of ``runs``
+    (sorted; no clock, no machine)."""
+    runs = [r for r in runs if r.get("benchmark") == "distributed"]
+    tags = machine_tags(runs)
+    gens = {g: i for i, g in enumerate(GENERATORS)}
+    modes = {m: i for i, m in enumerate(MODES)}
+    gen_runs = [r for r in runs if r["kind"] == "generation"]
+    dist_runs = [r for r in runs if r["kind"] == "distill"]
+    gen_groups = grouped(gen_runs, lambda r: (r["generator"], r["batch"], r["mode"]), tags,
+                         order=lambda k: (gens.get(k[0], len(gens)), k[0], k[3], k[1], modes.get(k[2], len(modes))))
+    dist_groups = grouped(dist_runs, lambda r: (r["generator"], r["mode"]), tags,
+                          order=lambda k: (gens.get(k[0], len(gens)), k[0], k[2], modes.get(k[1], len(modes))))
+    gen_fig: Dict[tuple, Dict[str, float]] = {}
+    for key, items in gen_groups:
+        steps = [r for r in items if r.get("step_s") is not None]
+        gen_fig[key] = dict(rate=median(key[1] / r["sample_s"] for r in items),
+                            sample=median(r["sample_s"] for r in items), cpu=median(r["sample_cpu_s"] for r in items),
+                            **(dict(step=median(r["step_s"] for r in steps), step_cpu=median(r["step_cpu_s"] for r in steps))
+                               if steps else {}))
+    dist_fig = {key: {f: median(r[f] for r in items) for f in ("wall_s", "loop_s", "cpu_s")} for key, items in dist_groups}
+    gen_rows = []
+    for key, _ in gen_groups:
+        f, base = gen_fig[key], gen_fig.get((key[0], key[1], MODES[0], key[3]))
+        row = [key[0], str(key[1]), key[2], f"{f['rate']:.0f}", _x(base["sample"], f["sample"]) if base else "-",
+               f"{1e3 * f['cpu']:.1f}", _x(base["cpu"], f["cpu"]) if base else "-"]
+        if "step" in f:
+            row += [f"{1e3 * f['step']:.1f}", f"{1e3 * f['step_cpu']:.1f}",
+                    _x(base["step_cpu"], f["step_cpu"]) if base and "step_cpu" in base else "-"]
+        else:
+            row += ["-", "-", "-"]
+        gen_rows.append(row + ([key[-1]] if tags else []))
+    dist_rows = []
+    for key, _ in dist_groups:
+        f, base = dist_fig[key], dist_fig.get((key[0], MODES[0], key[2]))
+        dist_rows.append([key[0], key[1], f"{f['wall_s']:.1f}", f"{f['loop_s']:.1f}",
+                          _x(base["loop_s"], f["loop_s"]) if base else "-", f"{f['cpu_s']:.1f}",
+                          _x(base["cpu_s"], f["cpu_s"]) if base else "-"] + ([key[-1]] if tags else []))
+    tag_col = ["machine"] if tags else []
     lines = ["# Sharded online generation: 1 process against 2 on CPU", "",
-             f"- command: `OMP_NUM_THREADS=1 {command()}`", f"- machine: {machine()}; every process 1 torch thread",
-             f"- teacher: gin-5-64 on MUTAG (`{os.path.relpath(teacher_path, os.path.join(HERE, '..'))}`), student "
-             f"gin-2-32, generator defaults (prior: 4 candidates per graph; dfad: "
-             f"a generator step every 5 student steps); distillation: batch {args.batch_size}, {args.graphs} graphs "
-             f"per epoch, {args.epochs} epochs; whole run {total:.0f} s",
-             f"- the 2 cores were shared with other jobs (load average {load[0]:.1f} at the start, "
-             f"{os.getloadavg()[0]:.1f} at the end): wall-clock figures of 2 processes then measure contention as much "
-             "as the work split. The busiest rank's CPU time is what the split changes: on 2 free cores, the wall "
-             "time of a step follows it (plus the collectives, included in it)", "",
-             "## Generation throughput (teacher included)", "",
-             f"Per set-up: {args.batches} draws of the global batch (and {args.batches} dfad generator steps) after "
-             "one warm-up, timed between barriers; graphs/s counts the global batch once.", ""]
-    lines += table(["generator", "batch", "set-up", "graphs/s (wall)", "vs 1 process", "CPU ms per batch, busiest rank",
-                    "vs 1 process", "ms per generator step (wall)", "CPU ms per step, busiest rank", "vs 1 process"],
-                   gen_rows)
-    lines += ["", "## Whole distillation", "",
-              "Wall: the call, 2-process start-up (spawn, imports, process group) and the final sample included; "
-              "loop: the report's epoch-loop seconds (rank 0); CPU: the busiest rank's CPU seconds inside "
-              "`distill_student` (build, loop, final sample).", ""]
-    lines += table(["generator", "set-up", "wall s", "loop s", "loop vs 1 process", "CPU s, busiest rank",
-                    "vs 1 process"], dist_rows)
-    lines += ["", "Replicated (before): every rank drew and labelled the whole batch and took whole generator steps; "
+             *header_lines(runs, ["distributed.jsonl"], tags=tags),
+             "- every process 1 torch thread (`OMP_NUM_THREADS=1` for the spawned ranks)",
+             f"- teacher: {_settings(runs, 'teacher')} on MUTAG (`{_settings(runs, 'teacher_file')}`), student "
+             f"{_settings(runs, 'student')}, generator defaults (prior: 4 candidates per graph; dfad: a generator step "
+             f"every 5 student steps); distillation: batch {_settings(runs, 'distill_batch_size')}, "
+             f"{_settings(runs, 'graphs_per_epoch')} graphs per epoch, {_settings(runs, 'epochs')} epochs",
+             *load_note(runs),
+             "- wall-clock figures of 2 processes measure contention with other jobs on the cores as much as the work "
+             "split. The busiest rank's CPU time is what the split changes: on free cores, the wall time of a step "
+             "follows it (plus the collectives, included in it)",
+             *repeat_note([items for _, items in gen_groups + dist_groups]), ""]
+    if gen_rows:
+        lines += ["## Generation throughput (teacher included)", "",
+                  f"Per set-up: {_settings(gen_runs, 'batches')} draws of the global batch (and as many dfad generator "
+                  "steps) after one warm-up, timed between barriers; graphs/s counts the global batch once.", "",
+                  *table(["generator", "batch", "set-up", "graphs/s (wall)", "vs 1 process",
+                          "CPU ms per batch, busiest rank", "vs 1 process", "ms per generator step (wall)",
+                          "CPU ms per step, busiest rank", "vs 1 process"] + tag_col, gen_rows), ""]
+    if dist_rows:
+        lines += ["## Whole distillation", "",
+                  "Wall: the call, 2-process start-up (spawn, imports, process group) and the final sample included; "
+                  "loop: the report's epoch-loop seconds (rank 0); CPU: the busiest rank's CPU seconds inside "
+                  "`distill_student` (build, loop, final sample).", "",
+                  *table(["generator", "set-up", "wall s", "loop s", "loop vs 1 process", "CPU s, busiest rank",
+                          "vs 1 process"] + tag_col, dist_rows), ""]
+    lines += ["Replicated (before): every rank drew and labelled the whole batch and took whole generator steps; "
               "only the student's forward/backward was split. Sharded (now): the teacher labels each rank's share "
               "only (prior: its share of the candidate pool, whose outputs are all-gathered for class balancing), "
               "and dfad's generator loss is computed on each rank's share with gradients all-reduced. The random "
               "parts of the batch (node counts, structures, noise, dfad's decoder) are still drawn on every rank, "
-              "which keeps the ranks' random streams in step.", "", "## Reading", ""]
-    lines += reading(gen_rows, dist_rows)
-    write_results(args.results, lines)
+              "which keeps the ranks' random streams in step.", ""]
+    reading_lines = reading(gen_fig, dist_fig)
+    if reading_lines:
+        lines += ["## Reading", "", *reading_lines, ""]
+    return "\n".join(lines)
 
 
-def reading(gen_rows: list, dist_rows: list) -> list:
-    """What the tables say, from their figures (rows as written above)."""
-    def num(cell: str) -> float:
-        return float(cell.rstrip("×"))
+def reading(gen_fig: Dict[tuple, Dict[str, float]], dist_fig: Dict[tuple, Dict[str, float]]) -> List[str]:
+    """What the tables say, from their figures (keys as in :func:`render`: generator, batch, set-up, machine
+    tag; generator, set-up, machine tag)."""
+    sharded = {k: f for k, f in gen_fig.items() if k[2] == MODES[2]}
+    out = []
+    cpu, steps, vs_replicated, vs_single = [], [], [], []
+    for (name, batch, _, tag), f in sharded.items():
+        single, replicated = gen_fig.get((name, batch, MODES[0], tag)), gen_fig.get((name, batch, MODES[1], tag))
+        if single:
+            cpu.append(single["cpu"] / f["cpu"])
+            vs_single.append(single["sample"] / f["sample"])
+            if "step_cpu" in f and "step_cpu" in single:
+                steps.append(single["step_cpu"] / f["step_cpu"])
+        if replicated:
+            vs_replicated.append(replicated["sample"] / f["sample"])
+    def span(v: List[float]) -> str:
+        return f"{min(v):.2f}×" if min(v) == max(v) else f"{min(v):.2f}-{max(v):.2f}×"
 
-    sharded = [r for r in gen_rows if r[2] == MODES[2]]
-    replicated = {(r[0], r[1]): r for r in gen_rows if r[2] == MODES[1]}
-    cpu = [num(r[6]) for r in sharded]
-    steps = [num(r[9]) for r in sharded if r[9] != "-"]
-    wall_vs_replicated = [num(r[3]) / num(replicated[(r[0], r[1])][3]) for r in sharded]
-    wall_vs_single = [num(r[4]) for r in sharded]
-    loops = {(r[0], r[1]): num(r[3]) for r in dist_rows}
-    walls = {(r[0], r[1]): num(r[2]) for r in dist_rows}
-    out = [f"- Sharded, the busiest rank spends {min(cpu):.2f}-{max(cpu):.2f}× less CPU per generated batch than one "
-           "process (prior: its teacher labels half of the candidates; dfad: half of the graphs, but the decoder "
-           "still runs on the whole batch on every rank)"
-           + (f", and {min(steps):.2f}-{max(steps):.2f}× less per dfad generator step" if steps else "") + "; with "
-           f"replicated generation every rank did all of it. In wall time, 2 sharded processes generate "
-           f"{min(wall_vs_replicated):.2f}-{max(wall_vs_replicated):.2f}× as fast as 2 replicated ones.",
-           f"- Against one process, 2 processes reached {min(wall_vs_single):.2f}-{max(wall_vs_single):.2f}× its "
-           "generation throughput in wall time here: with other jobs on the 2 cores the two ranks do not get a core "
-           "each, and every step waits for the slower rank."]
-    for name in sorted({r[0] for r in dist_rows}):
-        single, before, now = (loops[(name, mode)] for mode in MODES)
+    if cpu:
+        out.append(f"- CPU per generated batch, one process's over the sharded busiest rank's: {span(cpu)} (above 1: "
+                   "sharding saves CPU; prior: its teacher labels half of the candidates; dfad: half of the graphs, but "
+                   "the decoder still runs on the whole batch on every rank)"
+                   + (f"; per dfad generator step: {span(steps)}" if steps else "") + ". With replicated generation "
+                   "every rank did all of it."
+                   + (f" In wall time, 2 sharded processes generate {span(vs_replicated)} as fast as 2 replicated ones."
+                      if vs_replicated else ""))
+        out.append(f"- Against one process, 2 processes reached {span(vs_single)} its generation throughput in wall "
+                   "time here; where that is below 2×, the two ranks did not get a core each or waited on each other "
+                   "at every step.")
+    for (name, mode, tag), f in sorted(dist_fig.items()):
+        if mode != MODES[2] or (name, MODES[0], tag) not in dist_fig:
+            continue
+        single = dist_fig[(name, MODES[0], tag)]["loop_s"]
+        before = dist_fig.get((name, MODES[1], tag), {}).get("loop_s")
+        now = f["loop_s"]
         verdict = ("2 sharded processes were faster than one" if now < single else
-                   "at this size (steps of a few ms, a small teacher) per-step collectives and the contended cores "
+                   "at this size (steps of a few ms, a small teacher) per-step collectives and the shared cores "
                    "outweigh the split work, so one process was faster here")
-        extra = walls[(name, MODES[2])] - now
-        out.append(f"- Whole {name} distillation: epoch loop {single:.1f} s in one process, {before:.1f} s "
-                   f"replicated, {now:.1f} s sharded; the sharded 2-process call took {extra:.0f} s beyond its loop "
+        out.append(f"- Whole {name} distillation{f' ({tag})' if tag else ''}: epoch loop {single:.1f} s in one "
+                   "process, " + (f"{before:.1f} s replicated, " if before is not None else "")
+                   + f"{now:.1f} s sharded; the sharded 2-process call took {f['wall_s'] - now:.0f} s beyond its loop "
                    f"(process start-up, build, final sample); {verdict}.")
     return out
-    return 0
 
 
 if __name__ == "__main__":

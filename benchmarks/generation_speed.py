@@ -6,7 +6,11 @@ generator once per graph. Throughput is reported at the paper's iteration count 
 measured directly for the batched path with ``--full``, and extrapolated from the measured
 per-iteration time otherwise (the per-iteration cost is constant).
 
-    python benchmarks/generation_speed.py --results benchmarks/results/archive/generation_speed.md
+Every measured row (``kind``: ``batched``, ``loop``, ``type_prior``, ``full``) is appended as one JSON line
+to ``--raw`` (default ``runs/generation_speed.jsonl``, committed); ``python benchmarks/regenerate.py``
+writes ``results/generation_speed.md`` from them (:func:`render`).
+
+    python benchmarks/generation_speed.py --threads 1 --full
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Dict, List
 
 import torch
 
@@ -21,9 +26,14 @@ import dfkd
 from dfkd.generators import BernoulliGraphGenerator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import DEFAULT_DATA_ROOT, HERE, command, holdout_teacher, machine, table  # noqa: E402
+from common import (DEFAULT_DATA_ROOT, HERE, RUNS, append_run, grouped, header_lines, holdout_teacher,  # noqa: E402
+                    load_average, load_note, machine_tags, median, provenance, repeat_note, table)
 
+RAW = os.path.join(RUNS, "generation_speed.jsonl")
 PAPER_ITERATIONS = 2500
+KINDS = {"batched": "batched (one tensor program)", "loop": "per-graph Python loop",
+         "type_prior": "type-prior fit (once per call, batched)",
+         "full": f"batched, measured at {PAPER_ITERATIONS} iterations (defaults, type prior included)"}
 
 
 def timed_generate(gen: BernoulliGraphGenerator, num_graphs: int, seed: int) -> float:
@@ -39,50 +49,96 @@ def main(argv=None) -> int:
     p.add_argument("--graphs", type=int, default=131, help="graphs in the batched run (GFKD: 70%% of MUTAG)")
     p.add_argument("--loop-graphs", type=int, default=16, help="graphs generated one by one in the loop run")
     p.add_argument("--iterations", type=int, default=50, help="iterations of the timed runs")
-    p.add_argument("--full", action="store_true", help="also time the batched run at 2500 iterations")
+    p.add_argument("--full", action="store_true", help=f"also time the batched run at {PAPER_ITERATIONS} iterations")
     p.add_argument("--cache", default=os.path.join(HERE, "runs", "holdout_teachers"))
-    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "generation_speed.md"))
+    p.add_argument("--raw", default=RAW, help="JSON lines file the rows are appended to (default: "
+                                              "runs/generation_speed.jsonl)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.cache, exist_ok=True)
     dataset = dfkd.load_dataset(args.dataset, root=args.data_root)
     teacher = holdout_teacher(dataset, args.dataset, "gin-5-64", 0, args.cache)
+    base = dict(benchmark="generation_speed", dataset=args.dataset, teacher="gin-5-64", teacher_seed=0)
+
+    def record(kind: str, graphs: int, iterations, seconds: float, load) -> None:
+        run = dict(base, kind=kind, graphs=graphs, iterations=iterations, seconds=seconds, load_average=load,
+                   **provenance())
+        append_run(args.raw, run)
+        print(kind, graphs, iterations, f"{seconds:.2f} s", flush=True)
+
     # The optimisation loop is what the two paths share; the type-prior fit (a fixed cost per call)
     # is timed on its own below so it does not inflate the loop's per-iteration cost.
     gen = BernoulliGraphGenerator.from_checkpoint(teacher, iterations=args.iterations, type_prior=False)
     timed_generate(gen, 4, seed=99)  # warm-up
-
-    batched = timed_generate(gen, args.graphs, seed=0)
-    loop = sum(timed_generate(gen, 1, seed=g) for g in range(args.loop_graphs))
-    per_graph_iter_batched = batched / (args.graphs * args.iterations)
-    per_graph_iter_loop = loop / (args.loop_graphs * args.iterations)
-    rate_batched = 1.0 / (per_graph_iter_batched * PAPER_ITERATIONS)
-    rate_loop = 1.0 / (per_graph_iter_loop * PAPER_ITERATIONS)
-    rows = [["batched (one tensor program)", args.graphs, args.iterations, f"{batched:.2f}",
-             f"{rate_batched:.3f}", "extrapolated"],
-            ["per-graph Python loop", args.loop_graphs, args.iterations, f"{loop:.2f}", f"{rate_loop:.4f}",
-             "extrapolated"]]
+    load = load_average()
+    record("batched", args.graphs, args.iterations, timed_generate(gen, args.graphs, seed=0), load)
+    load = load_average()
+    record("loop", args.loop_graphs, args.iterations,
+           sum(timed_generate(gen, 1, seed=g) for g in range(args.loop_graphs)), load)
     prior_only = BernoulliGraphGenerator.from_checkpoint(teacher, iterations=0)
     no_prior = BernoulliGraphGenerator.from_checkpoint(teacher, iterations=0, type_prior=False)
-    prior_seconds = timed_generate(prior_only, args.graphs, seed=0) - timed_generate(no_prior, args.graphs, seed=0)
-    rows.append(["type-prior fit (once per call, batched)", args.graphs, "-", f"{prior_seconds:.2f}", "-", "measured"])
+    load = load_average()
+    record("type_prior", args.graphs, None,
+           timed_generate(prior_only, args.graphs, seed=0) - timed_generate(no_prior, args.graphs, seed=0), load)
     if args.full:
         full = BernoulliGraphGenerator.from_checkpoint(teacher, iterations=PAPER_ITERATIONS)
-        seconds = timed_generate(full, args.graphs, seed=0)
-        rows.append(["batched, measured at 2500 iterations (defaults, type prior included)", args.graphs, PAPER_ITERATIONS, f"{seconds:.1f}",
-                     f"{args.graphs / seconds:.3f}", "measured"])
-    speedup = per_graph_iter_loop / per_graph_iter_batched
-    lines = ["# GFKD generation throughput", "", f"- command: `{command()}`", f"- machine: {machine()}",
-             f"- teacher: gin-5-64 on {args.dataset} (holdout seed 0); default generator settings", "",
-             *table(["path", "graphs", "iterations timed", "seconds", "graphs/s at 2500 iterations", "rate"], rows),
-             "", f"Batched speed-up over the per-graph loop: **{speedup:.1f}×** (same work per graph and iteration).",
-             ""]
-    print("\n".join(lines))
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    with open(args.results, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+        load = load_average()
+        record("full", args.graphs, PAPER_ITERATIONS, timed_generate(full, args.graphs, seed=0), load)
+    print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results/generation_speed.md, rendered by benchmarks/regenerate.py from the raw runs
+
+
+def per_graph_iteration(r: Dict) -> float:
+    """Seconds per graph and iteration of a ``batched`` or ``loop`` row."""
+    return r["seconds"] / (r["graphs"] * r["iterations"])
+
+
+def render(runs: List[Dict]) -> str:
+    """``results/generation_speed.md``: per dataset and path, the seconds measured (median over runs) and the
+    throughput at 2500 iterations (extrapolated from the per-iteration cost, or measured), and the batched
+    path's speed-up over the loop. A pure function of ``runs`` (sorted; no clock, no machine)."""
+    runs = [r for r in runs if r.get("benchmark") == "generation_speed"]
+    tags = machine_tags(runs)
+    order = list(KINDS)
+    groups = grouped(runs, lambda r: (r["dataset"], r["teacher"], r["teacher_seed"], r["kind"], r["graphs"],
+                                      r["iterations"] or 0), tags,
+                     order=lambda k: (k[:3], order.index(k[3]) if k[3] in order else len(order), k[3:]))
+    rows, speedups = [], []
+    for key, items in groups:
+        seconds = median(r["seconds"] for r in items)
+        kind = key[3]
+        if kind in ("batched", "loop"):
+            rate, how = 1.0 / (median(per_graph_iteration(r) for r in items) * PAPER_ITERATIONS), "extrapolated"
+            rate_cell = f"{rate:.3f}" if kind == "batched" else f"{rate:.4f}"
+        elif kind == "full":
+            rate_cell, how = f"{median(r['graphs'] / r['seconds'] for r in items):.3f}", "measured"
+        else:
+            rate_cell, how = "-", "measured"
+        rows.append([key[0], KINDS.get(kind, kind), key[4], key[5] or "-",
+                     f"{seconds:.1f}" if kind == "full" else f"{seconds:.2f}", rate_cell, how]
+                    + ([key[-1]] if tags else []))
+    for dataset in sorted({(r["dataset"], tags.get(r["machine"], "")) for r in runs}):
+        cost = {kind: [per_graph_iteration(r) for r in runs if r["kind"] == kind and r["dataset"] == dataset[0]
+                       and tags.get(r["machine"], "") == dataset[1]] for kind in ("batched", "loop")}
+        if cost["batched"] and cost["loop"]:
+            speedups.append(f"- {dataset[0]}{f' ({dataset[1]})' if dataset[1] else ''}: batched speed-up over the "
+                            f"per-graph loop **{median(cost['loop']) / median(cost['batched']):.1f}×** (same work per "
+                            "graph and iteration).")
+    teachers = sorted({f"{r['teacher']} on {r['dataset']} (holdout seed {r['teacher_seed']})" for r in runs})
+    lines = ["# GFKD generation throughput", "",
+             *header_lines(runs, ["generation_speed.jsonl"], tags=tags),
+             f"- teacher: {', '.join(teachers)}; default generator settings (the timed iterations without the "
+             "node-type prior, whose fit is timed on its own row)",
+             *load_note(runs), *repeat_note(items for _, items in groups), "",
+             *table(["dataset", "path", "graphs", "iterations timed", "seconds", f"graphs/s at {PAPER_ITERATIONS} iterations",
+                     "rate"] + (["machine"] if tags else []), rows), "",
+             *speedups, ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

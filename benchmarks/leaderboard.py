@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import mean_std, table, without_paths  # noqa: E402
+from common import header_lines, mean_std, table  # noqa: E402
 
 from dfkd.evaluate import WEAK_TEACHER_GAIN, chance_adjusted  # noqa: E402
 
@@ -30,6 +30,11 @@ DEFAULT = "prior"
 PROTOCOLS = {"holdout": "GFKD protocol: 70/30 hold-out, one teacher per seed",
              "folds": "DFAD-GNN protocol: standard 10-fold cross-validation, one teacher per fold"}
 Key = Tuple[str, str, str]  # dataset, teacher, student
+
+
+def full_precision(run: Dict) -> bool:
+    """Whether a distillation run ran at fp32 (the leaderboard's; lower precisions: ``precision.py``)."""
+    return run.get("precision", "fp32") == "fp32"
 
 
 def mean(values: Sequence[float]) -> float:
@@ -150,13 +155,12 @@ def verdict_line(key: Key, items: Dict[str, List[Dict]], teacher_gain: float) ->
 
 
 def render(runs: List[Dict], sources: Sequence[str]) -> str:
-    runs = [r for r in runs if r.get("benchmark") == "distill"]
+    lower = sorted({r["precision"] for r in runs if r.get("benchmark") == "distill" and not full_precision(r)})
+    runs = [r for r in runs if r.get("benchmark") == "distill" and full_precision(r)]
     lines = ["# Leaderboard: data-free students on the five benchmark datasets", "",
-             f"- written by: `python benchmarks/regenerate.py` from {', '.join(f'`{s}`' for s in sources)}",
-             *(f"- runs made by: `{c}`" for c in sorted({without_paths(r['command']) for r in runs})),
-             *(f"- machine: {m}" for m in sorted({r['machine'] for r in runs})),
-             f"- code: commits {', '.join(sorted({r['git_commit'] for r in runs}))}; dates "
-             f"{', '.join(sorted({r['date'] for r in runs}))}",
+             *header_lines(runs, sources),
+             *([f"- runs at {', '.join(lower)} (`--precision`) are left out here; they stand beside their fp32 "
+                "twins in `precision.md`."] if lower else []),
              "- teacher acc and majority: the teacher's test accuracy and always predicting the test split's most "
              f"frequent class; ⚠ marks teachers less than {WEAK_TEACHER_GAIN} above it, on which student figures "
              "are noise.",
@@ -183,7 +187,7 @@ def render(runs: List[Dict], sources: Sequence[str]) -> str:
 def status_block(runs: List[Dict]) -> Optional[str]:
     """The README's status paragraph and table: GIN pair, holdout protocol, main methods; ``None`` before
     any such run."""
-    runs = [r for r in runs if r.get("benchmark") == "distill" and r["protocol"] == "holdout"
+    runs = [r for r in runs if r.get("benchmark") == "distill" and full_precision(r) and r["protocol"] == "holdout"
             and r["teacher"] == "gin-5-64" and r["student"] == "gin-2-32"]
     if not runs:
         return None

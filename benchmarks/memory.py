@@ -5,7 +5,11 @@ Every configuration runs in a fresh child process that reports its own peak resi
 child's RSS after imports and teacher loading. The last row runs ``dfkd distill --generator gfkd`` on
 5,000-node graphs end to end (generation + a short distillation) the same way.
 
-    python benchmarks/memory.py --results benchmarks/results/archive/memory.md
+Every configuration (``kind``: ``generation``, ``end_to_end``) is appended as one JSON line to ``--raw``
+(default ``runs/memory.jsonl``, committed); ``python benchmarks/regenerate.py`` writes ``results/memory.md``
+from them (:func:`render`).
+
+    python benchmarks/memory.py
 """
 from __future__ import annotations
 
@@ -17,12 +21,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Dict, List
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, command, machine, mutag_teacher, table, write_results  # noqa: E402
+from common import (HERE, RUNS, append_run, grouped, header_lines, load_average, load_note,  # noqa: E402
+                    machine_tags, median, mutag_teacher, provenance, repeat_note, table)
 
+RAW = os.path.join(RUNS, "memory.jsonl")
 
 
 def _rss_mb() -> float:
@@ -111,60 +118,116 @@ def main(argv=None) -> int:
     p.add_argument("--all-sizes", default="500,1000,2000")
     p.add_argument("--random-sizes", default="500,1000,2000,5000,10000")
     p.add_argument("--batches", default="1,8")
-    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "memory.md"))
+    p.add_argument("--e2e-nodes", type=int, default=5000, help="nodes per graph of the end-to-end run (0: skip it)")
+    p.add_argument("--e2e-graphs", type=int, default=8)
+    p.add_argument("--e2e-iterations", type=int, default=20)
+    p.add_argument("--e2e-epochs", type=int, default=2)
+    p.add_argument("--raw", default=RAW, help="JSON lines file the rows are appended to (default: runs/memory.jsonl)")
     args = p.parse_args(argv)
     if args.child:
         n, graphs, mode, iterations, per_node = args.child
         print(json.dumps(child(int(n), int(graphs), mode, int(iterations), int(per_node))))
         return 0
     torch.set_num_threads(1)
+    teacher_file = os.path.relpath(mutag_teacher(), os.path.join(HERE, ".."))
+    base = dict(benchmark="memory", teacher="gin-5-64", teacher_file=teacher_file)
     batches = [int(b) for b in args.batches.split(",")]
-    rows = []
     for mode, sizes in (("all", args.all_sizes), ("random", args.random_sizes)):
-        for n in [int(s) for s in sizes.split(",")]:
+        for n in [int(s) for s in sizes.split(",") if s]:
             for b in batches:
+                load = load_average()
                 r = run_child(n, b, mode, args.iterations, args.per_node)
                 print(mode, n, b, r, flush=True)
-                if "error" in r:
-                    rows.append([mode, str(n), str(b), "-", "-", "-", "-", r["error"][:60]])
-                    continue
-                rows.append([mode, str(n), str(b), f"{r['pairs']:,}", f"{r['peak_mb']:,.0f}",
-                             f"{r['during_mb']:,.0f}", f"{r['seconds']:.2f}", f"{r['edges']:.0f}"])
-    e2e = end_to_end(5000, 8, 20, 2)
-    print("end to end", e2e, flush=True)
-    lines = ["# Memory of GFKD generation against graph size and batch size", "",
-             f"- command: `{command()}`", f"- machine: {machine()}",
-             f"- teacher: gin-5-64 on MUTAG (`{os.path.relpath(mutag_teacher(), os.path.join(HERE, '..'))}`); "
-             f"{args.iterations} GFKD iterations per configuration, all graphs of exactly n nodes; "
-             f"random mode: `candidates_per_node={args.per_node}`", "",
-             "Peak RSS of a fresh process per row (torch and the teacher included); *generation peak* is the "
-             "largest RSS sampled (every 5 ms) during `generate` minus the RSS just before it.", ""]
-    lines += table(["candidates", "n (nodes/graph)", "graphs", "structure logits P", "peak RSS MiB",
-                    "generation peak MiB", f"seconds ({args.iterations} it.)", "edges/graph"], rows)
-    lines += ["", "## End to end: 5,000-node graphs", ""]
-    if "error" in e2e:
-        lines.append(f"`dfkd distill` failed: {e2e['error']}")
-    else:
-        lines += [f"- command: `{e2e['cli']}`", f"- exit status {e2e['rc']}, {e2e['seconds']:.1f} s wall, "
-                  f"peak RSS {e2e['peak_mb']:,.0f} MiB", f"- output: `{e2e['summary']}`"]
-    all_rows = [r for r in rows if r[0] == "all" and r[3] != "-"]
-    if all_rows:  # extrapolate all pairs from the largest measured configuration
-        big = max(all_rows, key=lambda r: int(r[3].replace(",", "")))
-        per_logit = float(big[5].replace(",", "")) * 2 ** 20 / int(big[3].replace(",", ""))
-        est = {n: per_logit * 8 * n * (n - 1) / 2 / 2 ** 30 for n in (5000, 10000)}
-        lines += ["", f"Extrapolated from the largest all-pairs row ({per_logit:.0f} bytes per structure logit): all "
-                  f"pairs for 8 graphs of 5,000 nodes would take about {est[5000]:.0f} GiB, of 10,000 nodes about "
-                  f"{est[10000]:.0f} GiB; random candidates measured "
-                  f"{' and '.join(r[5] for r in rows if r[0] == 'random' and r[1] in ('5000', '10000') and r[2] == '8')} "
-                  "MiB (5,000 and 10,000 nodes, 8 graphs), mostly the teacher's activations."]
-    lines += ["", "## Reading", "",
-              "All pairs: `P = G n(n-1)/2` structure logits, and every one carries the logit, its gradient, two Adam "
-              "moments, its pair indices and per-step ARM noise (about 60-100 bytes), so memory grows as `G n²`. "
-              "Random candidates: `P ≈ G n k` (k partners per node, deduplicated, plus the initial structure), so "
-              "memory grows as `G n k`: linear in n and in the batch. "
-              "`candidates=\"auto\"` (the default) switches to random candidates above 256 nodes per graph."]
-    write_results(args.results, lines)
+                append_run(args.raw, dict(base, kind="generation", mode=mode, n=n, graphs=b, iterations=args.iterations,
+                                          per_node=args.per_node, load_average=load, error=r.get("error"),
+                                          **{k: r.get(k) for k in ("pairs", "peak_mb", "base_mb", "during_mb",
+                                                                   "seconds", "edges")}, **provenance()))
+    if args.e2e_nodes:
+        load = load_average()
+        e2e = end_to_end(args.e2e_nodes, args.e2e_graphs, args.e2e_iterations, args.e2e_epochs)
+        print("end to end", e2e, flush=True)
+        append_run(args.raw, dict(base, kind="end_to_end", n=args.e2e_nodes, graphs=args.e2e_graphs,
+                                  iterations=args.e2e_iterations, epochs=args.e2e_epochs, load_average=load,
+                                  error=e2e.get("error"), **{k: e2e.get(k) for k in ("rc", "seconds", "peak_mb", "cli",
+                                                                                     "summary")}, **provenance()))
+    print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results/memory.md, rendered by benchmarks/regenerate.py from the raw runs
+
+
+def render(runs: List[Dict]) -> str:
+    """``results/memory.md``: per candidate mode, n and batch, the structure logits and the peak and generation
+    RSS (median over runs), the end-to-end run on large graphs, and what all pairs would take at 5,000 and
+    10,000 nodes. A pure function of ``runs`` (sorted; no clock, no machine)."""
+    from dfkd.generators.structure import SPARSE_NODES
+
+    runs = [r for r in runs if r.get("benchmark") == "memory"]
+    tags = machine_tags(runs)
+    gen_runs = [r for r in runs if r["kind"] == "generation"]
+    groups = grouped(gen_runs, lambda r: (r["mode"], r["n"], r["graphs"], r["iterations"], r["per_node"]), tags)
+    rows, figures = [], {}
+    for key, items in groups:
+        ok = [r for r in items if not r.get("error")]
+        if not ok:
+            rows.append([key[0], str(key[1]), str(key[2]), "-", "-", "-", "-", sorted(r["error"] for r in items)[0][:60]]
+                        + ([key[-1]] if tags else []))
+            continue
+        fig = {f: median(r[f] for r in ok) for f in ("pairs", "peak_mb", "during_mb", "seconds", "edges")}
+        figures[key] = fig
+        rows.append([key[0], str(key[1]), str(key[2]), f"{fig['pairs']:,.0f}", f"{fig['peak_mb']:,.0f}",
+                     f"{fig['during_mb']:,.0f}", f"{fig['seconds']:.2f}", f"{fig['edges']:.0f}"]
+                    + ([key[-1]] if tags else []))
+    e2e_groups = grouped([r for r in runs if r["kind"] == "end_to_end"],
+                         lambda r: (r["n"], r["graphs"], r["iterations"], r["epochs"]), tags)
+    e2e_lines = []
+    for key, items in e2e_groups:
+        ok = [r for r in items if not r.get("error")]
+        e2e_lines += [f"## End to end: {key[0]:,}-node graphs{f' ({key[-1]})' if tags else ''}", ""]
+        if not ok:
+            e2e_lines += [f"`dfkd distill` failed: {sorted(r['error'] for r in items)[0]}", ""]
+            continue
+        e2e_lines += [*(f"- command: `{c}`" for c in sorted({r["cli"] for r in ok})),
+                      f"- exit status {', '.join(map(str, sorted({r['rc'] for r in ok})))}, "
+                      f"{median(r['seconds'] for r in ok):.1f} s wall, peak RSS {median(r['peak_mb'] for r in ok):,.0f} MiB"
+                      + (f" (median of {len(ok)} runs)" if len(ok) > 1 else ""),
+                      *(f"- output: `{o}`" for o in sorted({r["summary"] for r in ok})), ""]
+    extrapolation = []
+    all_pairs = [(fig["pairs"], fig["during_mb"], key) for key, fig in figures.items() if key[0] == "all"]
+    if all_pairs:  # extrapolate all pairs from the largest measured configuration
+        pairs, during, _ = max(all_pairs)
+        per_logit = during * 2 ** 20 / pairs
+        est = {n: per_logit * 8 * n * (n - 1) / 2 / 2 ** 30 for n in (5000, 10000)}
+        measured = [f"{fig['during_mb']:,.0f} MiB ({key[1]:,} nodes)" for key, fig in figures.items()
+                    if key[0] == "random" and key[1] in (5000, 10000) and key[2] == 8]
+        extrapolation = [f"Extrapolated from the largest all-pairs row ({per_logit:.0f} bytes per structure logit): "
+                         f"all pairs for 8 graphs of 5,000 nodes would take about {est[5000]:.0f} GiB, of 10,000 nodes "
+                         f"about {est[10000]:.0f} GiB"
+                         + (f"; random candidates measured {' and '.join(measured)} for 8 graphs, mostly the "
+                            "teacher's activations." if measured else "."), ""]
+    lines = ["# Memory of GFKD generation against graph size and batch size", "",
+             *header_lines(runs, ["memory.jsonl"], tags=tags),
+             f"- teacher: {', '.join(sorted({r['teacher'] for r in runs}))} on MUTAG "
+             f"(`{', '.join(sorted({r['teacher_file'] for r in runs}))}`); "
+             f"{', '.join(map(str, sorted({r['iterations'] for r in gen_runs})))} GFKD iterations per configuration, "
+             "all graphs of exactly n nodes; random mode: `candidates_per_node="
+             f"{', '.join(map(str, sorted({r['per_node'] for r in gen_runs})))}`",
+             *load_note(runs), *repeat_note([items for _, items in groups + e2e_groups]), "",
+             "Peak RSS of a fresh process per row (torch and the teacher included); *generation peak* is the "
+             "largest RSS sampled (every 5 ms) during `generate` minus the RSS just before it.", "",
+             *table(["candidates", "n (nodes/graph)", "graphs", "structure logits P", "peak RSS MiB",
+                     "generation peak MiB", f"seconds ({'/'.join(map(str, sorted({r['iterations'] for r in gen_runs})))} it.)",
+                     "edges/graph"] + (["machine"] if tags else []), rows), "",
+             *e2e_lines, *extrapolation,
+             "## Reading", "",
+             "All pairs: `P = G n(n-1)/2` structure logits, and every one carries the logit, its gradient, two Adam "
+             "moments, its pair indices and per-step ARM noise (about 60-100 bytes), so memory grows as `G n²`. "
+             "Random candidates: `P ≈ G n k` (k partners per node, deduplicated, plus the initial structure), so "
+             "memory grows as `G n k`: linear in n and in the batch. "
+             f"`candidates=\"auto\"` (the default) switches to random candidates above {SPARSE_NODES} nodes per graph.", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -9,25 +9,31 @@ median time of (repeats interleaved, so both modes see the same machine load):
 * a **student step** on discrete generated graphs (sparse molecules: ``auto`` must stay on scatter);
 * the teacher's forward + backward on a batch of weighted all-pairs graphs of 10, 20, 50 and 100 nodes.
 
-    python benchmarks/propagation.py --results benchmarks/results/archive/propagation.md
+Every workload is appended as one JSON line to ``--raw`` (default ``runs/propagation.jsonl``, committed);
+``python benchmarks/regenerate.py`` writes ``results/propagation.md`` from them (:func:`render`).
+
+    python benchmarks/propagation.py --repeats 7
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
+from typing import Dict, List
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, alternating_medians, command, machine, mutag_teacher, table, write_results  # noqa: E402
+from common import (RUNS, alternating_medians, append_run, grouped, header_lines, load_average,  # noqa: E402
+                    load_note, machine_tags, median, mutag_teacher, provenance, repeat_note, table)
 
 import dfkd  # noqa: E402
 from dfkd.distill import make_generator  # noqa: E402
 from dfkd.generators.structure import candidate_pairs, node_to_graph, undirected  # noqa: E402
 from dfkd.nn import build_model, call_model, forward_batch  # noqa: E402
 from dfkd.ops import build_adjacency, use_propagation  # noqa: E402
+
+RAW = os.path.join(RUNS, "propagation.jsonl")
 
 
 def timed(fn, repeats: int) -> dict:
@@ -75,31 +81,54 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "propagation.md"))
+    p.add_argument("--raw", default=RAW, help="JSON lines file the workloads are appended to (default: "
+                                              "runs/propagation.jsonl)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     teacher = dfkd.load_checkpoint(mutag_teacher())
     student = build_model("gin-2-32", in_channels=teacher.feature_spec.dim, out_channels=teacher.num_classes)
-    rows = []
-
-    def add(what, kind, fn):
-        t = timed(fn, args.repeats)
-        rows.append([what, kind, f"{t['sparse'] * 1e3:.1f}", f"{t['auto'] * 1e3:.1f}", f"{t['sparse'] / t['auto']:.2f}×"])
-        print(rows[-1], flush=True)
-
-    for what, kind, fn in workloads(teacher, student, args.batch_size):
-        add(what, kind, fn)
     hard = make_generator("prior", teacher).build(0).sample(args.batch_size, torch.Generator().manual_seed(0))
     chosen = type(build_adjacency(hard.edge_index, None, hard.batch, hard.num_graphs)).__name__
-    lines = ["# Automatic sparse/dense aggregation (`dfkd.ops.build_adjacency`)", "",
-             f"- command: `{command()}`", f"- machine: {machine()}",
-             f"- median of {args.repeats} repeats per mode, the two modes alternating call by call; "
-             "before = every model on scatter kernels (`use_propagation('sparse')`), after = the automatic "
-             "choice (dense per-graph blocks once the padded density reaches min(0.5, 5/n_max)).",
-             f"- the automatic choice on the discrete prior graphs: `{chosen}`.", "",
-             *table(["work", "graphs", "before: sparse ms", "after: auto ms", "speed-up"], rows)]
-    write_results(args.results, lines)
+    for index, (what, kind, fn) in enumerate(workloads(teacher, student, args.batch_size)):
+        load = load_average()
+        t = timed(fn, args.repeats)
+        run = dict(benchmark="propagation", work=what, graphs=kind, order=index, batch_size=args.batch_size,
+                   repeats=args.repeats, sparse_s=t["sparse"], auto_s=t["auto"], prior_adjacency=chosen,
+                   load_average=load, **provenance())
+        append_run(args.raw, run)
+        print(what, f"sparse {t['sparse'] * 1e3:.1f} ms, auto {t['auto'] * 1e3:.1f} ms", flush=True)
+    print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results/propagation.md, rendered by benchmarks/regenerate.py from the raw runs
+
+
+def render(runs: List[Dict]) -> str:
+    """``results/propagation.md``: per workload, the median milliseconds always on scatter kernels (before)
+    and with the automatic choice (after), and the speed-up. A pure function of ``runs`` (sorted; no clock,
+    no machine)."""
+    runs = [r for r in runs if r.get("benchmark") == "propagation"]
+    tags = machine_tags(runs)
+    groups = grouped(runs, lambda r: (r["order"], r["work"], r["graphs"]), tags)
+    rows = []
+    for key, items in groups:
+        sparse, auto = median(r["sparse_s"] for r in items), median(r["auto_s"] for r in items)
+        rows.append([key[1], key[2], f"{sparse * 1e3:.1f}", f"{auto * 1e3:.1f}", f"{sparse / auto:.2f}×"]
+                    + ([key[-1]] if tags else []))
+    lines = ["# Automatic sparse/dense aggregation (`dfkd.ops.build_adjacency`)", "",
+             *header_lines(runs, ["propagation.jsonl"], tags=tags),
+             f"- median of {', '.join(map(str, sorted({r['repeats'] for r in runs})))} repeats per mode, the two "
+             "modes alternating call by call; before = every model on scatter kernels (`use_propagation('sparse')`), "
+             "after = the automatic choice (dense per-graph blocks once the padded density reaches "
+             "min(0.5, 5/n_max)).",
+             f"- the automatic choice on the discrete prior graphs: "
+             f"{', '.join(f'`{c}`' for c in sorted({r['prior_adjacency'] for r in runs}))}.",
+             *load_note(runs), *repeat_note(items for _, items in groups), "",
+             *table(["work", "graphs", "before: sparse ms", "after: auto ms", "speed-up"]
+                    + (["machine"] if tags else []), rows), ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from dfkd.evaluate import WEAK_TEACHER_GAIN, compare_regression, predict, target
 from dfkd.train import TrainConfig, recorded_splits, train_teacher
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RUNS, append_run, mean_std, provenance, read_runs, table, without_paths  # noqa: E402
+from common import RUNS, append_run, header_lines, mean_std, provenance, read_runs, table  # noqa: E402
 
 RAW = os.path.join(RUNS, "regression.jsonl")
 METHODS = {
@@ -174,11 +174,7 @@ def render(runs: List[Dict]) -> str:
     teacher_epochs = sorted({str((r.get("teacher_train") or {}).get("epochs", "?")) for r in runs})
     head = ["task", "teacher → student", "method", "epochs × graphs", "seeds"]
     lines = ["# Data-free distillation of regression teachers", "",
-             "- written by: `python benchmarks/regenerate.py` from `benchmarks/runs/regression.jsonl`",
-             *(f"- runs made by: `{c}`" for c in sorted({without_paths(r["command"]) for r in runs})),
-             *(f"- machine: {m}" for m in sorted({r["machine"] for r in runs})),
-             f"- code: commits {', '.join(sorted({r['git_commit'] for r in runs}))}; dates "
-             f"{', '.join(sorted({r['date'] for r in runs}))}",
+             *header_lines(runs, ["regression.jsonl"]),
              f"- protocol: per seed ({seeds}), a regression teacher trained on a stratified 70% of the task "
              f"({', '.join(teacher_epochs)} epochs; it fits 90% of it and keeps the other 10%, its validation graphs, "
              "to choose its best epoch), a student distilled on `graphs` synthetic graphs per epoch for `epochs` "

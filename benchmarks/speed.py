@@ -15,7 +15,11 @@ set-up cost of ``prior``, ``gfkd`` and ``dfad``, with the teacher's forward trun
 BatchNorm layer (now) against the full forward (before). Also a small scatter-vs-dense aggregation grid
 (full grid: ``benchmarks/kernels.py``) and GFKD memory against n (full table: ``benchmarks/memory.py``).
 
-    python benchmarks/speed.py --results benchmarks/results/archive/speed.md
+Every measured row is appended as one JSON line (``kind``: ``generator``, ``type_prior``, ``kernel``,
+``memory``) to ``--raw`` (default ``runs/speed.jsonl``, committed); ``python benchmarks/regenerate.py``
+writes ``results/speed.md`` from them (:func:`render`).
+
+    python benchmarks/speed.py
 """
 from __future__ import annotations
 
@@ -23,11 +27,13 @@ import argparse
 import os
 import sys
 import time
+from typing import Dict, List
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, command, machine, mutag_teacher, table, write_results  # noqa: E402
+from common import (HERE, RUNS, append_run, grouped, header_lines, load_average, load_note,  # noqa: E402
+                    machine_tags, median, mutag_teacher, provenance, repeat_note, table)
 
 import dfkd  # noqa: E402
 from dfkd.distill import DistillConfig, Distiller, build_student, make_generator  # noqa: E402
@@ -36,24 +42,25 @@ from dfkd.generators.priors import estimate_type_prior  # noqa: E402
 from dfkd.generators.structure import node_to_graph, sample_node_counts, sample_structure, undirected  # noqa: E402
 from dfkd.ops import use_propagation  # noqa: E402
 
+RAW = os.path.join(RUNS, "speed.jsonl")
 GENERATORS = ("random", "prior", "gfkd", "dfad", "conditional")
+KINDS = ("generator", "type_prior", "kernel", "memory")
 
 
-def generator_row(name: str, teacher, args) -> list:
+def generator_figures_both(name: str, teacher, args) -> dict:
     """One generator's throughput on scatter kernels only (before the automatic dense switch) and with the
     automatic choice (now): ``--repeats`` rounds, the two modes alternating, best figure of each kept."""
-    best = {}
+    best: Dict[str, dict] = {}
     for _ in range(args.repeats):
         for mode in ("sparse", "auto"):
             with use_propagation(mode):
                 what, rate, build, steps, count = generator_figures(name, teacher, args)
-            old = best.get(mode, (what, 0.0, None, 0.0, count))
-            best[mode] = (what, max(rate, old[1]), build if old[2] is None else min(build, old[2]),
-                          max(steps, old[3]), count)
-    (what, before_rate, before_build, before_steps, count), (_, rate, build, steps, _) = best["sparse"], best["auto"]
-    return [name, what, f"{before_rate:.1f}", f"{rate:.1f}", f"{rate / before_rate:.2f}×",
-            f"{before_steps:.1f}", f"{steps:.1f}", f"{steps / before_steps:.2f}×",
-            "-" if build is None else f"{before_build:.2f} / {build:.2f}", str(count)]
+            old = best.setdefault(mode, dict(rate=0.0, build=None, steps=0.0))
+            old.update(rate=max(rate, old["rate"]), steps=max(steps, old["steps"]),
+                       build=build if old["build"] is None else min(build, old["build"]))
+    return dict(generator=name, what=what, steps_timed=count,
+                **{f"{field}_{when}": best[mode][field] for mode, when in (("sparse", "before"), ("auto", "now"))
+                   for field in ("rate", "build", "steps")})
 
 
 def generator_figures(name: str, teacher, args) -> tuple:
@@ -95,51 +102,46 @@ def generator_figures(name: str, teacher, args) -> tuple:
     return what, rate, build, len(steps) / report.distill_seconds, len(steps)
 
 
-def type_prior_rows(teacher, args) -> list:
-    """The node-type prior fit, truncated (after) vs full teacher forward (before), same inputs."""
+def type_prior_figures(teacher, args) -> dict:
+    """The node-type prior fit, truncated (after) vs full teacher forward (before), same inputs: best
+    seconds of ``--repeats`` each, and the largest difference between the two fitted priors."""
     model = dfkd.nn.freeze(teacher.build_model())
     gen = torch.Generator().manual_seed(0)
     counts = sample_node_counts(64, 10, 28, gen)
     edges = undirected(sample_structure(counts, 2.2, 0.3, gen))
-    rows = []
-    results = {}
-    for label, truncate in (("before: full teacher forward", False), ("after: stop at the first BatchNorm", True)):
+    results, best = {}, {}
+    for truncate in (False, True):
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
             results[truncate] = estimate_type_prior(model, teacher.feature_spec.dim, edges, node_to_graph(counts),
-                                                    64, truncate=truncate)
+                                                    64, steps=300, truncate=truncate)
             times.append(time.perf_counter() - start)
-        rows.append([label, f"{min(times):.3f}"])
-    same = float((results[True][0] - results[False][0]).abs().max())
-    speedup = float(rows[0][1]) / float(rows[1][1])
-    return rows, same, speedup
+        best[truncate] = min(times)
+    return dict(before_s=best[False], after_s=best[True], graphs=64, adam_steps=300,
+                max_difference=float((results[True][0] - results[False][0]).abs().max()))
 
 
-def kernel_rows(args) -> list:
+def kernel_figures(n: int, density: float, min_seconds: float) -> dict:
     from kernels import dense_path, make_inputs, scatter_path, time_path
 
-    rows = []
-    for n in (20, 100):
-        graphs = 4000 // n
-        for density in (0.1, 0.5, 1.0):
-            inputs = make_inputs(n, density, graphs, 64)
-            s = 1e3 * time_path(scatter_path("native"), inputs, graphs, n, 0.2)
-            d = 1e3 * time_path(dense_path, inputs, graphs, n, 0.2)
-            rows.append([str(n), f"{density:g}", f"{s:.2f}", f"{d:.2f}", f"{s / d:.2f}×"])
-    return rows
+    graphs = 4000 // n
+    inputs = make_inputs(n, density, graphs, 64)
+    return dict(n=n, density=density, graphs=graphs, features=64, min_seconds=min_seconds,
+                scatter_ms=1e3 * time_path(scatter_path("native"), inputs, graphs, n, min_seconds),
+                dense_ms=1e3 * time_path(dense_path, inputs, graphs, n, min_seconds))
 
 
-def memory_rows() -> list:
+def memory_figures(mode: str, n: int, graphs: int, iterations: int = 2, per_node: int = 16) -> dict:
     from memory import run_child
 
-    rows = []
-    for mode, n, b in (("all", 1000, 4), ("random", 1000, 4), ("all", 2000, 4), ("random", 2000, 4),
-                       ("random", 5000, 4), ("random", 10000, 4)):
-        r = run_child(n, b, mode, 2, 16)
-        rows.append([mode, str(n), str(b), "-" if "error" in r else f"{r['pairs']:,}",
-                     r.get("error", f"{r.get('during_mb', 0):,.0f}")])
-    return rows
+    r = run_child(n, graphs, mode, iterations, per_node)
+    return dict(mode=mode, n=n, graphs=graphs, iterations=iterations, per_node=per_node, error=r.get("error"),
+                pairs=r.get("pairs"), during_mb=r.get("during_mb"))
+
+
+def _ints(text: str) -> List[int]:
+    return [int(v) for v in text.split(",") if v]
 
 
 def main(argv=None) -> int:
@@ -151,49 +153,134 @@ def main(argv=None) -> int:
     p.add_argument("--sample-batches", type=int, default=10)
     p.add_argument("--repeats", type=int, default=2, help="rounds of every before/after pair (best kept)")
     p.add_argument("--generators", default=",".join(GENERATORS))
+    p.add_argument("--kernel-sizes", default="20,100", help="n of the aggregation grid (empty: skip it)")
+    p.add_argument("--kernel-densities", default="0.1,0.5,1.0")
+    p.add_argument("--memory-all-sizes", default="1000,2000", help="n of the all-pairs memory rows")
+    p.add_argument("--memory-random-sizes", default="1000,2000,5000,10000", help="n of the random-candidate rows")
     p.add_argument("--no-memory", action="store_true", help="skip the memory rows (child processes)")
-    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "speed.md"))
+    p.add_argument("--raw", default=RAW, help="JSON lines file the rows are appended to (default: runs/speed.jsonl)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    teacher = dfkd.load_checkpoint(mutag_teacher())
-    prior_rows, same, speedup = type_prior_rows(teacher, args)
-    print(prior_rows, same, flush=True)
-    gen_rows = []
+    teacher_path = mutag_teacher()
+    teacher = dfkd.load_checkpoint(teacher_path)
+    base = dict(benchmark="speed", teacher="gin-5-64", teacher_file=os.path.relpath(teacher_path, os.path.join(HERE, "..")),
+                student="gin-2-32", graphs_per_epoch=args.graphs, batch_size=args.batch_size, epochs=args.epochs,
+                gfkd_iterations=args.gfkd_iterations, sample_batches=args.sample_batches, repeats=args.repeats)
+
+    def record(kind: str, figures: dict, load) -> None:
+        run = dict(base, kind=kind, load_average=load, **figures, **provenance())
+        append_run(args.raw, run)
+        print(kind, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}, flush=True)
+
+    load = load_average()
+    record("type_prior", type_prior_figures(teacher, args), load)
     for name in args.generators.split(","):
-        gen_rows.append(generator_row(name, teacher, args))
-        print(gen_rows[-1], flush=True)
-    k_rows = kernel_rows(args)
-    print(k_rows, flush=True)
-    m_rows = [] if args.no_memory else memory_rows()
-    print(m_rows, flush=True)
-    lines = ["# Speed: generation and distillation throughput on CPU", "",
-             f"- command: `{command()}`", f"- machine: {machine()}",
-             f"- teacher: gin-5-64 on MUTAG (`{os.path.relpath(mutag_teacher(), os.path.join(HERE, '..'))}`), student gin-2-32, "
-             f"batch {args.batch_size}, {args.graphs} graphs per epoch, {args.epochs} epochs, generator defaults "
-             f"(gfkd: {args.gfkd_iterations} iterations)",
-             "- the 2 cores are shared with other jobs: absolute numbers move between runs, side-by-side ratios less", "",
-             "## Per generator", ""]
-    lines += table(["generator", "generation measured", "graphs/s, before: scatter only", "graphs/s, now: auto",
-                    "speed-up", "student steps/s, before", "student steps/s, now", "speed-up",
-                    "build s (once), before / now", "steps timed"], gen_rows)
-    lines += ["", "Before = every model on scatter kernels (`use_propagation('sparse')`), now = the automatic "
-              "sparse/dense choice (dense per-graph blocks for dense relaxed graphs); each generator measured "
-              f"both ways in {args.repeats} alternating rounds in this run, best of each kept. Online generators' student steps include drawing each "
-              "batch (and DFAD's and conditional's generator updates); offline sets are drawn once, resampled "
-              "every epoch, and labelled by the teacher batch by batch.", "",
-              "## Before/after: node-type prior fit (set-up of prior, gfkd, dfad)", ""]
-    lines += table(["teacher forward", "seconds (300 Adam steps, 64 graphs)"], prior_rows)
-    lines += ["", f"Speed-up **{speedup:.1f}×**, same distribution (largest difference {same:.1e}). The fit only "
-              "needs the first BatchNorm layer's input, so the forward now stops there.", "",
-              "## Scatter vs dense aggregation (forward + backward, 64 features, 4,000 nodes per batch)", ""]
-    lines += table(["n", "density", "scatter ms", "dense bmm + conversion ms", "dense speed-up"], k_rows)
-    lines += ["", "Full grid and crossover: `benchmarks/results/archive/kernels.md`.", ""]
-    if m_rows:
-        lines += ["## GFKD memory against n (batch of 4 graphs, 2 iterations)", ""]
-        lines += table(["candidates", "n", "graphs", "structure logits", "generation peak RSS MiB"], m_rows)
-        lines += ["", "Full table and the 5,000-node end-to-end run: `benchmarks/results/archive/memory.md`.", ""]
-    write_results(args.results, lines)
+        load = load_average()
+        record("generator", generator_figures_both(name, teacher, args), load)
+    for n in _ints(args.kernel_sizes):
+        for density in [float(d) for d in args.kernel_densities.split(",") if d]:
+            load = load_average()
+            record("kernel", kernel_figures(n, density, 0.2), load)
+    if not args.no_memory:
+        for n in sorted(set(_ints(args.memory_all_sizes)) | set(_ints(args.memory_random_sizes))):
+            for mode in ("all", "random"):
+                if n in _ints(getattr(args, f"memory_{mode}_sizes")):
+                    load = load_average()
+                    record("memory", memory_figures(mode, n, 4), load)
+    print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results/speed.md, rendered by benchmarks/regenerate.py from the raw runs
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b else "-"
+
+
+def _settings(runs: List[Dict], field: str) -> str:
+    return ", ".join(map(str, sorted({r[field] for r in runs})))
+
+
+def render(runs: List[Dict]) -> str:
+    """``results/speed.md``: per generator, graphs/s and student steps/s before (scatter only) and now (auto),
+    the node-type prior fit before/after, a small scatter-vs-dense grid and GFKD memory against n; every
+    figure the median over the runs of its row. A pure function of ``runs`` (sorted; no clock, no machine)."""
+    runs = [r for r in runs if r.get("benchmark") == "speed"]
+    tags = machine_tags(runs)
+    of = {kind: [r for r in runs if r["kind"] == kind] for kind in KINDS}
+    tag_col = ["machine"] if tags else []
+    order = {g: i for i, g in enumerate(GENERATORS)}
+    gen_groups = grouped(of["generator"], lambda r: (r["generator"], r["what"]), tags,
+                         order=lambda k: (order.get(k[0], len(order)), k))
+    gen_rows = []
+    for key, items in gen_groups:
+        fig = {f: median(r[f] for r in items) for f in ("rate_before", "rate_now", "steps_before", "steps_now")}
+        builds = [r for r in items if r["build_now"] is not None]
+        gen_rows.append([key[0], key[1], f"{fig['rate_before']:.1f}", f"{fig['rate_now']:.1f}",
+                         _ratio(fig["rate_now"], fig["rate_before"]), f"{fig['steps_before']:.1f}",
+                         f"{fig['steps_now']:.1f}", _ratio(fig["steps_now"], fig["steps_before"]),
+                         "-" if not builds else f"{median(r['build_before'] for r in builds):.2f} / "
+                                                f"{median(r['build_now'] for r in builds):.2f}",
+                         _settings(items, "steps_timed")] + ([key[-1]] if tags else []))
+    prior_groups = grouped(of["type_prior"], lambda r: (r["graphs"], r["adam_steps"]), tags)
+    prior_lines = []
+    for key, items in prior_groups:
+        before, after = median(r["before_s"] for r in items), median(r["after_s"] for r in items)
+        where = f" ({key[-1]})" if tags else ""
+        prior_lines += [*table(["teacher forward", f"seconds ({key[1]} Adam steps, {key[0]} graphs){where}"],
+                               [["before: full teacher forward", f"{before:.3f}"],
+                                ["after: stop at the first BatchNorm", f"{after:.3f}"]]), "",
+                        f"Speed-up **{before / after:.1f}×**, same distribution (largest difference "
+                        f"{max(r['max_difference'] for r in items):.1e}). The fit only needs the first BatchNorm "
+                        "layer's input, so the forward now stops there.", ""]
+    kernel_groups = grouped(of["kernel"], lambda r: (r["n"], r["density"], r["graphs"], r["features"]), tags)
+    kernel_rows = []
+    for key, items in kernel_groups:
+        s, d = median(r["scatter_ms"] for r in items), median(r["dense_ms"] for r in items)
+        kernel_rows.append([str(key[0]), f"{key[1]:g}", f"{s:.2f}", f"{d:.2f}", _ratio(s, d)] + ([key[-1]] if tags else []))
+    memory_groups = grouped(of["memory"], lambda r: (r["n"], r["mode"], r["graphs"], r["iterations"]), tags)
+    memory_rows = []
+    for key, items in memory_groups:
+        ok = [r for r in items if not r.get("error")]
+        memory_rows.append([key[1], str(key[0]), str(key[2]), f"{median(r['pairs'] for r in ok):,.0f}" if ok else "-",
+                            f"{median(r['during_mb'] for r in ok):,.0f}" if ok else sorted(r["error"] for r in items)[0]]
+                           + ([key[-1]] if tags else []))
+    gen_runs = of["generator"] or runs
+    lines = ["# Speed: generation and distillation throughput on CPU", "",
+             *header_lines(runs, ["speed.jsonl"], tags=tags),
+             f"- teacher: {_settings(runs, 'teacher')} on MUTAG (`{_settings(runs, 'teacher_file')}`), student "
+             f"{_settings(runs, 'student')}, batch {_settings(gen_runs, 'batch_size')}, "
+             f"{_settings(gen_runs, 'graphs_per_epoch')} graphs per epoch, {_settings(gen_runs, 'epochs')} epochs, "
+             f"generator defaults (gfkd: {_settings(gen_runs, 'gfkd_iterations')} iterations)",
+             *load_note(runs),
+             *repeat_note([items for _, items in gen_groups + prior_groups + kernel_groups + memory_groups]), ""]
+    if gen_rows:
+        lines += ["## Per generator", "",
+                  *table(["generator", "generation measured", "graphs/s, before: scatter only", "graphs/s, now: auto",
+                          "speed-up", "student steps/s, before", "student steps/s, now", "speed-up",
+                          "build s (once), before / now", "steps timed"] + tag_col, gen_rows), "",
+                  "Before = every model on scatter kernels (`use_propagation('sparse')`), now = the automatic "
+                  "sparse/dense choice (dense per-graph blocks for dense relaxed graphs); each generator measured "
+                  f"both ways in {_settings(of['generator'], 'repeats')} alternating rounds per run, best of each "
+                  "kept. Online generators' student steps include drawing each batch (and DFAD's and conditional's "
+                  "generator updates); offline sets are drawn once, resampled every epoch, and labelled by the "
+                  "teacher batch by batch.", ""]
+    if prior_lines:
+        lines += ["## Before/after: node-type prior fit (set-up of prior, gfkd, dfad)", "", *prior_lines]
+    if kernel_rows:
+        lines += ["## Scatter vs dense aggregation (forward + backward, 64 features, 4,000 nodes per batch)", "",
+                  *table(["n", "density", "scatter ms", "dense bmm + conversion ms", "dense speed-up"] + tag_col,
+                         kernel_rows), "",
+                  "Full grid and crossover: `kernels.md`.", ""]
+    if memory_rows:
+        lines += [f"## GFKD memory against n (batch of {_settings(of['memory'], 'graphs')} graphs, "
+                  f"{_settings(of['memory'], 'iterations')} iterations)", "",
+                  *table(["candidates", "n", "graphs", "structure logits", "generation peak RSS MiB"] + tag_col,
+                         memory_rows), "",
+                  "Full table and the end-to-end run on large graphs: `memory.md`.", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ import dfkd
 from dfkd.generators.inference import infer_degree_law
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DEFAULT_DATA_ROOT, RUNS, append_run, holdout_teacher, provenance, read_runs, table,  # noqa: E402
-                    without_paths)
+from common import (DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, holdout_teacher, provenance,  # noqa: E402
+                    read_runs, table)
 
 RAW = os.path.join(RUNS, "structure_inference.jsonl")
 
@@ -79,10 +79,7 @@ def render(runs: List[Dict]) -> str:
                f"{statistics.median(errors):.0%} (largest {max(errors):.0%})." if errors else "")
     return "\n".join([
         "# Degree law inferred from the teacher alone, against its training graphs' statistics", "",
-        "- written by: `python benchmarks/regenerate.py` from `benchmarks/runs/structure_inference.jsonl`",
-        *(f"- runs made by: `{c}`" for c in sorted({without_paths(r['command']) for r in runs})),
-        *(f"- machine: {m}" for m in sorted({r['machine'] for r in runs})),
-        f"- code: commits {', '.join(sorted({r['git_commit'] for r in runs}))}",
+        *header_lines(runs, ["structure_inference.jsonl"]),
         "- teachers: `distill_benchmark.py`'s 70/30 hold-out teachers; their checkpoints store the true statistics, "
         "which the inference does not read. Grid: mean degree 0.75-16 (17 values), dispersion (var / mean) "
         "0.15-9 (10 values); probe graphs of 10-30 nodes (`dfkd.generators.inference`).", "",

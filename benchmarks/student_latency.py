@@ -9,8 +9,11 @@ end to end (structural encodings computed from ``edge_index`` inside the forward
 on encodings precomputed once per graph (``forward_features``: what a deployment that stores the
 encodings with the node features pays); the encoding step alone is timed too.
 
-    python benchmarks/student_latency.py --threads 1 --repeats 200
-    python benchmarks/student_latency.py --threads 2 --results benchmarks/results/archive/student_latency.md
+Every (student, mode) is appended as one JSON line to ``--raw`` (default ``runs/student_latency.jsonl``,
+committed); ``python benchmarks/regenerate.py`` writes ``results/student_latency.md`` from them
+(:func:`render`).
+
+    python benchmarks/student_latency.py --threads 1
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Callable, List
+from typing import Callable, Dict, List
 
 import torch
 from torch_geometric.data import Batch, Data
@@ -27,8 +30,10 @@ from torch_geometric.data import Batch, Data
 from dfkd.nn import build_model, count_parameters
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, command, machine, table  # noqa: E402
+from common import (RUNS, append_run, grouped, header_lines, load_average, load_note, machine_tags,  # noqa: E402
+                    median, provenance, repeat_note, table)
 
+RAW = os.path.join(RUNS, "student_latency.jsonl")
 DEFAULT_ARCHS = ["gin-2-32", "gcn-2-32", "mlp-2-32", "mlp_pe-2-32"]
 NUM_TYPES, NUM_CLASSES = 7, 2  # MUTAG
 
@@ -72,7 +77,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=10, help="untimed calls before each measurement")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--results", default=os.path.join(HERE, "results", "archive", "student_latency.md"))
+    p.add_argument("--raw", default=RAW, help="JSON lines file the rows are appended to (default: "
+                                              "runs/student_latency.jsonl)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -91,44 +97,84 @@ def main(argv=None) -> int:
 
         return (median_ms(lambda: run(batch), args.repeats, args.warmup), median_ms(one, args.repeats, args.warmup))
 
-    rows, measured = [], {}
+    base = dict(benchmark="student_latency", batch_size=args.batch_size, single_graphs=args.single_graphs,
+                repeats=args.repeats, warmup=args.warmup, seed=args.seed, threads=args.threads,
+                num_types=NUM_TYPES, num_classes=NUM_CLASSES, mean_nodes=mean_nodes, mean_degree=mean_degree)
+
+    def record(arch: str, mode: str, params, times, load) -> None:
+        append_run(args.raw, dict(base, arch=arch, mode=mode, parameters=params, batch_ms=times[0], single_ms=times[1],
+                                  load_average=load, **provenance()))
+        print(arch, mode, f"batch {times[0]:.3f} ms, single {times[1]:.3f} ms", flush=True)
+
     with torch.inference_mode():
         for arch in args.archs:
             torch.manual_seed(args.seed)
             model = build_model(arch, in_channels=NUM_TYPES, out_channels=NUM_CLASSES).eval()
             params = count_parameters(model)
-            batch_ms, single_ms = timer(lambda b: model(b.x, b.edge_index, b.batch, num_graphs=b.num_graphs))
-            measured[arch] = batch_ms
-            rows.append([arch, "end to end", params, batch_ms, single_ms])
+            load = load_average()
+            record(arch, MODES[0], params, timer(lambda b: model(b.x, b.edge_index, b.batch, num_graphs=b.num_graphs)),
+                   load)
             if hasattr(model, "forward_features"):  # mlp_pe: encodings precomputed once per graph
                 cached = {id(b): model.encode(b.x, b.edge_index, b.batch, num_graphs=b.num_graphs)
                           for b in [batch, *singles]}
-                batch_ms, single_ms = timer(lambda b: model.forward_features(cached[id(b)], b.batch, b.num_graphs))
-                rows.append([arch, "graph-less (precomputed encodings)", params, batch_ms, single_ms])
-                batch_ms, single_ms = timer(lambda b: model.encode(b.x, b.edge_index, b.batch, num_graphs=b.num_graphs))
-                rows.append([arch, "encodings only", "-", batch_ms, single_ms])
-
-    base = measured.get("gin-2-32")
-    body = []
-    for arch, mode, params, batch_ms, single_ms in rows:
-        rel = f"{batch_ms / base:.2f}×" if base else "-"
-        body.append([f"`{arch}`", mode, f"{params:,}" if isinstance(params, int) else params,
-                     f"{batch_ms:.3f}", f"{args.batch_size / batch_ms * 1000:,.0f}", f"{single_ms:.3f}", rel])
-    lines = ["# Student inference latency", "",
-             f"- command: `{command()}`", f"- machine: {machine()}",
-             f"- graphs: random molecule-like, {NUM_TYPES} one-hot node types, {NUM_CLASSES} classes; batch of "
-             f"{args.batch_size} graphs, {mean_nodes:.1f} nodes/graph, mean degree {mean_degree:.2f}; single-graph "
-             f"timing cycles through {args.single_graphs} other graphs",
-             f"- median of {args.repeats} timed forward calls after {args.warmup} warm-up calls, eval mode, "
-             "`torch.inference_mode`, untrained weights", "",
-             *table(["student", "mode", "parameters", f"batch of {args.batch_size} (ms)", "graphs/s",
-                     "single graph (ms)", "batch time vs gin-2-32"], body),
-             ""]
-    print("\n".join(lines))
-    os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
-    with open(args.results, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+                load = load_average()
+                record(arch, MODES[1], params,
+                       timer(lambda b: model.forward_features(cached[id(b)], b.batch, b.num_graphs)), load)
+                load = load_average()
+                record(arch, MODES[2], None,
+                       timer(lambda b: model.encode(b.x, b.edge_index, b.batch, num_graphs=b.num_graphs)), load)
+    print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results/student_latency.md, rendered by benchmarks/regenerate.py from the raw runs
+
+MODES = ("end to end", "graph-less (precomputed encodings)", "encodings only")
+BASELINE = "gin-2-32"
+
+
+def render(runs: List[Dict]) -> str:
+    """``results/student_latency.md``: per graph set-up (batch size, timing settings), student and mode, the
+    median batch and single-graph latency over runs, the throughput and the batch time against gin-2-32's. A
+    pure function of ``runs`` (sorted; no clock, no machine)."""
+    runs = [r for r in runs if r.get("benchmark") == "student_latency"]
+    tags = machine_tags(runs)
+    archs = {a: i for i, a in enumerate(DEFAULT_ARCHS)}
+    modes = {m: i for i, m in enumerate(MODES)}
+    setup = lambda r: (r["batch_size"], r["single_graphs"], r["seed"], r["repeats"], r["warmup"])  # noqa: E731
+    groups = grouped(runs, lambda r: setup(r) + (r["arch"], r["mode"]), tags,
+                     order=lambda k: (k[:5], k[-1], archs.get(k[5], len(archs)), k[5], modes.get(k[6], len(modes)), k[6]))
+    figures = {key: (median(r["batch_ms"] for r in items), median(r["single_ms"] for r in items))
+               for key, items in groups}
+    lines = ["# Student inference latency", "", *header_lines(runs, ["student_latency.jsonl"], tags=tags),
+             *load_note(runs), *repeat_note(items for _, items in groups)]
+    for config in sorted({setup(r) for r in runs}):
+        batch_size, single_graphs, seed, repeats, warmup = config
+        items = [r for r in runs if setup(r) == config]
+        rows = []
+        for key, group in groups:
+            if key[:5] != config:
+                continue
+            batch_ms, single_ms = figures[key]
+            base = figures.get(config + (BASELINE, MODES[0], key[-1]))
+            params = group[0]["parameters"]
+            rows.append([f"`{key[5]}`", key[6], f"{params:,}" if isinstance(params, int) else "-", f"{batch_ms:.3f}",
+                         f"{batch_size / batch_ms * 1000:,.0f}", f"{single_ms:.3f}",
+                         f"{batch_ms / base[0]:.2f}×" if base else "-"] + ([key[-1]] if tags else []))
+        several = len({setup(r) for r in runs}) > 1
+        lines += [*(["", f"## Batch of {batch_size} graphs (seed {seed}, {repeats} repeats)", ""] if several else []),
+                  f"- graphs: random molecule-like (seed {seed}), {', '.join(map(str, sorted({r['num_types'] for r in items})))} "
+                  f"one-hot node types, {', '.join(map(str, sorted({r['num_classes'] for r in items})))} classes; batch "
+                  f"of {batch_size} graphs, {median(r['mean_nodes'] for r in items):.1f} nodes/graph, mean degree "
+                  f"{median(r['mean_degree'] for r in items):.2f}; single-graph timing cycles through {single_graphs} "
+                  "other graphs",
+                  f"- median of {repeats} timed forward calls after {warmup} warm-up calls, eval mode, "
+                  f"`torch.inference_mode`, untrained weights, {', '.join(map(str, sorted({r['threads'] for r in items})))} "
+                  "torch thread(s)", "",
+                  *table(["student", "mode", "parameters", f"batch of {batch_size} (ms)", "graphs/s",
+                          "single graph (ms)", f"batch time vs {BASELINE}"] + (["machine"] if tags else []), rows)]
+    return "\n".join(lines + [""])
 
 
 if __name__ == "__main__":

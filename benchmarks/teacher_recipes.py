@@ -25,8 +25,8 @@ import dfkd
 from dfkd.train import TrainConfig, train_teacher
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DEFAULT_DATA_ROOT, RUNS, append_run, mean_std, provenance, read_runs, table,  # noqa: E402
-                    teacher_recipe)
+from common import (DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, mean_std, provenance, read_runs,  # noqa: E402
+                    table, teacher_recipe)
 
 RAW = os.path.join(RUNS, "teacher_recipes.jsonl")
 # Candidates: GIN's recipe (Adam 0.01 halved every 50 epochs, dropout 0.5) and its lower learning rate,
@@ -102,6 +102,7 @@ def chosen(runs: List[dict]) -> Dict[str, str]:
 
 
 def render(runs: List[dict]) -> str:
+    runs = [r for r in runs if r.get("benchmark") == "teacher_recipes"]
     winners = chosen(runs)
     groups = defaultdict(list)
     for r in runs:
@@ -112,11 +113,8 @@ def render(runs: List[dict]) -> str:
         rows.append([name, arch, candidate, len(items), mean_std([r["val_accuracy"] for r in items]),
                      mean_std([r["val_loss"] for r in items]), mean_std([r["test_accuracy"] for r in items]), mark,
                      f"{statistics.mean(r['wall_s'] for r in items):.0f}"])
-    machines = sorted({r["machine"] for r in runs})
-    commands = sorted({r["command"] for r in runs})
     lines = ["# Teacher recipes chosen on validation graphs", "",
-             "- written by: `python benchmarks/regenerate.py` from `benchmarks/runs/teacher_recipes.jsonl`",
-             *[f"- runs made by: `{c}`" for c in commands], *[f"- machine: {m}" for m in machines],
+             *header_lines(runs, ["teacher_recipes.jsonl"], code=False),
              "- protocol: per seed, GFKD's stratified 70/30 hold-out; the teacher fits 90% of the 70% and keeps the "
              "best epoch on the other 10% (validation). GIN's recipe (`lr0.01`) stays unless a candidate's "
              "validation accuracy beats it, paired by architecture and seed, by more than two standard errors of "

@@ -303,6 +303,10 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
                    help="registered generator: prior, gfkd, dfad, conditional, random (see 'dfkd info')")
     g.add_argument("--num-graphs", type=int, default=256, help="synthetic graphs to generate")
     g.add_argument("--nodes", default=None, help="node-count range MIN:MAX (default: teacher's statistics, else 10:30)")
+    g.add_argument("--structure", choices=["auto", "checkpoint", "teacher"], default=None,
+                   help="where the degree law comes from (prior generator): the checkpoint's training statistics, "
+                        "inferred from the teacher's BatchNorm statistics, or auto (checkpoint if it has them, else "
+                        "teacher); default: the generator's")
     g.add_argument("--iterations", type=int, default=None,
                    help="generator optimisation steps (gfkd: 300); warm-up steps for dfad (0) and conditional (300)")
     g.add_argument("--estimator", default=None, help="structure gradient: arm, concrete, straight_through (gfkd's default: arm)")
@@ -341,6 +345,16 @@ def generator_options(args: argparse.Namespace) -> Dict[str, Any]:
             options[name] = args.iterations
     if args.estimator is not None:
         options["estimator"] = args.estimator
+    if getattr(args, "structure", None) is not None:
+        import dataclasses
+
+        from dfkd.generators.registry import GENERATORS
+
+        if args.generator in GENERATORS and "structure" not in {
+                f.name for f in dataclasses.fields(GENERATORS.get(args.generator).config_cls)}:
+            raise UserError(f"--structure: generator {args.generator!r} takes its structure from the checkpoint's "
+                            "statistics only; use --generator prior, or drop the option")
+        options["structure"] = args.structure
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

@@ -123,3 +123,198 @@ def test_class_fidelity_table_is_a_pure_function_of_its_runs(renderers):
     assert [row.split(" | ")[0] for row in rows] == ["| MUTAG", "| MUTAG", "| PTC", "| PTC"]  # datasets in order
     assert rows[1].startswith("| MUTAG | gin-5-64 | 1 | 200 | 2 | 0.900 ± 0.071 | 0.850 | 11.000 ± 0.000 |")
     assert rows[1].endswith("| 300 | 30.0 |") and rows[2].split(" | ")[4] == "1"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every renderer registered in regenerate.TABLES: a pure, order-independent function of a small hand-made run
+# list, whose header names its raw files, commands (output paths left out), machines, commits and dates.
+
+
+def _timing(benchmark, load=1.5, **fields):
+    return dict(benchmark=benchmark, load_average=load, **fields, **PROVENANCE)
+
+
+def _hand_made_runs():
+    """Hand-made raw runs per results table (two machines where timing tables must keep them apart)."""
+    other = dict(machine="second machine, 16 CPU cores")
+    teacher_file = "benchmarks/runs/holdout_teachers/MUTAG-gin-5-64-holdout-seed0.pt"
+    gen_speed = [_timing("generation_speed", dataset="MUTAG", teacher="gin-5-64", teacher_seed=0, kind=kind,
+                         graphs=graphs, iterations=its, seconds=sec)
+                 for kind, graphs, its, sec in (("batched", 131, 50, 1.8), ("loop", 16, 50, 3.7),
+                                                ("type_prior", 131, None, 4.0), ("full", 131, 2500, 96.4))]
+    gen_speed.append(dict(gen_speed[0], seconds=2.0))  # a second run of the batched row: medians
+    speed_base = dict(teacher="gin-5-64", teacher_file=teacher_file, student="gin-2-32", graphs_per_epoch=256,
+                      batch_size=32, epochs=2, gfkd_iterations=50, sample_batches=10, repeats=2)
+    speed = [_timing("speed", kind="generator", generator=g, what=w, steps_timed=16, rate_before=rb, rate_now=rn,
+                     steps_before=50.0, steps_now=60.0, build_before=b, build_now=b, **speed_base)
+             for g, w, rb, rn, b in (("prior", "sample(32) after build", 3000.0, 3500.0, 0.4),
+                                     ("random", "generate(256)", 9000.0, 13000.0, None))]
+    speed += [_timing("speed", kind="type_prior", before_s=5.0, after_s=0.5, graphs=64, adam_steps=300,
+                      max_difference=0.0, **speed_base),
+              _timing("speed", kind="kernel", n=20, density=0.5, graphs=200, features=64, min_seconds=0.2,
+                      scatter_ms=28.0, dense_ms=7.0, **speed_base),
+              _timing("speed", kind="memory", mode="all", n=1000, graphs=4, iterations=2, per_node=16, error=None,
+                      pairs=1998000, during_mb=197.0, **speed_base)]
+    kernels = [_timing("kernels", n=n, density=d, graphs=4000 // n, edges=e, features=64, nodes_per_batch=4000,
+                       min_seconds=0.3, max_difference=2e-5, torch_scatter=False,
+                       ms={"scatter (dfkd native)": s, "scatter (PyG utils)": s * 0.9, "dense bmm + conversion": dense,
+                           "dense bmm (A given)": 0.7})
+               for n, d, e, s, dense in ((10, 0.1, 3567, 0.8, 6.0), (10, 1.0, 36000, 33.8, 6.7), (20, 0.1, 7570, 1.9, 2.6))]
+    kernels.append(dict(kernels[1], **other))
+    memory = [_timing("memory", kind="generation", teacher="gin-5-64", teacher_file=teacher_file, mode=mode, n=n,
+                      graphs=b, iterations=3, per_node=16, error=None, pairs=p, peak_mb=400.0, base_mb=330.0,
+                      during_mb=mb, seconds=1.0, edges=float(n))
+              for mode, n, b, p, mb in (("all", 1000, 8, 3996000, 505.0), ("random", 5000, 8, 681904, 602.0))]
+    memory += [_timing("memory", kind="generation", teacher="gin-5-64", teacher_file=teacher_file, mode="all", n=2000,
+                       graphs=8, iterations=3, per_node=16, error="MemoryError", pairs=None, peak_mb=None,
+                       base_mb=None, during_mb=None, seconds=None, edges=None),
+               _timing("memory", kind="end_to_end", teacher="gin-5-64", teacher_file=teacher_file, n=5000, graphs=8,
+                       iterations=20, epochs=2, error=None, rc=0, seconds=40.2, peak_mb=1141.0,
+                       cli="dfkd distill --teacher x.pt --generator gfkd", summary="student gin-2-32 <- teacher")]
+    propagation = [_timing("propagation", work=w, graphs=g, order=i, batch_size=32, repeats=7, sparse_s=sp, auto_s=au,
+                           prior_adjacency="SparseAdjacency")
+                   for i, (w, g, sp, au) in enumerate((("dfad generator step (32 graphs)", "all pairs, relaxed", 0.068, 0.040),
+                                                       ("student step on prior graphs (32 graphs)", "discrete, sparse", 0.007, 0.0072)))]
+    precision = [_timing("precision", kind="speed", work=p["work"], graphs=p["graphs"], order=p["order"], batch_size=32,
+                         repeats=5, seconds={"fp32": 0.03, "bf16": 0.1, "fp16": 0.09}, teacher="gin-5-64",
+                         student="gin-2-32", cpu_capability="AVX2") for p in propagation]
+    scores = lambda acc: dict(accuracy=acc, teacher_accuracy=0.85, majority_accuracy=0.65, agreement=0.9)  # noqa: E731
+    for seed, (fp32, bf16) in enumerate(((0.80, 0.82), (0.78, 0.77))):
+        for prec, acc in (("fp32", fp32), ("bf16", bf16)):
+            precision.append(dict(benchmark="distill", protocol="holdout", dataset="MUTAG", seed=seed, fold=None,
+                                  teacher="gin-5-64", student="gin-2-32", method="prior", precision=prec, epochs=400,
+                                  num_graphs=256, overrides={}, test=scores(acc), val=scores(acc), distill_s=60.0,
+                                  wall_s=70.0, **PROVENANCE))
+    distributed = []
+    for mode, sample, cpu, step in (("1 process", 0.02, 0.02, 0.038), ("2 processes, replicated (before)", 0.035, 0.017, 0.098),
+                                    ("2 processes, sharded (now)", 0.019, 0.010, 0.066)):
+        for generator in ("prior", "dfad"):
+            distributed.append(_timing("distributed", kind="generation", teacher="gin-5-64", student="gin-2-32",
+                                       teacher_file=teacher_file, batches=10, distill_batch_size=32, graphs_per_epoch=512,
+                                       epochs=2, generator=generator, batch=32, mode=mode, sample_s=sample,
+                                       sample_cpu_s=cpu, step_s=step if generator == "dfad" else None,
+                                       step_cpu_s=step if generator == "dfad" else None))
+            distributed.append(_timing("distributed", kind="distill", teacher="gin-5-64", student="gin-2-32",
+                                       teacher_file=teacher_file, batches=10, distill_batch_size=32, graphs_per_epoch=512,
+                                       epochs=2, generator=generator, mode=mode, wall_s=15.0 * sample / 0.02,
+                                       loop_s=sample * 50, cpu_s=cpu * 50))
+    latency = [_timing("student_latency", batch_size=128, single_graphs=32, repeats=100, warmup=10, seed=0, threads=1,
+                       num_types=7, num_classes=2, mean_nodes=18.5, mean_degree=2.07, arch=a, mode=m, parameters=p,
+                       batch_ms=b, single_ms=0.12)
+               for a, m, p, b in (("mlp_pe-2-32", "encodings only", None, 1.0), ("gin-2-32", "end to end", 3826, 0.5),
+                                  ("mlp_pe-2-32", "end to end", 2196, 1.5))]
+    reliability = [dict(benchmark="reliability", kind="fuzz", seed=0, omp_num_threads="1", corpus_kind=k, order=i,
+                        per_kind=2, seconds=0.1, payloads_ran=0, tried=2, refused=2 - i, accepted=i, lost=0, lost_cases=[],
+                        examples=[] if i else ["FILE: not a | checkpoint"], accepted_mutations=["1 flipped bits"][:i],
+                        **PROVENANCE) for i, k in enumerate(("truncated", "bit_flips"))]
+    trial = dict(benchmark="reliability", seed=0, omp_num_threads="1", epochs=6, steps=18, num_graphs=24, writes=8)
+    reliability += [dict(trial, kind="kill", trial=t, trials=2, point=p, killed=True, returncode=-9,
+                         files={"synthetic.pt": "ok"}, broken={}, equal=True, seconds=2.4, **PROVENANCE)
+                    for t, p in enumerate(("step:13", "after_save:9"))]
+    reliability += [dict(trial, kind="disk_full", write=w, error=f"[Errno 28] could not write {w}", one_line=True,
+                         broken={}, temporary=[], equal=True, **PROVENANCE) for w in (2, 1)]
+    teachers = [dict(benchmark="teachers", dataset=d, arch="gin-5-64", fold=f, train=dict(lr=0.01, epochs=300),
+                     model={}, recipe=dict(epochs=300, batch_size=32), test_accuracy=acc, val_accuracy=0.9,
+                     majority_accuracy=maj, test_graphs=19, best_epoch=100, wall_s=13.0, **PROVENANCE)
+                for d, f, acc, maj in (("PTC", 1, 0.60, 0.58), ("MUTAG", 1, 0.90, 0.67), ("MUTAG", 2, 0.85, 0.65))]
+    return {"generation_speed.md": gen_speed, "speed.md": speed, "kernels.md": kernels, "memory.md": memory,
+            "propagation.md": propagation, "precision.md": precision, "distributed.md": distributed,
+            "student_latency.md": latency, "reliability.md": reliability, "teachers.md": teachers,
+            "regression.md": [_regression_run("SYNTH:TRIANGLES", 0, "prior", 0.8, 0.56, 0.31, 40.0)],
+            "class_fidelity.md": [_fidelity_run("MUTAG", 0, [1.0, 0.95])],
+            "teacher_recipes.md": [dict(benchmark="teacher_recipes", dataset="PTC", arch="gin-5-64", candidate=c, seed=s,
+                                        val_accuracy=0.6 + s / 100, val_loss=0.7, test_accuracy=0.58, wall_s=30.0,
+                                        **PROVENANCE) for c in ("lr0.01", "lr0.001") for s in (0, 1)]}
+
+
+def test_every_registered_script_exposes_a_render_and_writes_no_markdown(renderers):
+    regenerate = renderers[0]
+    for name, (raws, render) in regenerate.TABLES.items():
+        assert callable(render) and raws and all(raw.endswith(".jsonl") for raw in raws), name
+    scripts = ["generation_speed", "speed", "kernels", "memory", "propagation", "precision", "distributed_speed",
+               "student_latency", "reliability", "train_teachers", "regression_benchmark", "class_fidelity",
+               "teacher_recipes", "distill_benchmark"]
+    for script in scripts:
+        source = open(os.path.join(BENCHMARKS, f"{script}.py"), encoding="utf-8").read()
+        assert '"--results"' not in source and "write_results" not in source, script
+        if script != "distill_benchmark":
+            assert "def render(" in source, script
+
+
+def test_every_table_is_a_pure_function_of_its_runs(renderers):
+    regenerate = renderers[0]
+    runs = _hand_made_runs()
+    assert set(runs) <= set(regenerate.TABLES), "hand-made runs for a table regenerate.py does not know"
+    for name, (raws, render) in regenerate.TABLES.items():
+        if name == "leaderboard.md":
+            continue  # a signature of its own (render(runs, sources)); covered by --check on the committed runs
+        if name not in runs:  # a table this test has no hand-made runs for: it must at least ignore foreign runs
+            foreign = [dict(benchmark="someone_else", dataset="MUTAG")]
+            assert render(foreign) == render(list(foreign)), name
+            continue
+        items = runs[name] + [dict(benchmark="someone_else", dataset="MUTAG")]  # other benchmarks' runs: ignored
+        text = render(items)
+        assert text is not None and text == render(items[::-1]), name
+        assert text == render([dict(r) for r in reversed(runs[name])] + items[-1:]), name
+        assert text.startswith("# ") and "\n| " in text and "\n\n\n" not in text, name
+        own = [raw for raw in raws if raw != "distill_holdout.jsonl"]
+        assert all(f"`benchmarks/runs/{raw}`" in text for raw in own), name
+        assert "`python benchmarks/x.py --seeds 0`" in text and "/tmp/x.jsonl" not in text, name
+        assert "test machine, 2 CPU cores" in text, name
+        assert name == "teacher_recipes.md" or ("abc1234" in text and "2026-12-01" in text), name
+
+
+def test_timing_tables_keep_machines_apart_and_take_medians(renderers):
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        import generation_speed
+        import kernels
+    finally:
+        sys.path.remove(BENCHMARKS)
+    runs = _hand_made_runs()
+    text = kernels.render(runs["kernels.md"])
+    assert "- machine M1: second machine, 16 CPU cores" in text and "- machine M2: test machine, 2 CPU cores" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 10 | 1 |")]
+    assert len(rows) == 2 and rows[0].endswith("| M1 |") and rows[1].endswith("| M2 |")
+    assert "- M1, n = 10: dense (with conversion) is faster from density 1" in text
+    assert "- M2, n = 20: scatter is faster at every density timed" in text
+    text = generation_speed.render(runs["generation_speed.md"])
+    batched = next(line for line in text.splitlines() if "batched (one tensor program)" in line)
+    assert "| 131 | 50 | 1.90 |" in batched  # median of 1.8 and 2.0 s
+    assert "2 runs per row" in text and "| machine |" not in text
+    assert "batched speed-up over the per-graph loop **15.9×**" in text  # (3.7 / 16) / (1.9 / 131)
+
+
+def test_precision_table_pairs_distill_runs_and_waits_for_its_own(renderers):
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        import leaderboard
+        import precision
+    finally:
+        sys.path.remove(BENCHMARKS)
+    runs = _hand_made_runs()["precision.md"]
+    distill = [r for r in runs if r["benchmark"] == "distill"]
+    fp32 = [r for r in distill if r["precision"] == "fp32"]
+    assert precision.render(fp32) is None  # only the leaderboard's fp32 runs: no table
+    text = precision.render(distill)
+    row = next(line for line in text.splitlines() if line.startswith("| MUTAG"))
+    assert "| 2 | 0.850 ± 0.000 | 0.650 |" in row and "| +0.005 | 0.020 |" in row
+    assert "## Speed" in text and "Not run yet" in text
+    assert "| fp32/bf16 | fp32/fp16 |" in precision.render(runs)
+    sources = ["benchmarks/runs/distill_holdout.jsonl"]
+    with_bf16 = leaderboard.render(distill, sources)
+    assert with_bf16.replace("- runs at bf16 (`--precision`) are left out here; they stand beside their fp32 twins in "
+                             "`precision.md`.\n", "") == leaderboard.render(fp32, sources)
+
+
+def test_teacher_table_shows_majority_and_gain(renderers):
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        import train_teachers
+    finally:
+        sys.path.remove(BENCHMARKS)
+    text = train_teachers.render(_hand_made_runs()["teachers.md"])
+    rows = [line for line in text.splitlines() if line.startswith("| MUTAG") or line.startswith("| PTC")]
+    assert rows[0].startswith("| MUTAG | gin-5-64 | 2 | 0.875 ± 0.035 | 0.660 | +0.215 |")
+    assert rows[1].startswith("| PTC | gin-5-64 | 1 | 0.600 ± 0.000 | 0.580 | +0.020 ⚠ |")
+    assert "GIN paper" in text and rows[0].endswith("| 26 |")

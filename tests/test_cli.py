@@ -267,3 +267,13 @@ def test_plain_state_dict_teacher_on_every_command(tmp_path, capsys):
         dfkd.load_checkpoint(ckpt, features="degree")
     spec = dfkd.load_checkpoint(sd, arch="gin-2-8", in_channels=7, num_classes=2, features="degree").feature_spec
     assert spec.encoding == "degree" and spec.max_degree == 6 and spec.dim == 7
+
+
+def test_structure_switch_reaches_the_prior_generator_only(cli_teacher, tmp_path, capsys):
+    from dfkd.cli import build_parser, generator_options
+
+    args = build_parser().parse_args(["distill", "--teacher", "t.pt", "--out", "s.pt", "--structure", "teacher"])
+    assert generator_options(args)["structure"] == "teacher"
+    assert main(["distill", "--teacher", cli_teacher, "--generator", "gfkd", "--structure", "teacher", "--out",
+                 str(tmp_path / "s.pt"), "--quiet"]) == 2
+    assert "--structure: generator 'gfkd'" in capsys.readouterr().err
