@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import class_fidelity  # noqa: E402
+import dev_teachers  # noqa: E402
 import distributed_speed  # noqa: E402
 import generation_speed  # noqa: E402
 import kernels  # noqa: E402
@@ -30,6 +31,7 @@ import structure_inference  # noqa: E402
 import reliability  # noqa: E402
 import speed  # noqa: E402
 import student_latency  # noqa: E402
+import teacher_only  # noqa: E402
 import teacher_recipes  # noqa: E402
 import train_teachers  # noqa: E402
 from common import HERE, RESULTS, RUNS, read_runs  # noqa: E402
@@ -45,6 +47,8 @@ TABLES: Dict[str, Tuple[List[str], Callable[[List[dict]], Optional[str]]]] = {
                                                               "benchmarks/runs/distill_folds.jsonl"])),
     "teacher_recipes.md": (["teacher_recipes.jsonl"], teacher_recipes.render),
     "structure_inference.md": (["structure_inference.jsonl"], structure_inference.render),
+    "dev_teachers.md": (["dev_teachers.jsonl"], dev_teachers.render),
+    "teacher_only.md": (["teacher_only.jsonl"], teacher_only.render),
     "regression.md": (["regression.jsonl"], regression_benchmark.render),
     "class_fidelity.md": (["class_fidelity.jsonl"], class_fidelity.render),
     "teachers.md": (["teachers.jsonl"], train_teachers.render),

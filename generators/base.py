@@ -27,7 +27,7 @@ FALLBACK_DEGREE = 2.0  # mean degree for teachers without size statistics
 
 SOURCE_TITLES = {"option": "set by options", "teacher": "inferred from the teacher",
                  "checkpoint": "from the checkpoint's training statistics",
-                 "fallback": "fixed defaults, not from this teacher (its checkpoint has no statistics)"}
+                 "fallback": "fixed defaults (neither the teacher nor its checkpoint gives them)"}
 DEFAULT_NODES = (10, 30)  # GFKD's reference range when the teacher stores no size statistics
 MAX_GRAPH_NODES = 1_000_000  # larger graphs are a damaged checkpoint's statistics, not a request
 

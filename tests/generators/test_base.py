@@ -44,5 +44,5 @@ def test_run_says_where_its_structure_comes_from(tiny_teacher, caplog):
     records = [r for r in caplog.records if r.name == "dfkd.generators.base"]
     assert any("set by options: node counts 5-9" in r.getMessage() for r in records if r.levelno == logging.INFO)
     [warning] = [r.getMessage() for r in records if r.levelno == logging.WARNING]
-    assert "fixed defaults" in warning and "mean degree 2.00" in warning and "Erdős–Rényi" in warning
+    assert "fixed defaults (neither the teacher nor its checkpoint" in warning and "mean degree 2.00" in warning and "Erdős–Rényi" in warning
     assert "node counts" not in warning and "--set" in warning

@@ -1,0 +1,131 @@
+"""Teacher-only distillation of development teachers nobody tuned dfkd for (``dev_teachers.py``).
+
+Each teacher is a bare ``state_dict`` of a plain PyTorch Geometric model, loaded through the foreign path
+(:func:`dfkd.checkpoint.load_code_teacher`, as ``--teacher-module benchmarks.dev_teachers:build``) with no
+statistics of its training graphs: the **teacher-only** variant is dfkd's default recipe on exactly that.
+The **with-statistics** variant hands the same teacher the size and degree statistics of its training
+graphs (what a dfkd checkpoint would carry). Students: one of the teacher's family (or the nearest zoo
+model) and one of another family. Scores as in ``distill_benchmark.py``: test graphs (the teacher's 30%),
+the teacher's validation graphs, and agreement on its fitting graphs.
+
+    python benchmarks/teacher_only.py --datasets MUTAG --families resgcn --seeds 0
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections import defaultdict
+from typing import Dict, List
+
+import torch
+
+import dfkd
+from dfkd.checkpoint import load_code_teacher
+from dfkd.data import size_stats
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dev_teachers  # noqa: E402
+from common import DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, mean_std, provenance, read_runs, table  # noqa: E402
+from distill_benchmark import METHODS, distill_run  # noqa: E402
+from leaderboard import adjusted, gain  # noqa: E402
+
+from dfkd.evaluate import WEAK_TEACHER_GAIN  # noqa: E402
+
+RAW = os.path.join(RUNS, "teacher_only.jsonl")
+# teacher family -> (a student of its family or the nearest zoo model, a student of another family)
+STUDENTS = {"resgcn": ("gcn-3-32", "gin-2-32"), "sage": ("sage-3-32", "gin-2-32"),
+            "gin_nobn": ("gin-2-32", "gcn-3-32"), "gat": ("gcn-3-32", "gin-2-32")}
+VARIANTS = ("teacher-only", "with-statistics")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=["MUTAG", "PTC", "PROTEINS", "IMDBBINARY", "NCI1"])
+    p.add_argument("--families", nargs="+", default=list(dev_teachers.FAMILIES), choices=dev_teachers.FAMILIES)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--methods", nargs="+", default=["prior"], choices=list(METHODS))
+    p.add_argument("--num-graphs", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=400)
+    p.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
+    p.add_argument("--raw", default=RAW)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    args.precision = "fp32"
+    torch.set_num_threads(args.threads)
+    done = {run_key(r) for r in read_runs([args.raw])}
+    for name in args.datasets:
+        dataset = dfkd.load_dataset(name, root=args.data_root)
+        for family in args.families:
+            for seed in args.seeds:
+                weights = dev_teachers.ensure(dataset, name, family, seed)
+                fit, val, test = dev_teachers.splits(dataset, seed)
+                parts = {"fit": [dataset[i] for i in fit], "val": [dataset[i] for i in val],
+                         "test": [dataset[i] for i in test]}
+                teacher = load_code_teacher("dev_teachers:build", weights, dataset.num_features, dataset.num_classes,
+                                            features=dataset.feature_spec.encoding, trust=True,
+                                            kwargs=dict(name=family, in_channels=dataset.num_features,
+                                                        num_classes=dataset.num_classes))
+                for student in STUDENTS[family]:
+                    for variant in args.variants:
+                        stats = size_stats(parts["fit"] + parts["val"]) if variant == "with-statistics" else None
+                        for method in args.methods:
+                            run = dict(benchmark="teacher_only", dataset=name, family=family, seed=seed,
+                                       student=student, variant=variant, method=method, epochs=args.epochs,
+                                       num_graphs=args.num_graphs)
+                            if run_key(run) in done:
+                                continue
+                            run.update(distill_run(dataclasses.replace(teacher, size_stats=stats), student,
+                                                   METHODS[method], dict(METHODS[method]["options"]), parts, seed,
+                                                   args))
+                            append_run(args.raw, {**run, **provenance()})
+                            print(json.dumps({k: run[k] for k in ("dataset", "family", "seed", "student", "variant",
+                                                                  "method")}),
+                                  json.dumps({k: round(v, 4) for k, v in run["test"].items()}), flush=True)
+    print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
+    return 0
+
+
+def run_key(run: Dict) -> tuple:
+    return tuple(run[k] for k in ("dataset", "family", "seed", "student", "variant", "method", "epochs",
+                                  "num_graphs"))
+
+
+def render(runs: List[Dict]) -> str:
+    runs = [r for r in runs if r.get("benchmark") == "teacher_only"]
+    groups = defaultdict(list)
+    for r in runs:
+        groups[(r["dataset"], r["family"], r["student"], r["method"], r["variant"])].append(r)
+    keys = sorted({k[:4] for k in groups})
+    rows = []
+    for key in keys:
+        cells = []
+        for variant in VARIANTS:
+            items = groups.get(key + (variant,), [])
+            cells.append(f"{mean_std([r['test']['accuracy'] for r in items])} ({adjusted(items):.2f})" if items else "–")
+        any_items = next(groups[key + (v,)] for v in VARIANTS if groups.get(key + (v,)))
+        weak = " ⚠" if gain(any_items) < WEAK_TEACHER_GAIN else ""
+        agree = [f"{mean_std([r['test']['agreement'] for r in groups[key + (v,)]])}" if groups.get(key + (v,)) else "–"
+                 for v in VARIANTS]
+        rows.append([key[0], f"{key[1]} → {key[2]}", key[3],
+                     mean_std([r["test"]["teacher_accuracy"] for r in any_items]) + weak,
+                     f"{sum(r['test']['majority_accuracy'] for r in any_items) / len(any_items):.3f}",
+                     *cells, *agree, len(any_items)])
+    return "\n".join([
+        "# Teacher-only distillation of development teachers", "",
+        *header_lines(runs, ["teacher_only.jsonl"]),
+        "- teachers: `dev_teachers.py` (plain PyG models trained outside dfkd), loaded as bare state_dicts through "
+        "`--teacher-module`; **teacher-only**: no statistics of the training graphs (dfkd's default recipe infers "
+        "what it needs from the teacher); **with-statistics**: the same teacher given its training graphs' size "
+        "and degree statistics.",
+        "- cell: student test accuracy, mean ± std over seeds (chance-adjusted accuracy from the means); "
+        f"⚠: teacher less than {WEAK_TEACHER_GAIN} above the majority class.", "",
+        *table(["dataset", "teacher → student", "method", "teacher acc", "majority", "teacher-only",
+                "with statistics", "agreement (teacher-only)", "agreement (with statistics)", "seeds"], rows), ""])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
