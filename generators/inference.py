@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 MEAN_DEGREES = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0, 16.0)
 DISPERSIONS = (0.15, 0.25, 0.4, 0.6, 1.0, 1.6, 2.5, 4.0, 6.0, 9.0)
+TYPE_STEPS = 25  # Adam steps of each warm-started node-type fit along the mean-degree grid
 
 
 @dataclasses.dataclass
@@ -114,13 +115,16 @@ def infer_degree_law(teacher: nn.Module, spec: FeatureSpec, node_range: Tuple[in
     gen = torch.Generator().manual_seed(seed)
     counts = sample_node_counts(num_graphs, *node_range, gen)
     node_graph = node_to_graph(counts).to(device)
-    mismatch = {}
-    for mean in mean_degrees:
-        types = None
+    mismatch, types = {}, None
+    for mean in sorted(mean_degrees):
+        fitted = False
         for dispersion in dispersions:
+            # Common random numbers: every grid point draws from the same stream, so points differ by their
+            # law, not by their luck (a batch of dense, uneven graphs is noisy in its second moments).
+            gen = torch.Generator().manual_seed(seed + 1)
             edges = undirected(sample_structure(counts, mean, dispersion, gen)).to(device)
-            if types is None:  # the type mix depends on the mean degree, barely on the dispersion
-                types = _type_probs(teacher, spec, edges, node_graph, counts.numel())
+            if not fitted:  # the type mix depends on the mean degree, barely on the dispersion
+                types, fitted = _type_probs(teacher, spec, edges, node_graph, counts.numel(), types), True
             x = _features(spec, types, edges, node_graph.numel(), gen).to(device)
             mismatch[(mean, dispersion)] = layer_mismatch(teacher, x, edges, node_graph, counts.numel())
     table = torch.stack(list(mismatch.values()))  # [grid, L]
@@ -136,11 +140,14 @@ def infer_degree_law(teacher: nn.Module, spec: FeatureSpec, node_range: Tuple[in
     return law
 
 
-def _type_probs(teacher: nn.Module, spec: FeatureSpec, edges: Tensor, node_graph: Tensor,
-                num_graphs: int) -> Optional[Tensor]:
+def _type_probs(teacher: nn.Module, spec: FeatureSpec, edges: Tensor, node_graph: Tensor, num_graphs: int,
+                previous: Optional[Tensor]) -> Optional[Tensor]:
+    """Node-type distribution on this structure; warm-started from the previous (smaller) mean degree's, so a
+    few steps suffice along the grid."""
     if spec.encoding != "one_hot":
         return None
-    probs, _ = estimate_type_prior(teacher, spec.dim, edges, node_graph, num_graphs, steps=100, verbose=False)
+    probs, _ = estimate_type_prior(teacher, spec.dim, edges, node_graph, num_graphs, verbose=False,
+                                   steps=100 if previous is None else TYPE_STEPS, init=previous)
     return probs.cpu() if probs is not None else torch.full((spec.dim,), 1.0 / spec.dim)
 
 

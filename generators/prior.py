@@ -87,9 +87,11 @@ class PriorConfig(Config):
         collapse_threshold: an epoch in which the teacher predicts one class for at least this fraction
             of the graphs is flagged as collapsed.
         structure: where the degree law comes from when ``mean_degree`` / ``degree_dispersion`` are not
-            set: ``checkpoint`` (the training statistics it stores, else fixed defaults), ``teacher``
-            (inferred from the teacher's BatchNorm statistics, :mod:`dfkd.generators.inference`), or
-            ``auto`` (the checkpoint's when it stores them, else the teacher's).
+            set: ``checkpoint`` (the training statistics it stores, else fixed defaults: mean degree 2,
+            Erdős–Rényi), ``teacher`` (inferred from the teacher's BatchNorm statistics,
+            :mod:`dfkd.generators.inference`), or ``auto`` (default: the checkpoint's when it stores them,
+            else the teacher's, so a teacher given as weights alone is never drawn from fixed defaults
+            when it has BatchNorm statistics to read).
     """
 
     mean_degree: Optional[float] = None
@@ -101,7 +103,7 @@ class PriorConfig(Config):
     output_bins: int = 8
     output_quantile: float = 0.05
     collapse_threshold: float = 0.95
-    structure: str = "checkpoint"
+    structure: str = "auto"
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURE_SOURCES:

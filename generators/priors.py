@@ -32,7 +32,8 @@ class _StopForward(Exception):
 
 def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, node_graph: Tensor,
                         num_graphs: int, steps: int = 300, lr: float = 0.1,
-                        truncate: bool = True, verbose: bool = True) -> Tuple[Optional[Tensor], float]:
+                        truncate: bool = True, verbose: bool = True,
+                        init: Optional[Tensor] = None) -> Tuple[Optional[Tensor], float]:
     """Fit the node-type distribution to the first BatchNorm layer's running mean.
 
     Only the teacher up to that layer matters, so with ``truncate`` (default) every one of the ``steps``
@@ -45,6 +46,8 @@ def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, 
         num_types: one-hot width ``F``.
         edge_index: ``[2, E]`` structure to run the teacher on (e.g. the initial synthetic graphs).
         node_graph: ``[N]`` graph of every node.
+        init: ``[F]`` distribution to start from (default uniform): a warm start when fitting a sequence
+            of nearby structures.
 
     Returns:
         ``(pi [F], residual)``: the distribution and the relative error of the fit, or ``(None, nan)``
@@ -61,7 +64,8 @@ def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, 
             raise _StopForward
 
     handle = layer.register_forward_pre_hook(capture)
-    logits = torch.zeros(num_types, device=edge_index.device, requires_grad=True)
+    logits = (torch.zeros(num_types, device=edge_index.device) if init is None
+              else init.to(edge_index.device).clamp(min=1e-8).log()).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)
     target = layer.running_mean
     residual = float("nan")

@@ -40,7 +40,7 @@ def test_run_says_where_its_structure_comes_from(tiny_teacher, caplog):
     caplog.clear()
     bare = dataclasses.replace(tiny_teacher, size_stats=None)
     with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
-        make_generator("prior", bare, min_nodes=5, max_nodes=9).build(0)
+        make_generator("prior", bare, min_nodes=5, max_nodes=9, structure="checkpoint").build(0)
     records = [r for r in caplog.records if r.name == "dfkd.generators.base"]
     assert any("set by options: node counts 5-9" in r.getMessage() for r in records if r.levelno == logging.INFO)
     [warning] = [r.getMessage() for r in records if r.levelno == logging.WARNING]

@@ -94,7 +94,7 @@ def test_prior_generator_takes_its_law_from_the_teacher_when_asked(caplog):
         assert gen.degree_law() == (3.0, 0.25) and inference_calls
         assert any("inferred from the teacher" in r.getMessage() and "mean degree 3.00" in r.getMessage()
                    for r in caplog.records)
-        assert make_generator("prior", ckpt).build(0).degree_law() == (2.0, 1.0)  # checkpoint: fallbacks
+        assert make_generator("prior", ckpt, structure="checkpoint").build(0).degree_law() == (2.0, 1.0)  # fallbacks
         assert make_generator("prior", ckpt, structure="teacher", mean_degree=5.0).build(0).degree_law() == (5.0, 0.25)
     finally:
         prior_module.infer_degree_law = saved
