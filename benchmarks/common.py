@@ -121,6 +121,16 @@ def header_lines(runs: Sequence[Dict], raw_files: Sequence[str], code: bool = Tr
     return lines
 
 
+def speedup(a: float, b: float) -> str:
+    """``a / b`` as ``1.23×`` (``-`` when ``b`` is 0)."""
+    return f"{a / b:.2f}×" if b else "-"
+
+
+def settings(runs: Sequence[Dict], field: str) -> str:
+    """The distinct values of ``field`` over ``runs``, sorted, comma-separated: a table's settings line."""
+    return ", ".join(map(str, sorted({r[field] for r in runs})))
+
+
 def machine_tags(runs: Sequence[Dict]) -> Dict[str, str]:
     """``M1``, ``M2``, ... per machine (sorted) when ``runs`` come from several machines, else ``{}``: timing
     tables keep the machines' figures apart, in rows tagged with their machine."""

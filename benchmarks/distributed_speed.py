@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (HERE, RUNS, append_run, grouped, header_lines, load_average, load_note,  # noqa: E402
-                    machine_tags, median, mutag_teacher, provenance, repeat_note, table)
+                    machine_tags, median, mutag_teacher, provenance, repeat_note, settings, speedup, table)
 
 import dfkd  # noqa: E402
 from dfkd.distill import DistillConfig, build_student, distill_student, make_generator  # noqa: E402
@@ -193,13 +193,6 @@ def main(argv=None) -> int:
 # results/distributed.md, rendered by benchmarks/regenerate.py from the raw runs
 
 
-def _x(a: float, b: float) -> str:
-    return f"{a / b:.2f}×" if b else "-"
-
-
-def _settings(runs: List[Dict], field: str) -> str:
-    return ", ".join(map(str, sorted({r[field] for r in runs})))
-
 
 def render(runs: List[Dict]) -> str:
     """``results/distributed.md``: per generator and batch, generation throughput and the busiest rank's CPU
@@ -227,11 +220,11 @@ def render(runs: List[Dict]) -> str:
     gen_rows = []
     for key, _ in gen_groups:
         f, base = gen_fig[key], gen_fig.get((key[0], key[1], MODES[0], key[3]))
-        row = [key[0], str(key[1]), key[2], f"{f['rate']:.0f}", _x(base["sample"], f["sample"]) if base else "-",
-               f"{1e3 * f['cpu']:.1f}", _x(base["cpu"], f["cpu"]) if base else "-"]
+        row = [key[0], str(key[1]), key[2], f"{f['rate']:.0f}", speedup(base["sample"], f["sample"]) if base else "-",
+               f"{1e3 * f['cpu']:.1f}", speedup(base["cpu"], f["cpu"]) if base else "-"]
         if "step" in f:
             row += [f"{1e3 * f['step']:.1f}", f"{1e3 * f['step_cpu']:.1f}",
-                    _x(base["step_cpu"], f["step_cpu"]) if base and "step_cpu" in base else "-"]
+                    speedup(base["step_cpu"], f["step_cpu"]) if base and "step_cpu" in base else "-"]
         else:
             row += ["-", "-", "-"]
         gen_rows.append(row + ([key[-1]] if tags else []))
@@ -239,16 +232,16 @@ def render(runs: List[Dict]) -> str:
     for key, _ in dist_groups:
         f, base = dist_fig[key], dist_fig.get((key[0], MODES[0], key[2]))
         dist_rows.append([key[0], key[1], f"{f['wall_s']:.1f}", f"{f['loop_s']:.1f}",
-                          _x(base["loop_s"], f["loop_s"]) if base else "-", f"{f['cpu_s']:.1f}",
-                          _x(base["cpu_s"], f["cpu_s"]) if base else "-"] + ([key[-1]] if tags else []))
+                          speedup(base["loop_s"], f["loop_s"]) if base else "-", f"{f['cpu_s']:.1f}",
+                          speedup(base["cpu_s"], f["cpu_s"]) if base else "-"] + ([key[-1]] if tags else []))
     tag_col = ["machine"] if tags else []
     lines = ["# Sharded online generation: 1 process against 2 on CPU", "",
              *header_lines(runs, ["distributed.jsonl"], tags=tags),
              "- every process 1 torch thread (`OMP_NUM_THREADS=1` for the spawned ranks)",
-             f"- teacher: {_settings(runs, 'teacher')} on MUTAG (`{_settings(runs, 'teacher_file')}`), student "
-             f"{_settings(runs, 'student')}, generator defaults (prior: 4 candidates per graph; dfad: a generator step "
-             f"every 5 student steps); distillation: batch {_settings(runs, 'distill_batch_size')}, "
-             f"{_settings(runs, 'graphs_per_epoch')} graphs per epoch, {_settings(runs, 'epochs')} epochs",
+             f"- teacher: {settings(runs, 'teacher')} on MUTAG (`{settings(runs, 'teacher_file')}`), student "
+             f"{settings(runs, 'student')}, generator defaults (prior: 4 candidates per graph; dfad: a generator step "
+             f"every 5 student steps); distillation: batch {settings(runs, 'distill_batch_size')}, "
+             f"{settings(runs, 'graphs_per_epoch')} graphs per epoch, {settings(runs, 'epochs')} epochs",
              *load_note(runs),
              "- wall-clock figures of 2 processes measure contention with other jobs on the cores as much as the work "
              "split. The busiest rank's CPU time is what the split changes: on free cores, the wall time of a step "
@@ -256,7 +249,7 @@ def render(runs: List[Dict]) -> str:
              *repeat_note([items for _, items in gen_groups + dist_groups]), ""]
     if gen_rows:
         lines += ["## Generation throughput (teacher included)", "",
-                  f"Per set-up: {_settings(gen_runs, 'batches')} draws of the global batch (and as many dfad generator "
+                  f"Per set-up: {settings(gen_runs, 'batches')} draws of the global batch (and as many dfad generator "
                   "steps) after one warm-up, timed between barriers; graphs/s counts the global batch once.", "",
                   *table(["generator", "batch", "set-up", "graphs/s (wall)", "vs 1 process",
                           "CPU ms per batch, busiest rank", "vs 1 process", "ms per generator step (wall)",

@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (HERE, RUNS, append_run, grouped, header_lines, load_average, load_note,  # noqa: E402
-                    machine_tags, median, mutag_teacher, provenance, repeat_note, table)
+                    machine_tags, median, mutag_teacher, provenance, repeat_note, settings, speedup, table)
 
 import dfkd  # noqa: E402
 from dfkd.distill import DistillConfig, Distiller, build_student, make_generator  # noqa: E402
@@ -195,13 +195,6 @@ def main(argv=None) -> int:
 # results/speed.md, rendered by benchmarks/regenerate.py from the raw runs
 
 
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}×" if b else "-"
-
-
-def _settings(runs: List[Dict], field: str) -> str:
-    return ", ".join(map(str, sorted({r[field] for r in runs})))
-
 
 def render(runs: List[Dict]) -> str:
     """``results/speed.md``: per generator, graphs/s and student steps/s before (scatter only) and now (auto),
@@ -219,11 +212,11 @@ def render(runs: List[Dict]) -> str:
         fig = {f: median(r[f] for r in items) for f in ("rate_before", "rate_now", "steps_before", "steps_now")}
         builds = [r for r in items if r["build_now"] is not None]
         gen_rows.append([key[0], key[1], f"{fig['rate_before']:.1f}", f"{fig['rate_now']:.1f}",
-                         _ratio(fig["rate_now"], fig["rate_before"]), f"{fig['steps_before']:.1f}",
-                         f"{fig['steps_now']:.1f}", _ratio(fig["steps_now"], fig["steps_before"]),
+                         speedup(fig["rate_now"], fig["rate_before"]), f"{fig['steps_before']:.1f}",
+                         f"{fig['steps_now']:.1f}", speedup(fig["steps_now"], fig["steps_before"]),
                          "-" if not builds else f"{median(r['build_before'] for r in builds):.2f} / "
                                                 f"{median(r['build_now'] for r in builds):.2f}",
-                         _settings(items, "steps_timed")] + ([key[-1]] if tags else []))
+                         settings(items, "steps_timed")] + ([key[-1]] if tags else []))
     prior_groups = grouped(of["type_prior"], lambda r: (r["graphs"], r["adam_steps"]), tags)
     prior_lines = []
     for key, items in prior_groups:
@@ -239,7 +232,7 @@ def render(runs: List[Dict]) -> str:
     kernel_rows = []
     for key, items in kernel_groups:
         s, d = median(r["scatter_ms"] for r in items), median(r["dense_ms"] for r in items)
-        kernel_rows.append([str(key[0]), f"{key[1]:g}", f"{s:.2f}", f"{d:.2f}", _ratio(s, d)] + ([key[-1]] if tags else []))
+        kernel_rows.append([str(key[0]), f"{key[1]:g}", f"{s:.2f}", f"{d:.2f}", speedup(s, d)] + ([key[-1]] if tags else []))
     memory_groups = grouped(of["memory"], lambda r: (r["n"], r["mode"], r["graphs"], r["iterations"]), tags)
     memory_rows = []
     for key, items in memory_groups:
@@ -250,10 +243,10 @@ def render(runs: List[Dict]) -> str:
     gen_runs = of["generator"] or runs
     lines = ["# Speed: generation and distillation throughput on CPU", "",
              *header_lines(runs, ["speed.jsonl"], tags=tags),
-             f"- teacher: {_settings(runs, 'teacher')} on MUTAG (`{_settings(runs, 'teacher_file')}`), student "
-             f"{_settings(runs, 'student')}, batch {_settings(gen_runs, 'batch_size')}, "
-             f"{_settings(gen_runs, 'graphs_per_epoch')} graphs per epoch, {_settings(gen_runs, 'epochs')} epochs, "
-             f"generator defaults (gfkd: {_settings(gen_runs, 'gfkd_iterations')} iterations)",
+             f"- teacher: {settings(runs, 'teacher')} on MUTAG (`{settings(runs, 'teacher_file')}`), student "
+             f"{settings(runs, 'student')}, batch {settings(gen_runs, 'batch_size')}, "
+             f"{settings(gen_runs, 'graphs_per_epoch')} graphs per epoch, {settings(gen_runs, 'epochs')} epochs, "
+             f"generator defaults (gfkd: {settings(gen_runs, 'gfkd_iterations')} iterations)",
              *load_note(runs),
              *repeat_note([items for _, items in gen_groups + prior_groups + kernel_groups + memory_groups]), ""]
     if gen_rows:
@@ -263,7 +256,7 @@ def render(runs: List[Dict]) -> str:
                           "build s (once), before / now", "steps timed"] + tag_col, gen_rows), "",
                   "Before = every model on scatter kernels (`use_propagation('sparse')`), now = the automatic "
                   "sparse/dense choice (dense per-graph blocks for dense relaxed graphs); each generator measured "
-                  f"both ways in {_settings(of['generator'], 'repeats')} alternating rounds per run, best of each "
+                  f"both ways in {settings(of['generator'], 'repeats')} alternating rounds per run, best of each "
                   "kept. Online generators' student steps include drawing each batch (and DFAD's and conditional's "
                   "generator updates); offline sets are drawn once, resampled every epoch, and labelled by the "
                   "teacher batch by batch.", ""]
@@ -275,8 +268,8 @@ def render(runs: List[Dict]) -> str:
                          kernel_rows), "",
                   "Full grid and crossover: `kernels.md`.", ""]
     if memory_rows:
-        lines += [f"## GFKD memory against n (batch of {_settings(of['memory'], 'graphs')} graphs, "
-                  f"{_settings(of['memory'], 'iterations')} iterations)", "",
+        lines += [f"## GFKD memory against n (batch of {settings(of['memory'], 'graphs')} graphs, "
+                  f"{settings(of['memory'], 'iterations')} iterations)", "",
                   *table(["candidates", "n", "graphs", "structure logits", "generation peak RSS MiB"] + tag_col,
                          memory_rows), "",
                   "Full table and the end-to-end run on large graphs: `memory.md`.", ""]

@@ -1,5 +1,6 @@
 """The committed results tables are generated from the committed raw runs, and the benchmark teachers
 use the recipes chosen on validation graphs."""
+import importlib
 import os
 import subprocess
 import sys
@@ -12,13 +13,10 @@ BENCHMARKS = os.path.join(ROOT, "benchmarks")
 
 @pytest.fixture(scope="module")
 def bench():
+    """The benchmark scripts, importable by name while this module's tests run: ``bench("regenerate")``."""
     sys.path.insert(0, BENCHMARKS)
     try:
-        import common
-        import regenerate
-        import teacher_recipes
-
-        yield common, regenerate, teacher_recipes
+        yield importlib.import_module
     finally:
         sys.path.remove(BENCHMARKS)
 
@@ -30,7 +28,7 @@ def test_results_tables_match_their_raw_runs():
 
 
 def test_check_fails_when_a_table_is_edited_by_hand(bench, tmp_path, monkeypatch):
-    _, regenerate, _ = bench
+    regenerate = bench("regenerate")
     texts = regenerate.rendered()
     assert texts, "no generated table: the raw runs are missing"
     path = next(p for p in texts if p.endswith(".md") and "results" in p)
@@ -42,7 +40,7 @@ def test_check_fails_when_a_table_is_edited_by_hand(bench, tmp_path, monkeypatch
 
 
 def test_teacher_recipes_are_the_ones_chosen_on_validation_graphs(bench):
-    common, _, teacher_recipes = bench
+    common, teacher_recipes = bench("common"), bench("teacher_recipes")
     runs = common.read_runs([teacher_recipes.RAW])
     winners = teacher_recipes.chosen(runs)
     assert winners, "no teacher-recipe runs committed"
@@ -54,16 +52,8 @@ def test_teacher_recipes_are_the_ones_chosen_on_validation_graphs(bench):
 
 
 @pytest.fixture(scope="module")
-def renderers():
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import class_fidelity
-        import regenerate
-        import regression_benchmark
-
-        yield regenerate, regression_benchmark, class_fidelity
-    finally:
-        sys.path.remove(BENCHMARKS)
+def renderers(bench):
+    return bench("regenerate"), bench("regression_benchmark"), bench("class_fidelity")
 
 
 PROVENANCE = dict(machine="test machine, 2 CPU cores", command="python benchmarks/x.py --raw /tmp/x.jsonl --seeds 0",
@@ -264,13 +254,9 @@ def test_every_table_is_a_pure_function_of_its_runs(renderers):
         assert name == "teacher_recipes.md" or ("abc1234" in text and "2026-12-01" in text), name
 
 
-def test_timing_tables_keep_machines_apart_and_take_medians(renderers):
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import generation_speed
-        import kernels
-    finally:
-        sys.path.remove(BENCHMARKS)
+def test_timing_tables_keep_machines_apart_and_take_medians(bench):
+    generation_speed = bench("generation_speed")
+    kernels = bench("kernels")
     runs = _hand_made_runs()
     text = kernels.render(runs["kernels.md"])
     assert "- machine M1: second machine, 16 CPU cores" in text and "- machine M2: test machine, 2 CPU cores" in text
@@ -285,13 +271,9 @@ def test_timing_tables_keep_machines_apart_and_take_medians(renderers):
     assert "batched speed-up over the per-graph loop **15.9×**" in text  # (3.7 / 16) / (1.9 / 131)
 
 
-def test_precision_table_pairs_distill_runs_and_waits_for_its_own(renderers):
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import leaderboard
-        import precision
-    finally:
-        sys.path.remove(BENCHMARKS)
+def test_precision_table_pairs_distill_runs_and_waits_for_its_own(bench):
+    leaderboard = bench("leaderboard")
+    precision = bench("precision")
     runs = _hand_made_runs()["precision.md"]
     distill = [r for r in runs if r["benchmark"] == "distill"]
     fp32 = [r for r in distill if r["precision"] == "fp32"]
@@ -307,12 +289,8 @@ def test_precision_table_pairs_distill_runs_and_waits_for_its_own(renderers):
                              "`precision.md`.\n", "") == leaderboard.render(fp32, sources)
 
 
-def test_teacher_table_shows_majority_and_gain(renderers):
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import train_teachers
-    finally:
-        sys.path.remove(BENCHMARKS)
+def test_teacher_table_shows_majority_and_gain(bench):
+    train_teachers = bench("train_teachers")
     text = train_teachers.render(_hand_made_runs()["teachers.md"])
     rows = [line for line in text.splitlines() if line.startswith("| MUTAG") or line.startswith("| PTC")]
     assert rows[0].startswith("| MUTAG | gin-5-64 | 2 | 0.875 ± 0.035 | 0.660 | +0.215 |")
