@@ -119,7 +119,7 @@ def safe_torch_load(path: str, trust: bool = False, map_location: Any = "cpu") -
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     if trust:
-        warnings.warn(f"loading {path} with trust=True: arbitrary code in the file can run", stacklevel=3)
+        warnings.warn(f"loading {path} with trust=True: arbitrary code in the file can run", stacklevel=4)
     try:
         return torch.load(path, map_location=map_location, weights_only=not trust)
     except pickle.UnpicklingError as exc:
