@@ -117,14 +117,13 @@ def infer_degree_law(teacher: nn.Module, spec: FeatureSpec, node_range: Tuple[in
     node_graph = node_to_graph(counts).to(device)
     mismatch, types = {}, None
     for mean in sorted(mean_degrees):
-        fitted = False
-        for dispersion in dispersions:
+        for i, dispersion in enumerate(dispersions):
             # Common random numbers: every grid point draws from the same stream, so points differ by their
             # law, not by their luck (a batch of dense, uneven graphs is noisy in its second moments).
             gen = torch.Generator().manual_seed(seed + 1)
             edges = undirected(sample_structure(counts, mean, dispersion, gen)).to(device)
-            if not fitted:  # the type mix depends on the mean degree, barely on the dispersion
-                types, fitted = _type_probs(teacher, spec, edges, node_graph, counts.numel(), types), True
+            if i == 0:  # the type mix depends on the mean degree, barely on the dispersion
+                types = _type_probs(teacher, spec, edges, node_graph, counts.numel(), types)
             x = _features(spec, types, edges, node_graph.numel(), gen).to(device)
             mismatch[(mean, dispersion)] = layer_mismatch(teacher, x, edges, node_graph, counts.numel())
     table = torch.stack(list(mismatch.values()))  # [grid, L]
