@@ -144,13 +144,19 @@ class GraphGenerator(ABC):
                 "mean degree": (self.mean_degree_source(configured_degree), f"{self.mean_degree(configured_degree):.2f}")}
 
     @staticmethod
-    def type_source(enabled: bool, prior: Optional[Tensor]) -> Tuple[str, str]:
+    def type_source(enabled: bool, prior: Optional[Tensor], columns: Optional[Tensor] = None) -> Tuple[str, str]:
         """Source entry of the node-type distribution: inverted from the teacher's first BatchNorm layer
-        (``prior``), uniform by option, or uniform because the teacher has nothing to invert."""
+        (``prior``), uniform by option, or uniform over the types its first layer was trained on
+        (``columns``, :func:`~dfkd.generators.inference.trained_columns`), or over all types because the
+        teacher gives neither."""
         if not enabled:
             return "option", "uniform"
+        among = f" among the {int(columns.sum())} of {columns.numel()} its first layer was trained on" \
+            if columns is not None and not bool(columns.all()) else ""
         if prior is not None:
-            return "teacher", "from its first BatchNorm layer"
+            return "teacher", "from its first BatchNorm layer" + among
+        if among:
+            return "teacher", "uniform" + among
         return "fallback", "uniform (the teacher has no BatchNorm running statistics to invert a distribution from)"
 
     def log_sources(self, quantities: Dict[str, Tuple[str, str]]) -> None:

@@ -53,7 +53,8 @@ from torch_geometric.data import Batch
 
 from dfkd.config import Config
 from dfkd.generators.base import OnlineGraphGenerator, graph_range
-from dfkd.generators.inference import InferredDegreeLaw, infer_degree_law
+from dfkd.generators.inference import (LAW_METHODS, InferredDegreeLaw, infer_degree_law, support_degree_law,
+                                       trained_columns)
 from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected
@@ -159,19 +160,23 @@ class PriorGraphGenerator(OnlineGraphGenerator):
     def build(self, seed: int = 0) -> "PriorGraphGenerator":
         spec, cfg = self.feature_spec, self.config
         self.inferred_law = None
+        columns = trained_columns(self.teacher, spec.dim) if spec.encoding in ("one_hot", "degree") else None
         if self.uses_inferred_law() and (cfg.mean_degree is None or cfg.degree_dispersion is None):
-            self.inferred_law = infer_degree_law(self.teacher, spec, self.node_range(), seed=seed)
+            self.inferred_law = (infer_degree_law(self.teacher, spec, self.node_range(), seed=seed)
+                                 or (support_degree_law(columns) if spec.encoding == "degree" and columns is not None
+                                     else None))
         mean, dispersion = self.degree_law()
         sources = self.structure_sources(cfg.mean_degree)
         law_source = "teacher" if self.inferred_law else "checkpoint" if self.stored_law else "fallback"
         if cfg.mean_degree is None and self.inferred_law:
-            sources["mean degree"] = ("teacher", f"{mean:.2f} (BatchNorm statistics)")
+            sources["mean degree"] = ("teacher", f"{mean:.2f} ({LAW_METHODS[self.inferred_law.method]})")
         sources["degree dispersion"] = (
             "option" if cfg.degree_dispersion is not None else law_source,
             f"{dispersion:.2f}" + (" (Erdős–Rényi)" if dispersion == 1.0 else ""))
         self.type_probs = None
         if spec.encoding == "one_hot":
-            self.type_probs = torch.full((spec.dim,), 1.0 / spec.dim)
+            trained = columns if columns is not None else torch.ones(spec.dim, dtype=torch.bool)
+            self.type_probs = trained.float() / trained.sum()
             prior = None
             if self.config.type_prior:
                 gen = torch.Generator().manual_seed(seed)
@@ -179,9 +184,10 @@ class PriorGraphGenerator(OnlineGraphGenerator):
                 pairs = sample_structure(counts, mean, dispersion, gen)
                 prior, _ = estimate_type_prior(self.teacher, spec.dim, undirected(pairs).to(self.device),
                                                node_to_graph(counts).to(self.device), counts.numel())
-                if prior is not None:
-                    self.type_probs = prior.cpu()
-            sources["node types"] = self.type_source(self.config.type_prior, prior)
+                if prior is not None:  # types the teacher never saw keep random first-layer weights: no mass
+                    masked = prior.cpu() * trained
+                    self.type_probs = masked / masked.sum() if masked.sum() > 0 else self.type_probs
+            sources["node types"] = self.type_source(self.config.type_prior, prior, columns)
         self.log_sources(sources)
         self._built = True
         return self

@@ -1,5 +1,6 @@
 """Degree law inferred from a teacher's BatchNorm statistics (dfkd.generators.inference)."""
 import logging
+import math
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ import torch.nn.functional as F
 
 import dfkd
 from dfkd.config import FeatureSpec
-from dfkd.generators.inference import infer_degree_law, layer_mismatch
+from dfkd.generators.inference import infer_degree_law, layer_mismatch, support_degree_law, trained_columns
 from dfkd.generators.structure import node_to_graph, sample_node_counts, sample_structure, undirected
 from dfkd.generators.synthetic import degree_features
 from dfkd.nn import call_model
@@ -98,3 +99,64 @@ def test_prior_generator_takes_its_law_from_the_teacher_when_asked(caplog):
         assert make_generator("prior", ckpt, structure="teacher", mean_degree=5.0).build(0).degree_law() == (5.0, 0.25)
     finally:
         prior_module.infer_degree_law = saved
+
+
+def _train_on_columns(model, dim, columns, steps=100):
+    """Adam steps on random graphs whose one-hot node features only ever switch on ``columns``."""
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    gen = torch.Generator().manual_seed(0)
+    counts = sample_node_counts(16, 6, 12, gen)
+    edges, graph = undirected(sample_structure(counts, 2.0, 1.0, gen)), node_to_graph(counts)
+    choice = torch.tensor(columns)[torch.randint(len(columns), (graph.numel(),), generator=gen)]
+    x, y = F.one_hot(choice, dim).float(), torch.randint(2, (16,), generator=gen)
+    for _ in range(steps):
+        loss = F.cross_entropy(call_model(model, x, edges, graph, 16), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", ["gin-2-32", "gcn-2-32"])
+def test_trained_columns_are_exactly_those_training_switched_on(arch):
+    torch.manual_seed(0)
+    model = dfkd.build_model(arch, in_channels=6, out_channels=2, batch_norm=False)
+    assert trained_columns(model, 6) is None  # freshly initialised: nothing stands out
+    _train_on_columns(model, 6, [0, 2, 3])
+    assert trained_columns(model, 6).tolist() == [True, False, True, True, False, False]
+    assert trained_columns(model, 5) is None  # no weight of that width
+
+
+def test_support_law_is_log_uniform_over_the_first_run_of_trained_degrees():
+    columns = torch.zeros(80, dtype=torch.bool)
+    columns[[0, *range(1, 41), 42, 43, 71]] = True
+    law = support_degree_law(columns)
+    mean = 39 / math.log(40)
+    assert law.method == "weight-support" and law.mean_degree == pytest.approx(mean)
+    assert law.degree_var == pytest.approx(1599 / (2 * math.log(40)) - mean ** 2)
+    only_one = torch.zeros(10, dtype=torch.bool)
+    only_one[[0, 3, 5]] = True  # no two consecutive degrees >= 1
+    assert support_degree_law(only_one) is None
+
+
+def test_prior_reads_a_teacher_without_batchnorm_off_its_first_layer(caplog):
+    from dfkd.distill import make_generator
+
+    torch.manual_seed(0)
+    types = FeatureSpec(dim=4, encoding="one_hot", categories=[0, 1, 2, 3])
+    teacher = _train_on_columns(dfkd.build_model("gin-2-32", in_channels=4, out_channels=2, batch_norm=False), 4, [0, 1])
+    ckpt = dfkd.Checkpoint.from_module(teacher, feature_spec=types, num_classes=2)
+    with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
+        gen = make_generator("prior", ckpt).build(0)
+    assert gen.type_probs.tolist() == [0.5, 0.5, 0.0, 0.0]
+    assert any("uniform among the 2 of 4 its first layer was trained on" in r.getMessage() for r in caplog.records)
+
+    degrees = FeatureSpec(dim=12, encoding="degree", max_degree=11)
+    teacher = _train_on_columns(dfkd.build_model("gin-2-32", in_channels=12, out_channels=2, batch_norm=False), 12,
+                                list(range(1, 9)))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
+        gen = make_generator("prior", dfkd.Checkpoint.from_module(teacher, feature_spec=degrees, num_classes=2)).build(0)
+    assert gen.inferred_law.method == "weight-support"
+    assert gen.degree_law()[0] == pytest.approx(7 / math.log(8))
+    assert any("degrees its first layer was trained on" in r.getMessage() for r in caplog.records)
