@@ -48,7 +48,7 @@ TABLES: Dict[str, Tuple[List[str], Callable[[List[dict]], Optional[str]]]] = {
     "teacher_recipes.md": (["teacher_recipes.jsonl"], teacher_recipes.render),
     "structure_inference.md": (["structure_inference.jsonl"], structure_inference.render),
     "dev_teachers.md": (["dev_teachers.jsonl"], dev_teachers.render),
-    "teacher_only.md": (["teacher_only.jsonl"], teacher_only.render),
+    "teacher_only.md": (["teacher_only.jsonl", "dev_teachers.jsonl"], teacher_only.render),
     "regression.md": (["regression.jsonl"], regression_benchmark.render),
     "class_fidelity.md": (["class_fidelity.jsonl"], class_fidelity.render),
     "teachers.md": (["teachers.jsonl"], train_teachers.render),

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 from collections import defaultdict
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -94,8 +94,10 @@ def run_key(run: Dict) -> tuple:
                                   "num_graphs"))
 
 
-def render(runs: List[Dict]) -> str:
-    runs = [r for r in runs if r.get("benchmark") == "teacher_only"]
+def render(all_runs: List[Dict]) -> Optional[str]:
+    runs = [r for r in all_runs if r.get("benchmark") == "teacher_only"]
+    if not runs:
+        return None  # the teachers' own runs alone make no table
     groups = defaultdict(list)
     for r in runs:
         groups[(r["dataset"], r["family"], r["student"], r["method"], r["variant"])].append(r)
@@ -124,7 +126,34 @@ def render(runs: List[Dict]) -> str:
         "- cell: student test accuracy, mean ± std over seeds (chance-adjusted accuracy from the means); "
         f"⚠: teacher less than {WEAK_TEACHER_GAIN} above the majority class.", "",
         *table(["dataset", "teacher → student", "method", "teacher acc", "majority", "teacher-only",
-                "with statistics", "agreement (teacher-only)", "agreement (with statistics)", "seeds"], rows), ""])
+                "with statistics", "agreement (teacher-only)", "agreement (with statistics)", "seeds"], rows), "",
+        *structure_table(runs, [r for r in all_runs if r.get("benchmark") == "dev_teachers"])])
+
+
+def structure_table(runs: List[Dict], teachers: List[Dict]) -> List[str]:
+    """Mean degree and node count of the teacher-only synthetic graphs against the teachers' true training
+    statistics (recorded by ``dev_teachers.py``, never shown to the teacher-only path)."""
+    truth = {(r["dataset"], r["family"], r["seed"]): r["true_stats"] for r in teachers}
+    groups = defaultdict(list)
+    for r in runs:
+        if r["variant"] == "teacher-only" and r.get("synthetic") and (r["dataset"], r["family"], r["seed"]) in truth:
+            groups[(r["dataset"], r["family"], r["method"])].append(r)
+    rows = []
+    for (name, family, method), items in sorted(groups.items()):
+        true = [truth[(name, family, r["seed"])] for r in items]
+        degree = [2 * r["synthetic"]["mean_edges"] / r["synthetic"]["mean_nodes"] for r in items]
+        true_degree = [t["mean_degree"] for t in true]
+        error = sum(d / t - 1 for d, t in zip(degree, true_degree)) / len(items)
+        rows.append([name, family, method, f"{sum(true_degree) / len(true):.2f}", f"{sum(degree) / len(items):.2f}",
+                     f"{error:+.0%}", f"{sum(t['mean_nodes'] for t in true) / len(true):.1f}",
+                     f"{sum(r['synthetic']['mean_nodes'] for r in items) / len(items):.1f}", len(items)])
+    if not rows:
+        return []
+    return ["## Structure: teacher-only synthetic graphs against the true training statistics", "",
+            "- mean degree = 2 · edges / nodes of the synthetic graphs the student was trained on (last epoch's "
+            "sample), averaged over seeds; true: the teacher's training graphs.", "",
+            *table(["dataset", "teacher", "method", "true mean degree", "synthetic mean degree", "error",
+                    "true mean nodes", "synthetic mean nodes", "seeds"], rows), ""]
 
 
 if __name__ == "__main__":
