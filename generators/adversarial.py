@@ -36,7 +36,6 @@ from torch_geometric.data import Batch
 from dfkd.config import Config
 from dfkd.generators.base import OnlineGraphGenerator, graph_range
 from dfkd.generators.decoders import EDGE_RELAXATIONS, DecodedGraphs, GraphDecoder, decode_graphs
-from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, undirected
 from dfkd.losses import BN_LOSSES, BatchNormStatsLoss, get_loss, is_stateful_loss
@@ -177,18 +176,16 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
         gen = torch.Generator().manual_seed(seed)
         degree = self.mean_degree(cfg.init_degree)
         p0 = min(max(degree / max((low + high) / 2 - 1, 1), 0.01), 0.99)
-        type_logits = self.type_prior = None  # [F] node-type distribution inverted from the teacher's first BN
-        if spec.encoding == "one_hot" and cfg.type_prior:
+        type_logits = self.type_prior = None  # [F] node-type distribution (GraphGenerator.fit_type_prior)
+        sources = self.structure_sources(cfg.init_degree)
+        if spec.encoding == "one_hot":
             counts = sample_node_counts(64, low, high, gen)
             pairs, _ = candidate_pairs(counts)
             edges = undirected(pairs[:, torch.rand(pairs.size(1), generator=gen) < p0]).to(self.device)
-            prior, _ = estimate_type_prior(self.teacher, spec.dim, edges, node_to_graph(counts).to(self.device), 64)
-            if prior is not None:
-                self.type_prior = prior
-                type_logits = torch.log(prior.clamp(min=1e-4))
-        sources = self.structure_sources(cfg.init_degree)
-        if spec.encoding == "one_hot":
-            sources["node types"] = self.type_source(cfg.type_prior, self.type_prior)
+            self.type_prior, sources["node types"] = self.fit_type_prior(
+                edges, node_to_graph(counts).to(self.device), 64, cfg.type_prior)
+            if self.type_prior is not None:
+                type_logits = torch.log(self.type_prior.clamp(min=1e-4))
         self.log_sources(sources)
         torch.manual_seed(seed)
         self.network = GraphDecoder(self.latent_dim(), high, spec.dim, cfg.hidden,

@@ -20,6 +20,8 @@ from dfkd.config import Config, FeatureSpec, GraphSizeStats
 from dfkd.nn import call_model
 from dfkd.nn.teacher import prepare_teacher
 from dfkd.parallel import DistContext, slice_graphs
+from dfkd.generators.inference import trained_columns
+from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.synthetic import SyntheticGraphSet
 
 logger = logging.getLogger(__name__)
@@ -143,21 +145,36 @@ class GraphGenerator(ABC):
         return {"node counts": (self.node_range_source(), f"{lo}-{hi}"),
                 "mean degree": (self.mean_degree_source(configured_degree), f"{self.mean_degree(configured_degree):.2f}")}
 
-    @staticmethod
-    def type_source(enabled: bool, prior: Optional[Tensor], columns: Optional[Tensor] = None) -> Tuple[str, str]:
-        """Source entry of the node-type distribution: inverted from the teacher's first BatchNorm layer
-        (``prior``), uniform by option, or uniform over the types its first layer was trained on
-        (``columns``, :func:`~dfkd.generators.inference.trained_columns`), or over all types because the
-        teacher gives neither."""
+    def fit_type_prior(self, edge_index: Tensor, node_graph: Tensor, num_graphs: int, enabled: bool = True,
+                       uniform_fallback: bool = True) -> Tuple[Optional[Tensor], Tuple[str, str]]:
+        """The distribution of the one-hot node features (types, or degrees for degree encodings) and its
+        source entry (:meth:`log_sources`).
+
+        Inverted from the teacher's first BatchNorm layer on the structure given
+        (:func:`~dfkd.generators.priors.estimate_type_prior`); columns the teacher's first layer was never
+        trained on (:func:`~dfkd.generators.inference.trained_columns`) get no mass. A teacher without
+        BatchNorm gets, with ``uniform_fallback``, the uniform distribution over its trained columns when
+        some are untrained. ``None`` (uniform over all) when disabled by option or the teacher gives nothing.
+
+        Args:
+            edge_index: ``[2, E]`` structure to run the teacher on; node_graph: ``[N]``.
+        """
         if not enabled:
-            return "option", "uniform"
-        among = f" among the {int(columns.sum())} of {columns.numel()} its first layer was trained on" \
-            if columns is not None and not bool(columns.all()) else ""
-        if prior is not None:
-            return "teacher", "from its first BatchNorm layer" + among
-        if among:
-            return "teacher", "uniform" + among
-        return "fallback", "uniform (the teacher has no BatchNorm running statistics to invert a distribution from)"
+            return None, ("option", "uniform")
+        dim = self.feature_spec.dim
+        columns = trained_columns(self.teacher, dim)
+        among = (f" among the {int(columns.sum())} of {dim} its first layer was trained on"
+                 if columns is not None and not bool(columns.all()) else "")
+        fitted, _ = estimate_type_prior(self.teacher, dim, edge_index, node_graph, num_graphs)
+        if fitted is not None:
+            probs = fitted.cpu()
+            if among and float((probs * columns).sum()) > 0:
+                probs = probs * columns / (probs * columns).sum()
+            return probs.to(fitted.device), ("teacher", "from its first BatchNorm layer" + among)
+        if among and uniform_fallback:
+            return (columns.float() / columns.sum()).to(edge_index.device), ("teacher", "uniform" + among)
+        return None, ("fallback", "uniform (the teacher has no BatchNorm running statistics to invert a "
+                                  "distribution from)")
 
     def log_sources(self, quantities: Dict[str, Tuple[str, str]]) -> None:
         """Say at the start of a run where its structure comes from, one line per source: set by options,

@@ -50,7 +50,6 @@ from torch import Tensor
 
 from dfkd.config import Config
 from dfkd.generators.base import GraphGenerator
-from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.estimators import ESTIMATORS, arm_gradient, arm_samples, binary_concrete
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import (
@@ -161,7 +160,8 @@ class BernoulliGraphGenerator(GraphGenerator):
             raise ValueError(f"num_graphs must be >= 1, got {num_graphs}")
         cfg, dev, spec = self.config, self.device, self.feature_spec
         gen = torch.Generator().manual_seed(seed)
-        self.type_prior = None  # [F] set by the initial structure or features when the teacher's BN gives one
+        self.type_prior = None  # [F] set by the initial structure or features when the teacher gives one
+        self._type_source = ("fallback", "uniform")
         bn = BatchNormStatsLoss(self.teacher, cfg.bn_loss, cfg.bn_first_layer_weight)
         if cfg.bn_weight > 0 and not bn.available:
             logger.warning("BatchNorm prior disabled: %s", bn.reason)
@@ -323,7 +323,7 @@ class BernoulliGraphGenerator(GraphGenerator):
                                             else ("fallback", "1.00 (Erdős–Rényi start)"))
         if self.feature_spec.categorical:
             name = "node degrees" if self.feature_spec.encoding == "degree" else "node types"
-            sources[name] = self.type_source(cfg.type_prior, self.type_prior)
+            sources[name] = self._type_source if cfg.type_prior else ("option", "uniform")
         return sources
 
     def _initial_structure(self, counts: Tensor, pairs: Optional[Tensor], pair_graph: Optional[Tensor],
@@ -376,7 +376,8 @@ class BernoulliGraphGenerator(GraphGenerator):
         phi = (torch.log(p0) - torch.log1p(-p0)) * scale + noise
         if self.feature_spec.encoding == "degree" and cfg.type_prior:
             edges = undirected(pairs[:, torch.rand(pairs.size(1), generator=gen).to(self.device) < p0])
-            prior, _ = estimate_type_prior(self.teacher, self.feature_spec.dim, edges, node_graph, counts.numel())
+            # No uniform fallback: uniform over the trained degrees would ask for far too dense graphs.
+            prior, self._type_source = self.fit_type_prior(edges, node_graph, counts.numel(), uniform_fallback=False)
             if prior is not None:
                 self.type_prior = prior
                 wanted = torch.multinomial(prior.cpu(), node_graph.numel(), replacement=True, generator=gen)
@@ -451,7 +452,7 @@ class BernoulliGraphGenerator(GraphGenerator):
             with torch.no_grad():
                 edges = undirected(pairs[:, torch.rand(pairs.size(1), generator=gen).to(self.device)
                                          < torch.sigmoid(phi)])
-            prior, _ = estimate_type_prior(self.teacher, spec.dim, edges, node_graph, int(node_graph.max()) + 1)
+            prior, self._type_source = self.fit_type_prior(edges, node_graph, int(node_graph.max()) + 1)
             if prior is not None:
                 self.type_prior = prior
                 feat = torch.log(prior.clamp(min=1e-8)) + self._gumbel(feat.shape, gen)

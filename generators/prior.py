@@ -55,7 +55,6 @@ from dfkd.config import Config
 from dfkd.generators.base import OnlineGraphGenerator, graph_range
 from dfkd.generators.inference import (LAW_METHODS, InferredDegreeLaw, infer_degree_law, support_degree_law,
                                        trained_columns)
-from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
@@ -175,19 +174,13 @@ class PriorGraphGenerator(OnlineGraphGenerator):
             f"{dispersion:.2f}" + (" (Erdős–Rényi)" if dispersion == 1.0 else ""))
         self.type_probs = None
         if spec.encoding == "one_hot":
-            trained = columns if columns is not None else torch.ones(spec.dim, dtype=torch.bool)
-            self.type_probs = trained.float() / trained.sum()
-            prior = None
-            if self.config.type_prior:
-                gen = torch.Generator().manual_seed(seed)
-                counts = sample_node_counts(64, *self.node_range(), gen)
-                pairs = sample_structure(counts, mean, dispersion, gen)
-                prior, _ = estimate_type_prior(self.teacher, spec.dim, undirected(pairs).to(self.device),
-                                               node_to_graph(counts).to(self.device), counts.numel())
-                if prior is not None:  # types the teacher never saw keep random first-layer weights: no mass
-                    masked = prior.cpu() * trained
-                    self.type_probs = masked / masked.sum() if masked.sum() > 0 else self.type_probs
-            sources["node types"] = self.type_source(self.config.type_prior, prior, columns)
+            gen = torch.Generator().manual_seed(seed)
+            counts = sample_node_counts(64, *self.node_range(), gen)
+            pairs = sample_structure(counts, mean, dispersion, gen)
+            prior, sources["node types"] = self.fit_type_prior(
+                undirected(pairs).to(self.device), node_to_graph(counts).to(self.device), counts.numel(),
+                self.config.type_prior)
+            self.type_probs = prior.cpu() if prior is not None else torch.full((spec.dim,), 1.0 / spec.dim)
         self.log_sources(sources)
         self._built = True
         return self
