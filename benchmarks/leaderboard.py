@@ -194,15 +194,22 @@ def status_block(runs: List[Dict]) -> Optional[str]:
     groups = group(runs)
     seeds = sorted({r["seed"] for r in runs})
     methods = [m for m in ORDER if any(k[3] == m for k in groups)]
-    rows = []
+    rows, chance = [], []
     for key in pairs_of(groups):
         items = {m: groups.get(key + (m,), []) for m in methods}
         any_items = next(v for v in items.values() if v)
         rows.append([key[0]] + teacher_cells(any_items) + [cell(items[m], len(seeds)) for m in methods])
+        mean = lambda name: sum(r["test"][name] for r in any_items) / len(any_items)  # noqa: E731
+        chance.append((mean("majority_accuracy") / mean("teacher_accuracy"), key[0]))
+    ratio, worst = max(chance)
     epochs = ", ".join(map(str, sorted({r["epochs"] for r in runs})))
     return "\n".join([
         f"Status (`benchmarks/results/leaderboard.md`, generated from the committed runs: GIN-5-64 → GIN-2-32, "
         f"GFKD's 70/30 protocol, seeds {', '.join(map(str, seeds))}, {epochs} epochs, each method's default recipe; "
         "test accuracy mean ± std, chance-adjusted accuracy in brackets; ⚠: teacher less than "
         f"{WEAK_TEACHER_GAIN} above the majority class):", "",
-        *table(["dataset", "teacher", "majority"] + [TITLES[m] for m in methods], rows)])
+        *table(["dataset", "teacher", "majority"] + [TITLES[m] for m in methods], rows), "",
+        "Chance-adjusted accuracy = (student − majority) / (teacher − majority): the share of the teacher's gain "
+        "over always predicting the majority class that the student keeps (1: all of it, 0: none, below 0: worse "
+        "than that constant guess). Relative accuracy (student / teacher) would count chance as kept: a student "
+        f"that always predicts the majority class scores {ratio:.2f} relative accuracy on {worst}."])
