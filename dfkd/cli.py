@@ -304,9 +304,9 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num-graphs", type=int, default=256, help="synthetic graphs to generate")
     g.add_argument("--nodes", default=None, help="node-count range MIN:MAX (default: teacher's statistics, else 10:30)")
     g.add_argument("--structure", choices=["auto", "checkpoint", "teacher"], default=None,
-                   help="where the degree law comes from (prior generator): the checkpoint's training statistics, "
-                        "inferred from the teacher's BatchNorm statistics, or auto (checkpoint if it has them, else "
-                        "teacher); default: the generator's")
+                   help="where the degree law comes from (prior, gfkd, dfad, conditional): the checkpoint's training "
+                        "statistics, inferred from the teacher (its BatchNorm statistics, else its first layer), or "
+                        "auto (checkpoint if it has them, else teacher); default: the generator's (auto)")
     g.add_argument("--iterations", type=int, default=None,
                    help="generator optimisation steps (gfkd: 300); warm-up steps for dfad (0) and conditional (300)")
     g.add_argument("--estimator", default=None, help="structure gradient: arm, concrete, straight_through (gfkd's default: arm)")
@@ -352,8 +352,8 @@ def generator_options(args: argparse.Namespace) -> Dict[str, Any]:
 
         if args.generator in GENERATORS and "structure" not in {
                 f.name for f in dataclasses.fields(GENERATORS.get(args.generator).config_cls)}:
-            raise UserError(f"--structure: generator {args.generator!r} takes its structure from the checkpoint's "
-                            "statistics only; use --generator prior, or drop the option")
+            raise UserError(f"--structure: generator {args.generator!r} does not read a degree law from anywhere; "
+                            "use --generator prior, gfkd, dfad or conditional, or drop the option")
         options["structure"] = args.structure
     for item in args.set:
         key, sep, value = item.partition("=")

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from dfkd.config import Config
-from dfkd.generators.base import OnlineGraphGenerator, graph_range
+from dfkd.generators.base import OnlineGraphGenerator, check_structure, graph_range
 from dfkd.generators.decoders import EDGE_RELAXATIONS, DecodedGraphs, GraphDecoder, decode_graphs
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, undirected
@@ -71,6 +71,9 @@ class AdversarialConfig(Config):
             first BatchNorm layer (one-hot encodings).
         init_degree: initial expected degree (``None``: the teacher's training mean, else 2).
         min_nodes, max_nodes: node-count range (``None``: teacher's statistics, else 10-30).
+        structure: where the degree law comes from when no option sets it: ``checkpoint`` (its training
+            statistics, else fixed defaults), ``teacher`` (inferred, :mod:`dfkd.generators.inference`) or
+            ``auto`` (default: the checkpoint's when it stores them, else the teacher's).
         collapse_threshold: an epoch in which the teacher predicts one class for at least this
             fraction of generated graphs is flagged as collapsed.
         replay: generated batches kept in memory; after every fresh batch the student also trains on
@@ -100,12 +103,14 @@ class AdversarialConfig(Config):
     init_degree: Optional[float] = None
     min_nodes: Optional[int] = None
     max_nodes: Optional[int] = None
+    structure: str = "auto"
     collapse_threshold: float = 0.95
     replay: int = 0
     output_bound: bool = True
     output_quantile: float = 0.05
 
     def __post_init__(self) -> None:
+        check_structure(self.structure)
         if self.relaxation not in EDGE_RELAXATIONS:
             raise ValueError(f"unknown relaxation {self.relaxation!r}: choose one of {EDGE_RELAXATIONS}")
         if self.bn_loss not in BN_LOSSES:
@@ -172,6 +177,7 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
 
     def build(self, seed: int = 0) -> "AdversarialGraphGenerator":
         cfg, spec = self.config, self.feature_spec
+        self.infer_structure(seed, needed=cfg.init_degree is None)
         low, high = self.node_range()
         gen = torch.Generator().manual_seed(seed)
         degree = self.mean_degree(cfg.init_degree)

@@ -20,7 +20,8 @@ from dfkd.config import Config, FeatureSpec, GraphSizeStats
 from dfkd.nn import call_model
 from dfkd.nn.teacher import prepare_teacher
 from dfkd.parallel import DistContext, slice_graphs
-from dfkd.generators.inference import trained_columns
+from dfkd.generators.inference import (LAW_METHODS, InferredDegreeLaw, infer_degree_law, support_degree_law,
+                                       trained_columns)
 from dfkd.generators.priors import estimate_type_prior
 from dfkd.generators.synthetic import SyntheticGraphSet
 
@@ -30,7 +31,15 @@ FALLBACK_DEGREE = 2.0  # mean degree for teachers without size statistics
 SOURCE_TITLES = {"option": "set by options", "teacher": "inferred from the teacher",
                  "checkpoint": "from the checkpoint's training statistics",
                  "fallback": "fixed defaults (neither the teacher nor its checkpoint gives them)"}
-DEFAULT_NODES = (10, 30)  # GFKD's reference range when the teacher stores no size statistics
+STRUCTURE_SOURCES = ("checkpoint", "teacher", "auto")  # where the degree law comes from (the ``structure`` option)
+DEFAULT_NODES = (10, 30)
+
+
+def check_structure(structure: str) -> None:
+    """Validate a config's ``structure`` option (:data:`STRUCTURE_SOURCES`)."""
+    if structure not in STRUCTURE_SOURCES:
+        raise ValueError(f"unknown structure source {structure!r}: choose one of {', '.join(STRUCTURE_SOURCES)}")
+  # GFKD's reference range when the teacher stores no size statistics
 MAX_GRAPH_NODES = 1_000_000  # larger graphs are a damaged checkpoint's statistics, not a request
 
 
@@ -67,6 +76,7 @@ class GraphGenerator(ABC):
     recommended_loss: str = "kl"
     # Whether the family can serve a regression teacher (label-conditioned families cannot).
     supports_regression: bool = True
+    inferred_law: Optional[InferredDegreeLaw] = None  # degree law read off the teacher (infer_structure)
 
     def __init__(self, teacher: nn.Module, feature_spec: FeatureSpec, num_classes: int,
                  size_stats: Optional[GraphSizeStats] = None, config: Optional[Config] = None,
@@ -100,12 +110,49 @@ class GraphGenerator(ABC):
                    size_stats=checkpoint.size_stats, device=device, task=getattr(checkpoint, "task", "classification"),
                    **overrides)
 
+    @property
+    def stored_law(self) -> bool:
+        """Whether the checkpoint stores its training graphs' degree mean and variance."""
+        return self.size_stats is not None and self.size_stats.degree_var is not None
+
+    def uses_inferred_law(self) -> bool:
+        """Whether the degree law is read off the teacher rather than the checkpoint: the config's
+        ``structure`` is ``teacher``, or ``auto`` and the checkpoint stores no degree law (generators
+        without that option never infer it)."""
+        structure = getattr(self.config, "structure", "checkpoint")
+        return structure == "teacher" or (structure == "auto" and not self.stored_law)
+
+    def infer_structure(self, seed: int = 0, needed: bool = True) -> Optional[InferredDegreeLaw]:
+        """Set :attr:`inferred_law` when :meth:`uses_inferred_law` and ``needed`` (some part of the law is not
+        set by options): from the teacher's BatchNorm statistics (:func:`infer_degree_law`), else, for
+        degree-encoded features, from the degrees its first layer was trained on (:func:`support_degree_law`)."""
+        self.inferred_law = None
+        if needed and self.uses_inferred_law():
+            spec = self.feature_spec
+            law = infer_degree_law(self.teacher, spec, self.node_range(), seed=seed)
+            if law is None and spec.encoding == "degree":
+                columns = trained_columns(self.teacher, spec.dim)
+                law = support_degree_law(columns) if columns is not None else None
+            self.inferred_law = law
+        return self.inferred_law
+
     def mean_degree(self, configured: Optional[float] = None) -> float:
         """The mean node degree to generate: ``configured`` when given (0 asks for edgeless graphs), else
-        the teacher's training mean from its size statistics, else 2."""
+        the law inferred from the teacher (:meth:`infer_structure`), else the teacher's training mean from
+        its size statistics, else 2."""
         if configured is not None:
             return float(configured)
+        if self.inferred_law is not None:
+            return self.inferred_law.mean_degree
         return self.size_stats.mean_degree if self.size_stats else FALLBACK_DEGREE
+
+    def degree_dispersion(self, configured: Optional[float] = None) -> float:
+        """Index of dispersion ``var / mean`` of the node degree, in the same order as :meth:`mean_degree`;
+        1 (Erdős–Rényi) when nothing gives it."""
+        if configured is None:
+            law, stats = self.inferred_law, self.size_stats
+            configured = law.dispersion if law else (stats.degree_dispersion if stats else None) or 1.0
+        return max(configured, 1e-3)
 
     def node_range(self) -> Tuple[int, int]:
         """``(min, max)`` node count: the config's, else from the teacher's training statistics (same
@@ -132,18 +179,30 @@ class GraphGenerator(ABC):
             return "option"
         return "checkpoint" if self.size_stats is not None else "fallback"
 
-    def mean_degree_source(self, configured: Optional[float] = None) -> str:
-        """Where :meth:`mean_degree` comes from: ``option``, ``checkpoint`` or ``fallback``."""
+    def degree_source(self, configured: Optional[float] = None) -> str:
+        """Where the degree law comes from: ``option``, ``teacher``, ``checkpoint`` or ``fallback``."""
         if configured is not None:
             return "option"
+        if self.inferred_law is not None:
+            return "teacher"
         return "checkpoint" if self.size_stats is not None else "fallback"
 
     def structure_sources(self, configured_degree: Optional[float] = None) -> Dict[str, Tuple[str, str]]:
         """The quantities every generator draws graphs from: ``{name: (source, value)}`` (see
-        :meth:`log_sources`); generators add their own (degree dispersion, node types)."""
+        :meth:`log_sources`); generators add their own (:meth:`dispersion_entry`, node types)."""
         lo, hi = self.node_range()
+        source = self.degree_source(configured_degree)
+        how = f" ({LAW_METHODS[self.inferred_law.method]})" if source == "teacher" else ""
         return {"node counts": (self.node_range_source(), f"{lo}-{hi}"),
-                "mean degree": (self.mean_degree_source(configured_degree), f"{self.mean_degree(configured_degree):.2f}")}
+                "mean degree": (source, f"{self.mean_degree(configured_degree):.2f}{how}")}
+
+    def dispersion_entry(self, configured: Optional[float] = None) -> Tuple[str, str]:
+        """Source entry of :meth:`degree_dispersion`."""
+        dispersion = self.degree_dispersion(configured)
+        source = self.degree_source(configured)
+        if source == "checkpoint" and not self.stored_law:
+            source = "fallback"
+        return source, f"{dispersion:.2f}" + (" (Erdős–Rényi)" if dispersion == 1.0 else "")
 
     def fit_type_prior(self, edge_index: Tensor, node_graph: Tensor, num_graphs: int, enabled: bool = True,
                        uniform_fallback: bool = True) -> Tuple[Optional[Tensor], Tuple[str, str]]:

@@ -223,7 +223,7 @@ class ConditionalGraphGenerator(AdversarialGraphGenerator):
 
     def degree_mismatch(self, batch: Batch, stats: Optional[Dict[str, Tensor]] = None) -> Tensor:
         r""":math:`(\mu_b / \mu^* - 1)^2 + (\sigma_b / \sigma^* - 1)^2`: mean and standard deviation of the
-        (relaxed) node degree over the whole batch against the teacher's training statistics. Over the
+        (relaxed) node degree over the whole batch against the teacher's training statistics (or the law inferred from it). Over the
         batch, not per class, so classes may differ in density as far as the training graphs did
         (IMDB-B), but not beyond it (a MUTAG teacher's classes were otherwise reached at mean degree 0.6
         and 4.8, graphs unlike any molecule). Shapes: weighted batch ``edge_weight [E]`` → scalar.
@@ -233,7 +233,8 @@ class ConditionalGraphGenerator(AdversarialGraphGenerator):
         total, squares, nodes = stats["degree"].unbind()
         mean = total / nodes
         loss = (mean / target - 1).pow(2)
-        var = self.size_stats.degree_var if self.size_stats is not None else None
+        var = (self.inferred_law.degree_var if self.inferred_law is not None
+               else self.size_stats.degree_var if self.size_stats is not None else None)
         if var:
             std = (squares / nodes - mean * mean).clamp(min=0).sqrt()
             loss = loss + (std / var ** 0.5 - 1).pow(2)

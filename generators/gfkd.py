@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dfkd.config import Config
-from dfkd.generators.base import GraphGenerator
+from dfkd.generators.base import GraphGenerator, check_structure
 from dfkd.generators.estimators import ESTIMATORS, arm_gradient, arm_samples, binary_concrete
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import (
@@ -97,6 +97,9 @@ class GFKDConfig(Config):
         degree_law_confidence: edge probability of the pairs of that structure (the others share the
             rest of the mean degree).
         min_nodes, max_nodes: node-count range (``None``: teacher's statistics, else 10-30).
+        structure: where the degree law comes from when no option sets it: ``checkpoint`` (its training
+            statistics, else fixed defaults), ``teacher`` (inferred, :mod:`dfkd.generators.inference`) or
+            ``auto`` (default: the checkpoint's when it stores them, else the teacher's).
         candidates: which node pairs get a structure logit. ``all``: every pair ``i < j`` (``Σ n(n-1)/2``
             logits, the paper's form; memory O(n²) per graph). ``random``: ``candidates_per_node`` random
             partners per node plus the initial structure's pairs (O(n·k): graphs of 1,000-10,000 nodes fit),
@@ -129,12 +132,14 @@ class GFKDConfig(Config):
     degree_law_confidence: float = 0.9
     min_nodes: Optional[int] = None
     max_nodes: Optional[int] = None
+    structure: str = "auto"
     candidates: str = "auto"
     candidates_per_node: int = 16
     candidate_refresh_every: int = 50
     candidate_drop: float = 2.0
 
     def __post_init__(self) -> None:
+        check_structure(self.structure)
         if self.candidates not in CANDIDATES:
             raise ValueError(f"unknown candidates {self.candidates!r}: choose one of {CANDIDATES}")
         if self.candidates_per_node < 1 or self.candidate_refresh_every < 0 or self.candidate_drop <= 0:
@@ -172,6 +177,7 @@ class BernoulliGraphGenerator(GraphGenerator):
         if regression and cfg.target_confidence:
             raise ValueError("target_confidence sets class confidences, which a regression teacher has none of: "
                              "leave it unset")
+        self.infer_structure(seed, needed=cfg.init_degree is None or cfg.degree_law)
         low, high = self.node_range()
         counts = sample_node_counts(num_graphs, low, high, gen).to(dev)
         node_graph = node_to_graph(counts)
@@ -315,12 +321,10 @@ class BernoulliGraphGenerator(GraphGenerator):
 
     def _sources(self) -> dict:
         """Where this run's structure comes from (:meth:`log_sources`)."""
-        cfg, stats = self.config, self.size_stats
+        cfg = self.config
         sources = self.structure_sources(cfg.init_degree)
         if cfg.degree_law:
-            dispersion = stats.degree_dispersion if stats else None
-            sources["degree dispersion"] = (("checkpoint", f"{dispersion:.2f}") if dispersion is not None
-                                            else ("fallback", "1.00 (Erdős–Rényi start)"))
+            sources["degree dispersion"] = self.dispersion_entry()
         if self.feature_spec.categorical:
             name = "node degrees" if self.feature_spec.encoding == "degree" else "node types"
             sources[name] = self._type_source if cfg.type_prior else ("option", "uniform")
@@ -336,15 +340,16 @@ class BernoulliGraphGenerator(GraphGenerator):
         *candidate slot* of a node (``n - 1`` with all pairs, about ``2k`` with random ones), so the expected
         degree is the same either way.
 
-        When the checkpoint stores the degree variance (``degree_law``): a draw of the training graphs'
-        degree law (:func:`~dfkd.generators.structure.sample_structure`), its edges at probability
+        When the checkpoint stores the degree variance or the teacher gives a degree law (``structure``,
+        ``degree_law``): a draw of the training graphs' degree law (:func:`~dfkd.generators.structure.sample_structure`), its edges at probability
         ``degree_law_confidence``. Otherwise Erdős–Rényi with ``p = d / (n - 1)`` plus logit noise (scaled so the noise keeps the mean
         degree). For degree-encoded teachers the degree *distribution* is first inverted from the
         first BatchNorm layer and node degrees are drawn from it (Chung–Lu: ``p_ij = d_i d_j / Σ d``).
         """
         cfg = self.config
         degree = self.mean_degree(cfg.init_degree)
-        dispersion = self.size_stats.degree_dispersion if self.size_stats else None
+        # The degree law of the training graphs, when the checkpoint stores it or the teacher gives it.
+        dispersion = self.degree_dispersion() if self.inferred_law or self.stored_law else None
         sparse = pairs is None
 
         def slots(pair_graph: Tensor) -> Tensor:

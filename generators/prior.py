@@ -52,9 +52,7 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from dfkd.config import Config
-from dfkd.generators.base import OnlineGraphGenerator, graph_range
-from dfkd.generators.inference import (LAW_METHODS, InferredDegreeLaw, infer_degree_law, support_degree_law,
-                                       trained_columns)
+from dfkd.generators.base import OnlineGraphGenerator, check_structure, graph_range
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
@@ -63,7 +61,6 @@ from dfkd.parallel import DistContext, all_gather_rows, shard_bounds, shard_size
 
 logger = logging.getLogger(__name__)
 
-STRUCTURE_SOURCES = ("checkpoint", "teacher", "auto")
 
 
 @dataclasses.dataclass
@@ -106,8 +103,7 @@ class PriorConfig(Config):
     structure: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.structure not in STRUCTURE_SOURCES:
-            raise ValueError(f"unknown structure source {self.structure!r}: choose one of {', '.join(STRUCTURE_SOURCES)}")
+        check_structure(self.structure)
         if self.balance < 1:
             raise ValueError(f"balance must be >= 1, got {self.balance}")
         if self.output_bins < 1:
@@ -126,7 +122,6 @@ class PriorGraphGenerator(OnlineGraphGenerator):
 
     config_cls = PriorConfig
     type_probs: Optional[Tensor] = None  # [F] node-type distribution (one-hot encodings)
-    inferred_law: Optional[InferredDegreeLaw] = None  # degree law read off the teacher (structure="teacher")
     _built = False
 
     @property
@@ -137,41 +132,17 @@ class PriorGraphGenerator(OnlineGraphGenerator):
     def generator_steps(self) -> int:
         return 0  # nothing to learn
 
-    @property
-    def stored_law(self) -> bool:
-        """Whether the checkpoint stores its training graphs' degree mean and variance."""
-        return self.size_stats is not None and self.size_stats.degree_var is not None
-
-    def uses_inferred_law(self) -> bool:
-        """Whether the degree law is read off the teacher (``structure``) rather than the checkpoint."""
-        return self.config.structure == "teacher" or (self.config.structure == "auto" and not self.stored_law)
-
     def degree_law(self) -> tuple:
         """``(mean, dispersion)`` of the node degree: the config's, else the law inferred from the teacher
         (``structure``), else the checkpoint's statistics, else 2 and 1 (Erdős–Rényi)."""
-        cfg, stats, law = self.config, self.size_stats, self.inferred_law
-        mean = cfg.mean_degree if cfg.mean_degree is not None else law.mean_degree if law else self.mean_degree()
-        dispersion = cfg.degree_dispersion
-        if dispersion is None:
-            dispersion = law.dispersion if law else (stats.degree_dispersion if stats else None) or 1.0
-        return mean, max(dispersion, 1e-3)
+        return self.mean_degree(self.config.mean_degree), self.degree_dispersion(self.config.degree_dispersion)
 
     def build(self, seed: int = 0) -> "PriorGraphGenerator":
         spec, cfg = self.feature_spec, self.config
-        self.inferred_law = None
-        columns = trained_columns(self.teacher, spec.dim) if spec.encoding in ("one_hot", "degree") else None
-        if self.uses_inferred_law() and (cfg.mean_degree is None or cfg.degree_dispersion is None):
-            self.inferred_law = (infer_degree_law(self.teacher, spec, self.node_range(), seed=seed)
-                                 or (support_degree_law(columns) if spec.encoding == "degree" and columns is not None
-                                     else None))
+        self.infer_structure(seed, needed=cfg.mean_degree is None or cfg.degree_dispersion is None)
         mean, dispersion = self.degree_law()
         sources = self.structure_sources(cfg.mean_degree)
-        law_source = "teacher" if self.inferred_law else "checkpoint" if self.stored_law else "fallback"
-        if cfg.mean_degree is None and self.inferred_law:
-            sources["mean degree"] = ("teacher", f"{mean:.2f} ({LAW_METHODS[self.inferred_law.method]})")
-        sources["degree dispersion"] = (
-            "option" if cfg.degree_dispersion is not None else law_source,
-            f"{dispersion:.2f}" + (" (Erdős–Rényi)" if dispersion == 1.0 else ""))
+        sources["degree dispersion"] = self.dispersion_entry(cfg.degree_dispersion)
         self.type_probs = None
         if spec.encoding == "one_hot":
             gen = torch.Generator().manual_seed(seed)

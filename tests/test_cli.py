@@ -269,11 +269,13 @@ def test_plain_state_dict_teacher_on_every_command(tmp_path, capsys):
     assert spec.encoding == "degree" and spec.max_degree == 6 and spec.dim == 7
 
 
-def test_structure_switch_reaches_the_prior_generator_only(cli_teacher, tmp_path, capsys):
+def test_structure_switch_reaches_every_generator_that_reads_a_degree_law(cli_teacher, tmp_path, capsys):
     from dfkd.cli import build_parser, generator_options
 
-    args = build_parser().parse_args(["distill", "--teacher", "t.pt", "--out", "s.pt", "--structure", "teacher"])
-    assert generator_options(args)["structure"] == "teacher"
-    assert main(["distill", "--teacher", cli_teacher, "--generator", "gfkd", "--structure", "teacher", "--out",
+    for name in ("prior", "gfkd", "dfad", "conditional"):
+        args = build_parser().parse_args(["distill", "--teacher", "t.pt", "--out", "s.pt", "--generator", name,
+                                          "--structure", "teacher"])
+        assert generator_options(args)["structure"] == "teacher"
+    assert main(["distill", "--teacher", cli_teacher, "--generator", "random", "--structure", "teacher", "--out",
                  str(tmp_path / "s.pt"), "--quiet"]) == 2
-    assert "--structure: generator 'gfkd'" in capsys.readouterr().err
+    assert "--structure: generator 'random'" in capsys.readouterr().err

@@ -70,35 +70,59 @@ def test_no_batchnorm_no_inference():
     assert infer_degree_law(teacher, spec, (10, 30)) is None
 
 
-def test_prior_generator_takes_its_law_from_the_teacher_when_asked(caplog):
+@pytest.fixture
+def small_grid(monkeypatch):
+    """The generators' inference on a 3 x 3 grid (fast); records each call."""
+    import dfkd.generators.base as base
+
+    calls, original = [], base.infer_degree_law
+
+    def infer(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs, mean_degrees=MEANS, dispersions=DISPERSIONS)
+
+    monkeypatch.setattr(base, "infer_degree_law", infer)
+    return calls
+
+
+def test_prior_generator_takes_its_law_from_the_teacher_when_asked(caplog, small_grid):
     spec = FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2])
-    teacher = _teacher_trained_on(spec, 3.0, 0.25)
-    ckpt = dfkd.Checkpoint.from_module(teacher, feature_spec=spec, num_classes=2)
+    ckpt = dfkd.Checkpoint.from_module(_teacher_trained_on(spec, 3.0, 0.25), feature_spec=spec, num_classes=2)
     with pytest.raises(ValueError, match="unknown structure source 'data'"):
         dfkd.generators.PriorConfig(structure="data")
-    from dfkd.generators import inference
     from dfkd.distill import make_generator
 
-    grid = dict(mean_degrees=MEANS, dispersions=DISPERSIONS)
-    original = inference.infer_degree_law
-    inference_calls = []
+    with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
+        gen = make_generator("prior", ckpt, structure="auto").build(0)  # no statistics: from the teacher
+    assert gen.degree_law() == (3.0, 0.25) and small_grid
+    assert any("inferred from the teacher" in r.getMessage() and "mean degree 3.00 (BatchNorm statistics)"
+               in r.getMessage() for r in caplog.records)
+    assert make_generator("prior", ckpt, structure="checkpoint").build(0).degree_law() == (2.0, 1.0)  # fallbacks
+    assert make_generator("prior", ckpt, structure="teacher", mean_degree=5.0).build(0).degree_law() == (5.0, 0.25)
 
-    def small_grid(*args, **kwargs):
-        inference_calls.append(1)
-        return original(*args, **kwargs, **grid)
 
-    import dfkd.generators.prior as prior_module
-    prior_module.infer_degree_law, saved = small_grid, prior_module.infer_degree_law
-    try:
-        with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
-            gen = make_generator("prior", ckpt, structure="auto").build(0)  # no statistics: from the teacher
-        assert gen.degree_law() == (3.0, 0.25) and inference_calls
-        assert any("inferred from the teacher" in r.getMessage() and "mean degree 3.00" in r.getMessage()
-                   for r in caplog.records)
-        assert make_generator("prior", ckpt, structure="checkpoint").build(0).degree_law() == (2.0, 1.0)  # fallbacks
-        assert make_generator("prior", ckpt, structure="teacher", mean_degree=5.0).build(0).degree_law() == (5.0, 0.25)
-    finally:
-        prior_module.infer_degree_law = saved
+@pytest.mark.parametrize("name", ["gfkd", "dfad", "conditional"])
+def test_every_generator_reads_a_teacher_only_law(name, small_grid, caplog):
+    from dfkd.distill import make_generator
+
+    spec = FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2])
+    ckpt = dfkd.Checkpoint.from_module(_teacher_trained_on(spec, 3.0, 0.25), feature_spec=spec, num_classes=2)
+    with pytest.raises(ValueError, match="unknown structure source"):
+        make_generator(name, ckpt, structure="data")
+    with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
+        gen = make_generator(name, ckpt, iterations=0) if name == "gfkd" else make_generator(name, ckpt)
+        if name == "gfkd":
+            graphs = gen.generate(64, seed=0, show_progress=False)
+            degree = 2 * graphs.num_edges.sum() / graphs.num_nodes.sum()
+            assert abs(float(degree) - 3.0) < 0.6  # the start follows the inferred law (fallback: 2)
+        else:
+            gen.build(0)
+    assert (gen.mean_degree(), gen.degree_dispersion()) == (3.0, 0.25) and small_grid
+    assert any("inferred from the teacher" in r.getMessage() and "mean degree 3.00" in r.getMessage()
+               for r in caplog.records)
+    fallback = make_generator(name, ckpt, structure="checkpoint")
+    fallback.infer_structure(0)
+    assert fallback.inferred_law is None and fallback.mean_degree() == 2.0
 
 
 def _train_on_columns(model, dim, columns, steps=100):
