@@ -74,9 +74,12 @@ def render(runs: List[Dict]) -> str:
             rows.append([name, teacher, r["seed"], r["encoding"], f"{r['true_mean_degree']:.2f}", f"{r['mean_degree']:.2f}",
                          f"{r['mean_degree'] / r['true_mean_degree'] - 1:+.0%}", f"{r['true_dispersion']:.2f}",
                          f"{r['dispersion']:.2f}", r["layers"], f"{r['seconds']:.0f}"])
-    errors = [abs(r["mean_degree"] / r["true_mean_degree"] - 1) for r in runs]
-    summary = (f"Median absolute error of the mean degree over {len(errors)} teachers: "
-               f"{statistics.median(errors):.0%} (largest {max(errors):.0%})." if errors else "")
+    by_teacher = defaultdict(list)
+    for r in runs:
+        by_teacher[r["teacher"]].append(abs(r["mean_degree"] / r["true_mean_degree"] - 1))
+    summary = " ".join(f"{teacher}: median absolute error of the mean degree over {len(errors)} teachers "
+                       f"{statistics.median(errors):.0%} (largest {max(errors):.0%})."
+                       for teacher, errors in sorted(by_teacher.items()))
     return "\n".join([
         "# Degree law inferred from the teacher alone, against its training graphs' statistics", "",
         *header_lines(runs, ["structure_inference.jsonl"]),
