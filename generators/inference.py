@@ -49,8 +49,8 @@ activations, so its BatchNorm statistics barely depend on the law, and the node-
 point absorbs what is left.
 
 Node counts barely move node-level statistics (on MUTAG, PTC and IMDB-B GIN teachers the mismatch
-changes by a few percent from 4-8 to 50-100 nodes, and the class balance of the teacher's predictions does not single out the training
-sizes either), so they are not inferred.
+changes by a few percent from 4-8 to 50-100 nodes, and the class balance of the teacher's predictions
+does not single out the training sizes either), so they are not inferred.
 """
 from __future__ import annotations
 
