@@ -80,10 +80,14 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+LOADED_COMMIT = git_commit()  # the code this process imported: later commits in the checkout do not change it
+
+
 def provenance() -> Dict[str, str]:
-    """What every raw run records about where and how it was made."""
+    """What every raw run records about where and how it was made (``git_commit``: the checkout's commit
+    when this benchmark process started, i.e. the code it runs)."""
     return {"machine": machine(), "command": command(), "dfkd_version": dfkd.__version__,
-            "git_commit": git_commit(), "date": datetime.date.today().isoformat()}
+            "git_commit": LOADED_COMMIT, "date": datetime.date.today().isoformat()}
 
 
 def read_runs(paths: Iterable[str]) -> List[Dict]:

@@ -7,7 +7,6 @@ from dfkd.config import FeatureSpec, GraphSizeStats
 from dfkd.distill.sources import OnlineSource
 from dfkd.evaluate import predict
 from dfkd.generators import OnlineGraphGenerator, PriorGraphGenerator, get_generator_class
-from dfkd.generators.structure import undirected
 
 
 class SizeTeacher(nn.Module):
