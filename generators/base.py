@@ -32,15 +32,14 @@ SOURCE_TITLES = {"option": "set by options", "teacher": "inferred from the teach
                  "checkpoint": "from the checkpoint's training statistics",
                  "fallback": "fixed defaults (neither the teacher nor its checkpoint gives them)"}
 STRUCTURE_SOURCES = ("checkpoint", "teacher", "auto")  # where the degree law comes from (the ``structure`` option)
-DEFAULT_NODES = (10, 30)
+DEFAULT_NODES = (10, 30)  # GFKD's reference range when the teacher stores no size statistics
+MAX_GRAPH_NODES = 1_000_000  # larger graphs are a damaged checkpoint's statistics, not a request
 
 
 def check_structure(structure: str) -> None:
     """Validate a config's ``structure`` option (:data:`STRUCTURE_SOURCES`)."""
     if structure not in STRUCTURE_SOURCES:
         raise ValueError(f"unknown structure source {structure!r}: choose one of {', '.join(STRUCTURE_SOURCES)}")
-  # GFKD's reference range when the teacher stores no size statistics
-MAX_GRAPH_NODES = 1_000_000  # larger graphs are a damaged checkpoint's statistics, not a request
 
 
 def graph_range(batch: Batch, lo: int, hi: int) -> Batch:

@@ -341,7 +341,8 @@ class BernoulliGraphGenerator(GraphGenerator):
         degree is the same either way.
 
         When the checkpoint stores the degree variance or the teacher gives a degree law (``structure``,
-        ``degree_law``): a draw of the training graphs' degree law (:func:`~dfkd.generators.structure.sample_structure`), its edges at probability
+        ``degree_law``): a draw of the training graphs' degree law
+        (:func:`~dfkd.generators.structure.sample_structure`), its edges at probability
         ``degree_law_confidence``. Otherwise Erdős–Rényi with ``p = d / (n - 1)`` plus logit noise (scaled so the noise keeps the mean
         degree). For degree-encoded teachers the degree *distribution* is first inverted from the
         first BatchNorm layer and node degrees are drawn from it (Chung–Lu: ``p_ij = d_i d_j / Σ d``).
