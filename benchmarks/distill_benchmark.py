@@ -14,7 +14,8 @@ its Erdős–Rényi start),
 feature learning rate 0.01), ``dfad`` (DFAD-GNN's adversarial generator; ``dfad-bn`` and
 ``dfad-bn-balance`` add its optional BatchNorm and class-balance terms, ``dfad-replay`` a memory
 of past generated batches), ``conditional`` (label-conditioned generator, CGDD student recipe),
-``random`` (Erdős–Rényi graphs, the floor) and ``real`` (KD on the graphs the teacher was fitted on, the
+``prior-teacher-only``, ``gfkd-teacher-only``, ``dfad-teacher-only`` (the same on the teacher's weights alone:
+its checkpoint's training statistics dropped), ``random`` (Erdős–Rényi graphs, the floor) and ``real`` (KD on the graphs the teacher was fitted on, the
 ceiling). Every run is appended as one JSON line to ``--raw`` (committed; runs already there are skipped,
 so an interrupted benchmark resumes); ``python benchmarks/regenerate.py`` writes the tables from them.
 
@@ -24,6 +25,7 @@ so an interrupted benchmark resumes); ``python benchmarks/regenerate.py`` writes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -42,6 +44,11 @@ from common import DEFAULT_DATA_ROOT, RUNS, append_run, fold_teacher, holdout_te
 METHODS = {
     # dfkd's default: teacher-prior graphs, fresh every step (generators/prior.py).
     "prior": dict(generator="prior", options={}),
+    # The same on the teacher's weights alone: the checkpoint's training statistics are dropped, so node counts
+    # fall back to 10-30 and the degree law is inferred from the teacher (dfkd.generators.inference).
+    "prior-teacher-only": dict(generator="prior", options={}, teacher_only=True),
+    "gfkd-teacher-only": dict(generator="gfkd", options={}, teacher_only=True),
+    "dfad-teacher-only": dict(generator="dfad", options={}, teacher_only=True),
     # Ablations of the prior generator: no class balancing; Erdős–Rényi degrees (dispersion 1);
     # uniformly random node types (no BatchNorm inversion).
     "prior-no-balance": dict(generator="prior", options={"balance": 1}),
@@ -152,6 +159,8 @@ def distill_run(teacher, student: str, spec: dict, options: dict, parts: dict, s
     """Distil one student and score it on the test graphs and on the teacher's validation graphs (and, for
     data-free methods, on the teacher's fitting graphs, which such a student never saw either)."""
     start = time.perf_counter()
+    if spec.get("teacher_only"):
+        teacher = dataclasses.replace(teacher, size_stats=None)
     result = distill_student(
         teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
         generator_options=options,

@@ -22,6 +22,7 @@ import dev_teachers  # noqa: E402
 import distributed_speed  # noqa: E402
 import generation_speed  # noqa: E402
 import kernels  # noqa: E402
+import law_sensitivity  # noqa: E402
 import leaderboard  # noqa: E402
 import memory  # noqa: E402
 import precision  # noqa: E402
@@ -48,6 +49,7 @@ TABLES: Dict[str, Tuple[List[str], Callable[[List[dict]], Optional[str]]]] = {
     "teacher_recipes.md": (["teacher_recipes.jsonl"], teacher_recipes.render),
     "structure_inference.md": (["structure_inference.jsonl"], structure_inference.render),
     "dev_teachers.md": (["dev_teachers.jsonl"], dev_teachers.render),
+    "law_sensitivity.md": (["law_sensitivity.jsonl"], law_sensitivity.render),
     "teacher_only.md": (["teacher_only.jsonl", "dev_teachers.jsonl"], teacher_only.render),
     "regression.md": (["regression.jsonl"], regression_benchmark.render),
     "class_fidelity.md": (["class_fidelity.jsonl"], class_fidelity.render),

@@ -27,6 +27,12 @@ from common import (DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, holdout_t
                     read_runs, table)
 
 RAW = os.path.join(RUNS, "structure_inference.jsonl")
+# Versions of the inference: runs of earlier versions stay in the raw file and are summarised beside the current one.
+VERSIONS = {
+    1: "one probe batch, dispersion 0.15-9, mean degree 0.75-16",
+    2: "two probe batches averaged, dispersion 0.25-9, mean degree >= 1.8 (connected graphs of >= 10 nodes)",
+}
+VERSION = max(VERSIONS)
 
 
 def main(argv=None) -> int:
@@ -40,7 +46,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    done = {(r["dataset"], r["teacher"], r["seed"]) for r in read_runs([args.raw])}
+    done = {(r["dataset"], r["teacher"], r["seed"]) for r in read_runs([args.raw]) if version(r) == VERSION}
     for name in args.datasets:
         dataset = None
         for seed in args.seeds:
@@ -51,7 +57,7 @@ def main(argv=None) -> int:
             stats = ckpt.size_stats
             start = time.perf_counter()
             law = infer_degree_law(ckpt.build_model().eval(), ckpt.feature_spec, (10, 30), seed=seed)
-            run = dict(benchmark="structure_inference", dataset=name, teacher=args.teacher, seed=seed,
+            run = dict(benchmark="structure_inference", version=VERSION, dataset=name, teacher=args.teacher, seed=seed,
                        encoding=ckpt.feature_spec.encoding, true_mean_degree=stats.mean_degree,
                        true_dispersion=stats.degree_dispersion, mean_degree=law.mean_degree,
                        dispersion=law.dispersion, score=law.score, layers=law.layers, method=law.method,
@@ -63,8 +69,13 @@ def main(argv=None) -> int:
     return 0
 
 
-def render(runs: List[Dict]) -> str:
-    runs = [r for r in runs if r.get("benchmark") == "structure_inference"]
+def version(run: Dict) -> int:
+    return run.get("version", 1)
+
+
+def render(all_runs: List[Dict]) -> str:
+    all_runs = [r for r in all_runs if r.get("benchmark") == "structure_inference"]
+    runs = [r for r in all_runs if version(r) == VERSION]
     groups = defaultdict(list)
     for r in runs:
         groups[(r["dataset"], r["teacher"])].append(r)
@@ -75,19 +86,19 @@ def render(runs: List[Dict]) -> str:
                          f"{r['mean_degree'] / r['true_mean_degree'] - 1:+.0%}", f"{r['true_dispersion']:.2f}",
                          f"{r['dispersion']:.2f}", r["layers"], f"{r['seconds']:.0f}"])
     by_teacher = defaultdict(list)
-    for r in runs:
-        by_teacher[r["teacher"]].append(abs(r["mean_degree"] / r["true_mean_degree"] - 1))
-    summary = " ".join(f"{teacher}: median absolute error of the mean degree over {len(errors)} teachers "
-                       f"{statistics.median(errors):.0%} (largest {max(errors):.0%})."
-                       for teacher, errors in sorted(by_teacher.items()))
+    for r in all_runs:
+        by_teacher[(version(r), r["teacher"])].append(abs(r["mean_degree"] / r["true_mean_degree"] - 1))
+    summary = [f"- version {v} ({VERSIONS[v]}), {teacher}: median absolute error of the mean degree over "
+               f"{len(errors)} teachers {statistics.median(errors):.0%} (largest {max(errors):.0%})"
+               for (v, teacher), errors in sorted(by_teacher.items(), key=lambda kv: (-kv[0][0], kv[0][1]))]
     return "\n".join([
         "# Degree law inferred from the teacher alone, against its training graphs' statistics", "",
         *header_lines(runs, ["structure_inference.jsonl"]),
         "- teachers: `distill_benchmark.py`'s 70/30 hold-out teachers; their checkpoints store the true statistics, "
-        "which the inference does not read. Grid: mean degree 0.75-16 (17 values), dispersion (var / mean) "
-        "0.15-9 (10 values); probe graphs of 10-30 nodes (`dfkd.generators.inference`).", "",
+        f"which the inference does not read. Table: the current inference (version {VERSION}: {VERSIONS[VERSION]}; "
+        "probe graphs of 10-30 nodes, `dfkd.generators.inference`).", "",
         *table(["dataset", "teacher", "seed", "features", "true mean degree", "inferred", "error",
-                "true dispersion", "inferred", "BN layers", "s"], rows), "", summary, ""])
+                "true dispersion", "inferred", "BN layers", "s"], rows), "", *summary, ""])
 
 
 if __name__ == "__main__":

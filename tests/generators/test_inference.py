@@ -13,7 +13,7 @@ from dfkd.generators.structure import node_to_graph, sample_node_counts, sample_
 from dfkd.generators.synthetic import degree_features
 from dfkd.nn import call_model
 
-MEANS, DISPERSIONS = (1.5, 3.0, 6.0), (0.25, 1.0, 4.0)
+MEANS, DISPERSIONS = (2.0, 3.0, 6.0), (0.25, 1.0, 4.0)
 
 
 def _teacher_trained_on(spec, mean, dispersion, arch="gin-3-16"):
@@ -40,7 +40,7 @@ def _teacher_trained_on(spec, mean, dispersion, arch="gin-3-16"):
 
 @pytest.mark.parametrize("spec, mean, dispersion", [
     (FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2]), 3.0, 0.25),
-    (FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2]), 1.5, 4.0),
+    (FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2]), 2.0, 4.0),
     (FeatureSpec(dim=20, encoding="degree", max_degree=19), 6.0, 1.0),
 ])
 def test_the_law_the_statistics_were_taken_on_is_recovered(spec, mean, dispersion):
@@ -48,6 +48,17 @@ def test_the_law_the_statistics_were_taken_on_is_recovered(spec, mean, dispersio
     law = infer_degree_law(teacher, spec, (10, 30), num_graphs=64, mean_degrees=MEANS, dispersions=DISPERSIONS)
     assert (law.mean_degree, law.dispersion) == (mean, dispersion)
     assert law.method == "batchnorm-grid" and law.layers > 0 and law.degree_var == mean * dispersion
+
+
+def test_connected_graphs_bound_the_mean_degree_from_below():
+    """Connected graphs of at least 10 nodes have mean degree >= 1.8: sparser laws are not candidates unless
+    the caller says the training graphs may be disconnected."""
+    spec = FeatureSpec(dim=3, encoding="one_hot", categories=[0, 1, 2])
+    teacher = _teacher_trained_on(spec, 1.0, 1.0)
+    grid = dict(num_graphs=64, mean_degrees=(1.0, 2.0, 4.0), dispersions=(1.0,), probes=1)
+    assert infer_degree_law(teacher, spec, (10, 30), **grid).mean_degree == 2.0
+    assert infer_degree_law(teacher, spec, (10, 30), connected=False, **grid).mean_degree == 1.0
+    assert infer_degree_law(teacher, spec, (2, 30), **grid).mean_degree == 1.0  # a tree on 2 nodes: 1.0
 
 
 def test_mismatch_is_per_layer_and_zero_only_for_matching_statistics():
