@@ -14,9 +14,9 @@ its Erdős–Rényi start),
 feature learning rate 0.01), ``dfad`` (DFAD-GNN's adversarial generator; ``dfad-bn`` and
 ``dfad-bn-balance`` add its optional BatchNorm and class-balance terms, ``dfad-replay`` a memory
 of past generated batches), ``conditional`` (label-conditioned generator, CGDD student recipe),
-``prior-teacher-only``, ``gfkd-teacher-only``, ``dfad-teacher-only`` (the same on the teacher's weights alone:
-its checkpoint's training statistics dropped), ``random`` (Erdős–Rényi graphs, the floor) and ``real`` (KD on the graphs the teacher was fitted on, the
-ceiling). Every run is appended as one JSON line to ``--raw`` (committed; runs already there are skipped,
+``prior-teacher-only``, ``gfkd-teacher-only``, ``dfad-teacher-only`` (the same on the teacher's weights
+alone: its checkpoint's training statistics dropped), ``random`` (Erdős–Rényi graphs, the floor) and
+``real`` (KD on the graphs the teacher was fitted on, the ceiling). Every run is appended as one JSON line to ``--raw`` (committed; runs already there are skipped,
 so an interrupted benchmark resumes); ``python benchmarks/regenerate.py`` writes the tables from them.
 
     python benchmarks/distill_benchmark.py --datasets MUTAG PTC --seeds 0 1 2 --methods prior gfkd real

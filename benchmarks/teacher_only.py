@@ -118,7 +118,7 @@ def render(all_runs: List[Dict]) -> Optional[str]:
                      *cells, *agree, len(any_items)])
     return "\n".join([
         "# Teacher-only distillation of development teachers", "",
-        *header_lines(runs, ["teacher_only.jsonl"]),
+        *header_lines(runs, ["teacher_only.jsonl", "dev_teachers.jsonl"]),
         "- teachers: `dev_teachers.py` (plain PyG models trained outside dfkd), loaded as bare state_dicts through "
         "`--teacher-module`; **teacher-only**: no statistics of the training graphs (dfkd's default recipe infers "
         "what it needs from the teacher); **with-statistics**: the same teacher given its training graphs' size "

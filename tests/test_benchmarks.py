@@ -175,6 +175,17 @@ def _hand_made_runs():
                                   teacher="gin-5-64", student="gin-2-32", method="prior", precision=prec, epochs=400,
                                   num_graphs=256, overrides={}, test=scores(acc), val=scores(acc), distill_s=60.0,
                                   wall_s=70.0, **PROVENANCE))
+    law = [dict(precision[-1], precision="fp32", seed=seed, overrides=dict(mean_degree=m, degree_dispersion=d), test=scores(acc), val=scores(acc))
+           for seed in (0, 1) for m, d, acc in ((1.5, 0.15, 0.33), (2.2, 0.25, 0.8))]
+    dev = [dict(benchmark="dev_teachers", dataset="MUTAG", family="resgcn", seed=seed, epochs=300, val_accuracy=0.9,
+                test_accuracy=0.85, majority_accuracy=0.65, train_s=9.0, **PROVENANCE,
+                true_stats=dict(min_nodes=10, max_nodes=28, mean_nodes=18.0, mean_degree=2.2, degree_var=0.55))
+           for seed in (0, 1)]
+    teacher_only = dev + [dict(benchmark="teacher_only", dataset="MUTAG", family="resgcn", seed=seed, student=st,
+                               variant=v, method="prior", epochs=400, num_graphs=256, test=scores(acc), val=scores(acc),
+                               synthetic=dict(mean_nodes=20.0, mean_edges=22.0), **PROVENANCE)
+                          for seed in (0, 1) for st in ("gcn-3-32", "gin-2-32")
+                          for v, acc in (("teacher-only", 0.78), ("with-statistics", 0.8))]
     distributed = []
     for mode, sample, cpu, step in (("1 process", 0.02, 0.02, 0.038), ("2 processes, replicated (before)", 0.035, 0.017, 0.098),
                                     ("2 processes, sharded (now)", 0.019, 0.010, 0.066)):
@@ -209,7 +220,8 @@ def _hand_made_runs():
                 for d, f, acc, maj in (("PTC", 1, 0.60, 0.58), ("MUTAG", 1, 0.90, 0.67), ("MUTAG", 2, 0.85, 0.65))]
     return {"generation_speed.md": gen_speed, "speed.md": speed, "kernels.md": kernels, "memory.md": memory,
             "propagation.md": propagation, "precision.md": precision, "distributed.md": distributed,
-            "student_latency.md": latency, "reliability.md": reliability, "teachers.md": teachers,
+            "student_latency.md": latency, "reliability.md": reliability, "law_sensitivity.md": law,
+            "teacher_only.md": teacher_only, "teachers.md": teachers,
             "regression.md": [_regression_run("SYNTH:TRIANGLES", 0, "prior", 0.8, 0.56, 0.31, 40.0)],
             "class_fidelity.md": [_fidelity_run("MUTAG", 0, [1.0, 0.95])],
             "teacher_recipes.md": [dict(benchmark="teacher_recipes", dataset="PTC", arch="gin-5-64", candidate=c, seed=s,
