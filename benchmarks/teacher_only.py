@@ -76,7 +76,8 @@ def main(argv=None) -> int:
                             run = dict(benchmark="teacher_only", dataset=name, family=family, seed=seed,
                                        student=student, variant=variant, method=method, epochs=args.epochs,
                                        num_graphs=args.num_graphs)
-                            if run_key(run) in done:
+                            # Re-read: processes working through the datasets in different orders share the file.
+                            if run_key(run) in done or run_key(run) in {run_key(r) for r in read_runs([args.raw])}:
                                 continue
                             run.update(distill_run(dataclasses.replace(teacher, size_stats=stats), student,
                                                    METHODS[method], dict(METHODS[method]["options"]), parts, seed,
@@ -95,7 +96,7 @@ def run_key(run: Dict) -> tuple:
 
 
 def render(all_runs: List[Dict]) -> Optional[str]:
-    runs = [r for r in all_runs if r.get("benchmark") == "teacher_only"]
+    runs = list({run_key(r): r for r in reversed([r for r in all_runs if r.get("benchmark") == "teacher_only"])}.values())
     if not runs:
         return None  # the teachers' own runs alone make no table
     groups = defaultdict(list)
