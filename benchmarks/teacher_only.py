@@ -135,12 +135,13 @@ def structure_table(runs: List[Dict], teachers: List[Dict]) -> List[str]:
     """Mean degree and node count of the teacher-only synthetic graphs against the teachers' true training
     statistics (recorded by ``dev_teachers.py``, never shown to the teacher-only path)."""
     truth = {(r["dataset"], r["family"], r["seed"]): r["true_stats"] for r in teachers}
-    groups = defaultdict(list)
-    for r in runs:
+    groups = defaultdict(dict)  # one run per seed: the students of a teacher share its synthetic law
+    for r in sorted(runs, key=lambda r: r["student"]):
         if r["variant"] == "teacher-only" and r.get("synthetic") and (r["dataset"], r["family"], r["seed"]) in truth:
-            groups[(r["dataset"], r["family"], r["method"])].append(r)
+            groups[(r["dataset"], r["family"], r["method"])].setdefault(r["seed"], r)
     rows = []
-    for (name, family, method), items in sorted(groups.items()):
+    for (name, family, method), by_seed in sorted(groups.items()):
+        items = list(by_seed.values())
         true = [truth[(name, family, r["seed"])] for r in items]
         degree = [2 * r["synthetic"]["mean_edges"] / r["synthetic"]["mean_nodes"] for r in items]
         true_degree = [t["mean_degree"] for t in true]
