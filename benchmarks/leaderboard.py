@@ -169,6 +169,9 @@ def render(runs: List[Dict], sources: Sequence[str]) -> str:
              "than always predicting the majority class; below 0: worse). Relative accuracy (student / teacher) "
              "counts chance as kept, so no claim here rests on it.",
              "- real-data KD trains on the graphs the teacher was fitted on; every other method sees no real graph.",
+             "- prior, teacher only: the default recipe on the teacher's weights alone, its checkpoint's statistics of "
+             "the training graphs dropped (node counts 10-30, degree law inferred from the teacher, "
+             "`dfkd.generators.inference`); prior (default, with statistics): the same recipe given them.",
              "- published figures: the papers' own tables of GFKD, DFAD-GNN and ACGKD could not be read here "
              "(`published.md`). One secondary figure exists: a third-party re-implementation's README "
              "(BUPT-GAMMA/GammaGL, `examples/dfad_gnn`) lists DFAD-GNN on MUTAG at 90.8% for a GIN student in a "
