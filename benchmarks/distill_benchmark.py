@@ -16,8 +16,9 @@ feature learning rate 0.01), ``dfad`` (DFAD-GNN's adversarial generator; ``dfad-
 of past generated batches), ``conditional`` (label-conditioned generator, CGDD student recipe),
 ``prior-teacher-only``, ``gfkd-teacher-only``, ``dfad-teacher-only`` (the same on the teacher's weights
 alone: its checkpoint's training statistics dropped), ``random`` (Erdős–Rényi graphs, the floor) and
-``real`` (KD on the graphs the teacher was fitted on, the ceiling). Every run is appended as one JSON line to ``--raw`` (committed; runs already there are skipped,
-so an interrupted benchmark resumes); ``python benchmarks/regenerate.py`` writes the tables from them.
+``real`` (KD on the graphs the teacher was fitted on, the ceiling). Every run is appended as one JSON line
+to ``--raw`` (committed; runs already there are skipped, so an interrupted benchmark resumes);
+``python benchmarks/regenerate.py`` writes the tables from them.
 
     python benchmarks/distill_benchmark.py --datasets MUTAG PTC --seeds 0 1 2 --methods prior gfkd real
     python benchmarks/distill_benchmark.py --protocol folds --datasets MUTAG --methods prior real

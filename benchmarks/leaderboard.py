@@ -23,7 +23,8 @@ from common import header_lines, mean_std, table  # noqa: E402
 from dfkd.evaluate import WEAK_TEACHER_GAIN, chance_adjusted  # noqa: E402
 
 ORDER = ["prior-teacher-only", "prior", "gfkd", "dfad", "conditional", "random", "real"]
-TITLES = {"prior-teacher-only": "prior, teacher only", "prior": "prior (default, with statistics)", "gfkd": "GFKD", "dfad": "DFAD-GNN", "conditional": "conditional (CGDD)",
+TITLES = {"prior-teacher-only": "prior, teacher only", "prior": "prior (default, with statistics)", "gfkd": "GFKD",
+          "dfad": "DFAD-GNN", "conditional": "conditional (CGDD)",
           "random": "random graphs", "real": "real-data KD"}
 DATASETS = ["MUTAG", "PTC", "PROTEINS", "IMDBBINARY", "NCI1"]
 DEFAULT = "prior"

@@ -56,7 +56,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.precision = "fp32"
     torch.set_num_threads(args.threads)
-    done = {run_key(r) for r in read_runs([args.raw])}
     for name in args.datasets:
         dataset = dfkd.load_dataset(name, root=args.data_root)
         for family in args.families:
@@ -77,7 +76,7 @@ def main(argv=None) -> int:
                                        student=student, variant=variant, method=method, epochs=args.epochs,
                                        num_graphs=args.num_graphs)
                             # Re-read: processes working through the datasets in different orders share the file.
-                            if run_key(run) in done or run_key(run) in {run_key(r) for r in read_runs([args.raw])}:
+                            if run_key(run) in {run_key(r) for r in read_runs([args.raw])}:
                                 continue
                             run.update(distill_run(dataclasses.replace(teacher, size_stats=stats), student,
                                                    METHODS[method], dict(METHODS[method]["options"]), parts, seed,
@@ -96,7 +95,11 @@ def run_key(run: Dict) -> tuple:
 
 
 def render(all_runs: List[Dict]) -> Optional[str]:
-    runs = list({run_key(r): r for r in reversed([r for r in all_runs if r.get("benchmark") == "teacher_only"])}.values())
+    unique: Dict[tuple, Dict] = {}  # the first run of each key (two processes may have raced to the same one)
+    for r in all_runs:
+        if r.get("benchmark") == "teacher_only":
+            unique.setdefault(run_key(r), r)
+    runs = list(unique.values())
     if not runs:
         return None  # the teachers' own runs alone make no table
     groups = defaultdict(list)

@@ -175,7 +175,8 @@ def _hand_made_runs():
                                   teacher="gin-5-64", student="gin-2-32", method="prior", precision=prec, epochs=400,
                                   num_graphs=256, overrides={}, test=scores(acc), val=scores(acc), distill_s=60.0,
                                   wall_s=70.0, **PROVENANCE))
-    law = [dict(precision[-1], precision="fp32", seed=seed, overrides=dict(mean_degree=m, degree_dispersion=d), test=scores(acc), val=scores(acc))
+    law = [dict(precision[-1], precision="fp32", seed=seed, overrides=dict(mean_degree=m, degree_dispersion=d),
+                test=scores(acc), val=scores(acc))
            for seed in (0, 1) for m, d, acc in ((1.5, 0.15, 0.33), (2.2, 0.25, 0.8))]
     dev = [dict(benchmark="dev_teachers", dataset="MUTAG", family="resgcn", seed=seed, epochs=300, val_accuracy=0.9,
                 test_accuracy=0.85, majority_accuracy=0.65, train_s=9.0, **PROVENANCE,

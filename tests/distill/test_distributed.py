@@ -261,7 +261,8 @@ _WORKER = textwrap.dedent('''
         # counts 0. conditional: several steps in a row, its running statistics carried from step to step.
         # dfad keeps the fallback structure: a teacher-only law gives denser graphs whose float32 gradients
         # cancel even more, and this checks sharding, not structure.
-        for name, options, sizes in (("dfad", {"structure": "checkpoint"}, (7,)), ("dfad", {"structure": "checkpoint"}, (1,)),
+        fallback = {"structure": "checkpoint"}
+        for name, options, sizes in (("dfad", fallback, (7,)), ("dfad", fallback, (1,)),
                                      ("conditional", {"warmup_steps": 0}, (7, 1, 7)),
                                      ("conditional", {"warmup_steps": 0, "adversarial_weight": 1.0}, (7, 1, 7))):
             built = make_generator(name, sized if name == "conditional" else ckpt, **options).build(0)
