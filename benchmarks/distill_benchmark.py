@@ -35,12 +35,13 @@ import time
 import torch
 
 import dfkd
-from dfkd.distill import DistillConfig, distill_student
+from dfkd.distill import DistillConfig, distill_student, preset_config
 from dfkd.evaluate import classification_metrics, labels_of, predict
 from dfkd.train import recorded_splits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import DEFAULT_DATA_ROOT, RUNS, append_run, fold_teacher, holdout_teacher, provenance, read_runs  # noqa: E402
+import paper_fidelity  # noqa: E402
 
 METHODS = {
     # dfkd's default: teacher-prior graphs, fresh every step (generators/prior.py).
@@ -86,6 +87,8 @@ METHODS = {
     "conditional": dict(generator="conditional", options={}),
     "random": dict(generator="random", options={}),
     "real": dict(generator=None, options={}),
+    # GFKD and DFAD-GNN as published (--preset paper) and with one of dfkd's deviations each (paper_fidelity.py).
+    **paper_fidelity.methods(),
 }
 
 
@@ -162,12 +165,16 @@ def distill_run(teacher, student: str, spec: dict, options: dict, parts: dict, s
     start = time.perf_counter()
     if spec.get("teacher_only"):
         teacher = dataclasses.replace(teacher, size_stats=None)
+    if spec.get("preset"):  # the preset's student recipe, with the deviation's changes
+        config = preset_config(spec["generator"], spec["preset"], epochs=args.epochs, seed=seed,
+                               precision=args.precision, **spec.get("distill", {}))
+    else:
+        config = DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto"),
+                               curriculum=spec.get("curriculum"), teacher_head=spec.get("teacher_head", "off"),
+                               precision=args.precision)
     result = distill_student(
         teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
-        generator_options=options,
-        config=DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto"),
-                             curriculum=spec.get("curriculum"), teacher_head=spec.get("teacher_head", "off"),
-                             precision=args.precision),
+        generator_options=options, config=config, preset=spec.get("preset"),
         assistants=spec.get("assistants", ()), eval_graphs=parts["test"],
         real_graphs=parts["fit"] if spec["generator"] is None else None, show_progress=False)
     wall = time.perf_counter() - start

@@ -25,6 +25,7 @@ import kernels  # noqa: E402
 import law_sensitivity  # noqa: E402
 import leaderboard  # noqa: E402
 import memory  # noqa: E402
+import paper_fidelity  # noqa: E402
 import precision  # noqa: E402
 import propagation  # noqa: E402
 import regression_benchmark  # noqa: E402
@@ -46,6 +47,7 @@ TABLES: Dict[str, Tuple[List[str], Callable[[List[dict]], Optional[str]]]] = {
     "leaderboard.md": (["distill_holdout.jsonl", "distill_folds.jsonl"],
                        lambda runs: leaderboard.render(runs, ["benchmarks/runs/distill_holdout.jsonl",
                                                               "benchmarks/runs/distill_folds.jsonl"])),
+    "paper_fidelity.md": (["distill_holdout.jsonl"], paper_fidelity.render),
     "teacher_recipes.md": (["teacher_recipes.jsonl"], teacher_recipes.render),
     "structure_inference.md": (["structure_inference.jsonl"], structure_inference.render),
     "dev_teachers.md": (["dev_teachers.jsonl"], dev_teachers.render),

@@ -178,15 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="student checkpoint to write (report beside it as .report.json)")
     _add_generator_options(p)
     g = p.add_argument_group("student training")
-    g.add_argument("--epochs", type=int, default=400, help="passes over the synthetic set")
-    g.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (linear decay to 0)")
-    g.add_argument("--batch-size", type=int, default=32, help="graphs per step")
-    g.add_argument("--loss", default="auto",
+    # Defaults None: a --preset's student recipe fills what is not given, then DistillConfig's defaults.
+    g.add_argument("--epochs", type=int, default=None, help="passes over the synthetic set (default 400)")
+    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.01)")
+    g.add_argument("--lr-schedule", choices=["linear", "constant"], default=None,
+                   help="learning-rate schedule (default linear decay to 0)")
+    g.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default 0)")
+    g.add_argument("--batch-size", type=int, default=None, help="graphs per step (default 32)")
+    g.add_argument("--loss", default=None,
                    help="loss recipe NAME[=WEIGHT],... (kl, dynamic_kl, mae, mse, prob_mae, label_ce, attention, lsp, "
-                        "gsp, gcrd, relation); auto: the "
+                        "gsp, gcrd, relation); default auto: the "
                         "generator's recommended one (kl; conditional: kl,label_ce=0.5,attention=1; "
                         "regression teachers: mse)")
-    g.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")
+    g.add_argument("--temperature", type=float, default=None, help="softmax temperature of the KL loss (default 2)")
     g.add_argument("--grad-clip", type=float, default=0.0, metavar="MAX_NORM",
                    help="clip the student's gradient to this L2 norm every step (0 = off); may change on --resume")
     g.add_argument("--curriculum", choices=["confidence", "disagreement"], default=None,
@@ -198,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--teacher-head", choices=["off", "frozen", "trained"], default="off",
                    help="predict through a projection into the teacher's readout and its classifier (frozen or "
                         "trained from it), folded into the student's own head at the end")
-    g.add_argument("--no-resample", action="store_true",
-                   help="reuse the same synthetic graphs every epoch instead of fresh samples of their distributions")
+    g.add_argument("--resample", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw fresh samples of the synthetic graphs' distributions every epoch (default), or reuse the "
+                        "same graphs (--no-resample)")
     g.add_argument("--student-batch-norm", choices=["on", "off"], default="on", help="BatchNorm in the student")
     g.add_argument("--student-dropout", type=float, default=None,
                    help="dropout before the student's head (default: the architecture's, 0.5)")
@@ -302,6 +307,9 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--generator", default=DEFAULT_GENERATOR,
                    help="registered generator: prior, gfkd, dfad, conditional, random (see 'dfkd info')")
     g.add_argument("--num-graphs", type=int, default=256, help="synthetic graphs to generate")
+    g.add_argument("--preset", default=None,
+                   help="named option set of the generator: paper (gfkd, dfad: the method as published, with the "
+                        "student recipe it states; flags given here still win)")
     g.add_argument("--nodes", default=None, help="node-count range MIN:MAX (default: teacher's statistics, else 10:30)")
     g.add_argument("--structure", choices=["auto", "checkpoint", "teacher"], default=None,
                    help="where the degree law comes from (prior, gfkd, dfad, conditional): the checkpoint's training "
@@ -492,8 +500,14 @@ def _comparison_line(scores: Dict[str, Any]) -> str:
             f"{scores['chance_adjusted_accuracy']:.4f}  relative accuracy {scores['relative_accuracy']:.4f}")
 
 
+# Student-recipe flags a --preset may fill (argparse name = DistillConfig field).
+RECIPE_FLAGS = ("epochs", "lr", "lr_schedule", "weight_decay", "batch_size", "loss", "temperature", "resample")
+
+
 def cmd_distill(args: argparse.Namespace) -> int:
     from dfkd.distill import DistillConfig, distill_student
+    from dfkd.generators import get_generator_class
+    from dfkd.generators.presets import get_preset
     from dfkd.distill.api import report_path
 
     options = generator_options(args)
@@ -509,14 +523,15 @@ def cmd_distill(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.real_dataset, root=args.data_root)
         check_features(teacher, dataset, "teacher")
         real_graphs, _ = _split_graphs(dataset, teacher, "train")
-    config = DistillConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, loss=args.loss,
-                           temperature=args.temperature, resample=not args.no_resample, seed=args.seed,
-                           checkpoint_every=args.checkpoint_every, grad_clip=args.grad_clip, curriculum=args.curriculum,
+    given = {name: getattr(args, name) for name in RECIPE_FLAGS if getattr(args, name) is not None}
+    preset = get_preset(get_generator_class(args.generator), args.preset).distill if args.preset else {}
+    config = DistillConfig(**{**preset, **given}, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                           grad_clip=args.grad_clip, curriculum=args.curriculum,
                            curriculum_start=args.curriculum_start, curriculum_ramp=args.curriculum_ramp,
                            teacher_head=args.teacher_head, precision=args.precision)
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
-        generator_options=options, config=config, eval_graphs=eval_graphs, real_graphs=real_graphs, out=args.out,
+        generator_options=options, config=config, preset=args.preset, eval_graphs=eval_graphs, real_graphs=real_graphs, out=args.out,
         work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=_device(args),
         student_options={"batch_norm": args.student_batch_norm == "on",
                          **({} if args.student_dropout is None else {"dropout": args.student_dropout})},
@@ -601,7 +616,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     teacher = _load_teacher(args)
     device = _device(args)
     check_precision(args.precision, device)
-    gen = make_generator(args.generator, teacher, device=device, **options)
+    gen = make_generator(args.generator, teacher, device=device, preset=args.preset, **options)
     extra = {}
     if args.wanted_classes:
         gen.class_labels(args.wanted_classes, args.num_graphs)  # validates before any work

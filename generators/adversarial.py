@@ -27,7 +27,7 @@ import contextlib
 import dataclasses
 import logging
 import math
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -36,15 +36,17 @@ from torch_geometric.data import Batch
 from dfkd.config import Config
 from dfkd.generators.base import OnlineGraphGenerator, check_structure, graph_range
 from dfkd.generators.decoders import EDGE_RELAXATIONS, DecodedGraphs, GraphDecoder, decode_graphs
+from dfkd.generators.presets import Preset
 from dfkd.generators.registry import register_generator
+from dfkd.generators.sharding import ShardedGeneratorStep
 from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, undirected
 from dfkd.losses import BN_LOSSES, BatchNormStatsLoss, get_loss, is_stateful_loss
 from dfkd.nn import forward_batch
-from dfkd.parallel import (DistContext, all_reduce_sum, all_reduce_sum_differentiable, average_gradients,
-                           check_finite_all, rank_share, reduce_terms, scale_gradient)
-from dfkd.utils import check_finite
+from dfkd.parallel import DistContext
 
 logger = logging.getLogger(__name__)
+
+STUDENT_MODES = ("train", "eval")
 
 
 @dataclasses.dataclass
@@ -84,6 +86,9 @@ class AdversarialConfig(Config):
             win by driving the teacher's values to extremes (unbounded, the published L1, it does: student
             R² −11,524 on ``SYNTH:TRIANGLES``, ``benchmarks/results/archive/regression.md``). ``False``: plain L1.
         output_quantile: regression teachers: the quantile ``q`` of that range.
+        student_mode: the student's mode while the generator steps against it: ``train`` (dropout live,
+            BatchNorm on the generator batch's statistics, its running statistics left alone; image-domain
+            DFAD's) or ``eval`` (the function the student is scored with).
     """
 
     noise_dim: int = 64
@@ -108,9 +113,12 @@ class AdversarialConfig(Config):
     replay: int = 0
     output_bound: bool = True
     output_quantile: float = 0.05
+    student_mode: str = "train"
 
     def __post_init__(self) -> None:
         check_structure(self.structure)
+        if self.student_mode not in STUDENT_MODES:
+            raise ValueError(f"unknown student_mode {self.student_mode!r}: choose one of {STUDENT_MODES}")
         if self.relaxation not in EDGE_RELAXATIONS:
             raise ValueError(f"unknown relaxation {self.relaxation!r}: choose one of {EDGE_RELAXATIONS}")
         if self.bn_loss not in BN_LOSSES:
@@ -125,6 +133,30 @@ class AdversarialConfig(Config):
         if is_stateful_loss(loss) or getattr(loss, "needs_embeddings", False):
             raise ValueError(f"discrepancy {self.discrepancy!r} needs trainable parts or embeddings: use a logit "
                              "loss such as prob_mae, mae or kl")
+
+
+DFAD_PRESETS = {
+    "paper": Preset(
+        generator=dict(noise_dim=32, hidden=[64, 128, 256], lr=0.005, student_steps=5, generator_steps=5,
+                       discrepancy="mae", adversarial_weight=1.0, warmup_steps=0, bn_weight=0.0, balance_weight=0.0,
+                       type_prior=False, replay=0, student_mode="train"),
+        distill=dict(loss="mae", lr=0.005, weight_decay=5e-4, lr_schedule="constant", batch_size=128),
+        doc="DFAD-GNN as published (Zhuang et al., IJCAI 2022) where it could be read, its authors' group's port "
+            "(GammaGL) elsewhere"),
+}
+"""DFAD-GNN's presets. ``paper``: the L1 game on both sides (DFAD-GNN Eq. 3-5: the student minimises, the generator
+maximises, the mean absolute difference of teacher and student *logits*); the student trained with Adam and weight
+decay 5e-4 (the paper). The paper's method and experiment sections could not be read here
+(``../shared/reference/methods.md``), so the rest follows the port by the authors' group (GammaGL
+``examples/dfad_gnn``): noise of width 32, a generator trunk 64-128-256, Adam at 0.005 for generator and student
+(constant), 5 student steps then 5 generator steps, batches of 128, no priors.
+
+Where both are silent or the port cannot be followed we chose: the trunk's layers are dfkd's (Linear, LayerNorm,
+LeakyReLU; the port uses tanh and dropout); edges and node types are drawn with straight-through relaxations (the
+port's argmax and threshold pass no gradient to the generator); node counts and the initial edge density come from
+the structure source (the port: 40 nodes, or the first training graph's count); the student steps against the
+generator in the mode the distiller holds it (train: dropout live), as image-domain DFAD does.
+"""
 
 
 @contextlib.contextmanager
@@ -144,6 +176,22 @@ def frozen_batchnorm_statistics(model: nn.Module) -> Iterator[None]:
                 m.num_batches_tracked.copy_(tracked)
 
 
+@contextlib.contextmanager
+def student_mode(student: nn.Module, mode: str) -> Iterator[None]:
+    """The student as the generator sees it (``AdversarialConfig.student_mode``): ``train`` with its BatchNorm
+    running statistics frozen, or ``eval``; its own mode is restored afterwards."""
+    training = student.training
+    try:
+        if mode == "eval":
+            student.eval()
+            yield
+        else:
+            with frozen_batchnorm_statistics(student):
+                yield
+    finally:
+        student.train(training)
+
+
 def class_imbalance(logits: Tensor) -> Tensor:
     r""":math:`\log C - H(\bar p)` for ``[B, C]`` logits: 0 when the batch-mean prediction is uniform."""
     mean = torch.softmax(logits, -1).mean(0)
@@ -151,14 +199,15 @@ def class_imbalance(logits: Tensor) -> Tensor:
 
 
 @register_generator("dfad")
-class AdversarialGraphGenerator(OnlineGraphGenerator):
-    """DFAD-GNN generator (see module docstring); plugs into the distiller as an online source."""
+class AdversarialGraphGenerator(ShardedGeneratorStep, OnlineGraphGenerator):
+    """DFAD-GNN generator (see module docstring); plugs into the distiller as an online source. Its generator
+    step can be split over the ranks of a process group (:class:`~dfkd.generators.sharding.ShardedGeneratorStep`).
+    """
 
     config_cls = AdversarialConfig
+    presets = DFAD_PRESETS
     network: Optional[GraphDecoder] = None
     output_range: Optional[Tensor] = None  # [2, T] bounded regression game (see AdversarialConfig.output_bound)
-    # (process group or None, graphs counted here, graphs of the batch) during a generator step
-    _step_share: Optional[Tuple[Optional[DistContext], int, int]] = None
 
     @property
     def update_every(self) -> int:
@@ -297,7 +346,7 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
             teacher_out = forward_batch(self.teacher, batch)
         terms: Dict[str, Tensor] = {}
         if cfg.adversarial_weight > 0 and student is not None:
-            with frozen_batchnorm_statistics(student):
+            with student_mode(student, cfg.student_mode):
                 student_out = forward_batch(student, batch)
             terms.update(self.adversarial_terms(student_out, teacher_out))
         if self._bn is not None:
@@ -317,84 +366,24 @@ class AdversarialGraphGenerator(OnlineGraphGenerator):
                        ctx: Optional[DistContext] = None) -> Dict[str, float]:
         """One Adam step of the generator against ``student``; returns the loss terms (floats).
 
-        With a process group ``ctx`` (:meth:`generator_step_shard`) every rank decodes the whole batch, computes
-        the terms on its :func:`~dfkd.parallel.rank_share` of ``n_r`` of the ``n`` graphs, and the generator's
-        gradients are summed over the ranks with weights ``n_r / n``: for the per-graph-mean terms
-        (adversarial discrepancy, label cross-entropy) that is the single-process gradient, so every rank
-        takes the single-process step. Terms computed on every rank from statistics summed over the shares
-        with :meth:`reduce_over_shards` (``differentiable=True``; the conditional generator's degree and
-        node-type terms) are the whole batch's, and so is their summed gradient. The BatchNorm prior and the
-        class balance (both off by default) see per-shard statistics: equivalent only statistically. The
-        returned terms are the global batch's (weighted means; ``teacher_logit_max``: the largest).
+        With a process group ``ctx`` (:meth:`generator_step_shard`) the step is split over its ranks, each
+        computing the terms on its share of the batch, and every rank takes the single-process step; the
+        returned terms are the global batch's (:class:`~dfkd.generators.sharding.ShardedGeneratorStep`).
         """
         self._require_built()
-        lo, hi, counted = (0, num_graphs, num_graphs) if ctx is None else rank_share(num_graphs, ctx)
-        self._step_share = (ctx, counted, num_graphs)
-        try:
+        with self._shard(num_graphs, ctx) as (lo, hi, counted):
             terms = self.generator_loss(student, num_graphs, generator, lo, hi)
             loss = terms["loss"]
-            advice = ("the adversarial game diverged: lower the generator lr (--set lr=...) and --resume from the "
-                      "last checkpoint")
-            if ctx is None:
-                check_finite(terms, "generator loss", advice)
-            else:
-                check_finite_all(terms, "generator loss", advice)
+            self._check_finite(terms, ctx, "generator loss", "the adversarial game diverged: lower the generator lr "
+                               "(--set lr=...) and --resume from the last checkpoint")
             params = [p for p in self.parameters() if p.requires_grad]
             # Gradients for the generator only: the student's own .grad stays untouched. In a sharded step the
             # backward of a differentiable reduce_over_shards is a collective: every rank runs it here, together.
             grads = (torch.autograd.grad(loss, params, allow_unused=True) if loss.requires_grad
                      else [None] * len(params))
-        finally:
-            self._step_share = None
         for p, g in zip(params, grads):
             p.grad = g
         values = {k: float(v.detach()) for k, v in terms.items()}
-        if ctx is not None:
-            weight = counted / num_graphs
-            average_gradients(params, weight)
-            values = reduce_terms(values, weight, self.device, maxima=("teacher_logit_max",))
+        values = self._reduce_step(params, values, counted, num_graphs, ctx, maxima=("teacher_logit_max",))
         self.optimizer.step()
         return values
-
-    def generator_step_shard(self, student: nn.Module, num_graphs: int, generator: torch.Generator,
-                             ctx: DistContext) -> Dict[str, float]:
-        """:meth:`generator_step` split over the ranks of ``ctx`` (see there)."""
-        return self.generator_step(student, num_graphs, generator, ctx)
-
-    @property
-    def sharded_step(self) -> bool:
-        """Whether a generator step split over the ranks of a process group is under way (then each rank's
-        generator batch is its share of the global one, see :meth:`generator_step`)."""
-        return self._step_share is not None and self._step_share[0] is not None
-
-    def reduce_over_shards(self, values: Tensor, differentiable: bool = False) -> Tensor:
-        r"""``values`` summed over the ranks taking the current generator step together, each computed from its
-        own share of the batch (a rank holding only a placeholder graph adds zeros); ``values`` itself outside
-        a sharded step (:attr:`sharded_step`), so a single process computes exactly what it did before. The
-        collective runs on the generator's device; the sum comes back on ``values``' device.
-
-        For sums and counts of a batch statistic: the reduced ones are the whole batch's, the same bits on every
-        rank. State a subclass updates from the generator batch in :meth:`extra_terms` (running per-class
-        statistics): reduce the sums and counts, then update, and every rank holds the single-process state.
-
-        ``differentiable=True``: for a loss term computed from the reduced sums, identically on every rank
-        (the same function with the same weight; the conditional generator's degree and node-type terms).
-        The sum is :func:`~dfkd.parallel.all_reduce_sum_differentiable`, whose backward sums the gradients
-        arriving on every rank, :math:`W\,T'(S)` for a term :math:`T(S)` of the sum :math:`S = \sum_r s_r`
-        over :math:`W` ranks; this rank's share of that gradient is scaled by :math:`n / (W n_r)`, so after
-        :meth:`generator_step` weights the rank's gradient by :math:`n_r / n` and sums over the ranks the
-        term contributes :math:`T'(S) \sum_r \partial s_r / \partial \theta = \partial T(S) / \partial \theta`,
-        the single-process gradient. Every rank must take part (the backward pass is a collective too): call
-        it once per step, with the statistics of all such terms packed in one tensor.
-        """
-        if not self.sharded_step:
-            return values
-        ctx, counted, total = self._step_share
-        local = values.to(self.device)
-        if not counted:  # a placeholder graph: zeros (also for non-finite values), still in the autograd graph
-            local = torch.where(torch.zeros((), dtype=torch.bool, device=local.device), local,
-                                torch.zeros((), dtype=local.dtype, device=local.device))
-        if differentiable:
-            local = scale_gradient(local, total / (ctx.world_size * counted) if counted else 0.0)
-            return all_reduce_sum_differentiable(local).to(values.device)
-        return all_reduce_sum(local.detach().clone()).to(values.device)

@@ -23,6 +23,7 @@ from dfkd.parallel import DistContext, slice_graphs
 from dfkd.generators.inference import (LAW_METHODS, InferredDegreeLaw, infer_degree_law, support_degree_law,
                                        trained_columns)
 from dfkd.generators.priors import estimate_type_prior
+from dfkd.generators.presets import Preset, get_preset
 from dfkd.generators.synthetic import SyntheticGraphSet
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class GraphGenerator(ABC):
     # Whether the family can serve a regression teacher (label-conditioned families cannot).
     supports_regression: bool = True
     inferred_law: Optional[InferredDegreeLaw] = None  # degree law read off the teacher (infer_structure)
+    # Named sets of option values (generators/presets.py), e.g. ``{"paper": Preset(...)}``.
+    presets: Dict[str, Preset] = {}
 
     def __init__(self, teacher: nn.Module, feature_spec: FeatureSpec, num_classes: int,
                  size_stats: Optional[GraphSizeStats] = None, config: Optional[Config] = None,
@@ -98,8 +101,12 @@ class GraphGenerator(ABC):
         return self.task == "regression"
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, device: str = "cpu", **overrides: Any) -> "GraphGenerator":
-        """Build from a :class:`dfkd.Checkpoint` of the teacher."""
+    def from_checkpoint(cls, checkpoint, device: str = "cpu", preset: Optional[str] = None,
+                        **overrides: Any) -> "GraphGenerator":
+        """Build from a :class:`dfkd.Checkpoint` of the teacher, starting from the named ``preset``'s options
+        (:attr:`presets`) when given; ``overrides`` win over both."""
+        if preset is not None:
+            overrides = {**get_preset(cls, preset).generator, **overrides}
         if checkpoint.feature_spec is None:
             raise ValueError(
                 f"{checkpoint.path or 'teacher'}: the checkpoint does not say how node features are encoded; "

@@ -107,6 +107,7 @@ class ConditionalGraphGenerator(AdversarialGraphGenerator):
 
     config_cls = ConditionalConfig
     conditional = True
+    presets = {}  # DFAD-GNN's paper preset is not this family's
     # The student's recipe that uses the preset labels and attention maps (CGDD).
     recommended_loss = "kl,label_ce=0.5,attention=1"
 

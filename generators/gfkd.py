@@ -38,6 +38,7 @@ leaderboard's ablation rows (``benchmarks/distill_benchmark.py``, ``METHODS``) h
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -51,6 +52,7 @@ from torch import Tensor
 from dfkd.config import Config
 from dfkd.generators.base import GraphGenerator, check_structure
 from dfkd.generators.estimators import ESTIMATORS, arm_gradient, arm_samples, binary_concrete
+from dfkd.generators.presets import Preset
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import (
     SPARSE_NODES, candidate_pairs, node_offsets, node_to_graph, random_candidate_pairs, random_partners,
@@ -63,6 +65,8 @@ from dfkd.utils import check_finite, progress
 logger = logging.getLogger(__name__)
 
 CANDIDATES = ("auto", "all", "random")
+CHOICES = {"init_structure": ("degree", "uniform"), "targets": ("balanced", "random"),
+           "arm_objective": ("ce", "full"), "feature_structure": ("sample", "mode")}
 DEAD_LOGIT = -30.0  # logit of a refreshed candidate that duplicated an existing pair
 
 
@@ -110,6 +114,14 @@ class GFKDConfig(Config):
             ``candidate_drop`` below its starting value are replaced by fresh random pairs of the same
             graph (0 = never).
         candidate_drop: logit fall that marks a candidate as rejected.
+        init_structure: ``degree`` (a sparse start with the teacher's degree law, above) or ``uniform`` (the
+            paper's: every candidate pair at ``φ = logit(p)``, ``p ~ U(0, 1)``, about half of all pairs).
+        targets: class targets ``balanced`` over the classes or uniformly ``random`` (the paper's).
+        arm_objective: the per-graph loss ARM differentiates: ``ce`` (the teacher's cross-entropy) or ``full``
+            (with the batch's BatchNorm prior, which enters both antithetic passes: the paper's).
+        feature_structure: the structure the features get their gradient on: ``sample`` (ARM's second sample)
+            or ``mode`` (``1[σ(φ) ≥ ½]``, the paper's; one more teacher pass per step).
+        keep_best: keep every graph's lowest-loss structure and features seen instead of the last ones (the paper's).
     """
 
     iterations: int = 300
@@ -137,9 +149,17 @@ class GFKDConfig(Config):
     candidates_per_node: int = 16
     candidate_refresh_every: int = 50
     candidate_drop: float = 2.0
+    init_structure: str = "degree"
+    targets: str = "balanced"
+    arm_objective: str = "ce"
+    feature_structure: str = "sample"
+    keep_best: bool = False
 
     def __post_init__(self) -> None:
         check_structure(self.structure)
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}: choose one of {choices}")
         if self.candidates not in CANDIDATES:
             raise ValueError(f"unknown candidates {self.candidates!r}: choose one of {CANDIDATES}")
         if self.candidates_per_node < 1 or self.candidate_refresh_every < 0 or self.candidate_drop <= 0:
@@ -152,167 +172,331 @@ class GFKDConfig(Config):
             raise ValueError("iterations must be >= 0 and learning rates > 0")
 
 
+GFKD_PRESETS = {
+    "paper": Preset(
+        generator=dict(
+            iterations=2500, structure_lr=1.0, feature_lr=0.01, lr_decay_every=1000, bn_loss="l2", bn_weight=0.01,
+            bn_first_layer_weight=1.0, entropy_weight=1e-6, hard_features=False, type_prior=False, degree_law=False,
+            init_structure="uniform", targets="random", arm_objective="full", feature_structure="mode",
+            keep_best=True, min_nodes=10, max_nodes=29, candidates="all", structure="checkpoint"),
+        distill=dict(loss="kl", temperature=2.0, lr=0.01, lr_schedule="linear", batch_size=32, epochs=400,
+                     resample=False),
+        doc="GFKD as published (Deng & Zhang, IJCAI 2021) and in its reference scripts"),
+}
+"""GFKD's presets. ``paper``: every value the paper or its reference code states (``../shared/reference/gfkd.md``):
+2500 iterations; Adam at 1.0 (structure) and 0.01 (features), both divided by 10 every 1000 iterations (the
+paper; the scripts: every 700); the l2 BatchNorm prior at 0.01 and the one-hot (entropy) prior at 1e-6 (the scripts'
+value; their argparse default is 0.01) on softmax features; ARM on the full per-graph objective, features fitted on
+the deterministic structure ``1[σ(φ) ≥ ½]``; structure logits ``logit(U(0, 1))`` over all pairs, features N(0, 1),
+uniformly random targets, 10-29 nodes (``[10, 30)``); the lowest-loss graph kept; the student distilled with KL at
+T = 2, Adam 0.01 with linear decay, batch 32, 400 epochs, on the fixed synthetic graphs (no resampling).
+
+Where the paper is silent we chose: the structure learning rate stays 1.0 whatever the dataset (the paper uses 5.0
+on PROTEINS, COLLAB and REDDIT-B, which a teacher-only run cannot recognise: ``--set structure_lr=5.0``); "lowest
+loss" is judged per graph (its cross-entropy plus the batch's prior), the kept features are hardened to one-hot
+(argmax) for the student, and the number of graphs is the caller's (the paper: 70% of the training set's size).
+"""
+
+
+@dataclasses.dataclass
+class BernoulliGraphs:
+    """What GFKD optimises, with the fixed layout of the set: ``G`` graphs, ``N`` nodes, ``P`` candidate pairs.
+
+    Attributes:
+        counts: ``[G]`` nodes per graph; node_graph: ``[N]`` graph of every node.
+        pairs: ``[2, P]`` candidate node pairs ``i < j`` (global node indices); pair_graph: ``[P]`` their graph.
+        phi: ``[P]`` structure logits, edge ``(i, j) ~ Bern(σ(φ_ij))`` (GFKD Eq. 8).
+        feat: ``[N, F]`` node-feature logits (``None`` for degree encodings: features follow the structure).
+        targets: ``[G]`` classes, or ``[G, T]`` values for a regression teacher.
+        target_probs: ``[G, C]`` soft targets (``target_confidence``), else ``None``.
+    """
+
+    counts: Tensor
+    node_graph: Tensor
+    pairs: Tensor
+    pair_graph: Tensor
+    phi: Tensor
+    feat: Optional[Tensor]
+    targets: Optional[Tensor]
+    target_probs: Optional[Tensor] = None
+
+    @property
+    def num_graphs(self) -> int:
+        return self.counts.numel()
+
+    def edges(self, mask: Tensor) -> Tensor:
+        """``[2, 2E]`` undirected edge index of the candidate pairs selected by ``mask [P]``."""
+        return undirected(self.pairs[:, mask])
+
+
+@dataclasses.dataclass
+class Objective:
+    """GFKD's objective (Eq. 10) on one structure: ``fit [G]`` per-graph cross-entropy (squared error to the value
+    targets for regression), ``bn`` the batch's BatchNorm prior (0 when off), ``logits [G, C]``, ``x [N, F]``
+    the features the teacher saw."""
+
+    fit: Tensor
+    bn: Tensor
+    logits: Tensor
+    x: Tensor
+
+    def per_graph(self, cfg: "GFKDConfig", with_prior: bool) -> Tensor:
+        """``[G]`` per-graph loss ``f_g``: ``ce_weight · fit_g`` (plus ``bn_weight · bn``, the same for every graph of
+        the batch, with ``with_prior``)."""
+        f = cfg.ce_weight * self.fit
+        return f + cfg.bn_weight * self.bn if with_prior else f
+
+
 @register_generator("gfkd")
 class BernoulliGraphGenerator(GraphGenerator):
     """GFKD generator (see module docstring). ``generate(G)`` returns a :class:`SyntheticGraphSet`
     holding a structure sample of every graph with its learnt (argmax) features, and the learnt
-    Bernoulli structure logits, from which fresh structures can be drawn."""
+    Bernoulli structure logits, from which fresh structures can be drawn.
+
+    One optimisation step (:meth:`step`) follows the paper's algorithm box: draw antithetic structures
+    (:meth:`sample_structures`), run the teacher (:meth:`objective`), back-propagate Eq. 10 into the features,
+    estimate the structure gradient with ARM (:meth:`structure_gradient`, Eq. 12), update both with Adam.
+    """
 
     config_cls = GFKDConfig
+    presets = GFKD_PRESETS
 
     def generate(self, num_graphs: int, seed: int = 0, show_progress: bool = True) -> SyntheticGraphSet:
         if num_graphs < 1:
             raise ValueError(f"num_graphs must be >= 1, got {num_graphs}")
-        cfg, dev, spec = self.config, self.device, self.feature_spec
+        cfg = self.config
         gen = torch.Generator().manual_seed(seed)
-        self.type_prior = None  # [F] set by the initial structure or features when the teacher gives one
-        self._type_source = ("fallback", "uniform")
-        bn = BatchNormStatsLoss(self.teacher, cfg.bn_loss, cfg.bn_first_layer_weight)
-        if cfg.bn_weight > 0 and not bn.available:
-            logger.warning("BatchNorm prior disabled: %s", bn.reason)
-        if cfg.estimator != "arm" and spec.encoding == "degree":
-            logger.info("degree-encoded features follow the hard structure; no gradient flows through them")
+        state = self.initial_state(num_graphs, seed, gen)
+        params = [{"params": [state.phi], "lr": cfg.structure_lr}]
+        if state.feat is not None:
+            params.append({"params": [state.feat], "lr": cfg.feature_lr})
+        opt = torch.optim.Adam(params)
+        sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_decay_every, 0.1) if cfg.lr_decay_every else None
 
-        regression = self.regression
-        if regression and cfg.target_confidence:
+        mask = torch.rand(state.pairs.size(1), generator=gen).to(self.device) < torch.sigmoid(state.phi.detach())
+        if self.regression:
+            self._spread_value_targets(state, mask, gen)
+        refresh = _CandidateRefresh(state) if self.sparse_candidates() else None
+        best = _BestGraphs(state) if cfg.keep_best else None
+        history = []
+        start = time.perf_counter()
+        bar = progress(range(cfg.iterations), enabled=show_progress, desc="gfkd")
+        for step in bar:
+            obj, mask = self.step(state, opt, gen, step)
+            if best is not None:
+                best.update(obj.per_graph(cfg, with_prior=True).detach(), mask, obj.x.detach())
+            if sched:
+                sched.step()
+            if refresh and cfg.candidate_refresh_every and (step + 1) % cfg.candidate_refresh_every == 0:
+                refresh.replaced += self._refresh_candidates(state, refresh, opt, gen)
+            if step % 50 == 0 or step == cfg.iterations - 1:
+                history.append(self._history_row(step, state, obj))
+                row = history[-1]
+                fit = ({"target_mae": f"{row['target_mae']:.3f}"} if self.regression
+                       else {"agree": f"{row['agreement']:.2f}"})
+                bar.set_postfix(ce=f"{row['ce']:.3f}", bn=f"{row['bn']:.3f}", **fit)
+        elapsed = time.perf_counter() - start
+        return self._graph_set(state, mask, best, refresh, seed, elapsed, history)
+
+    # --- set-up -------------------------------------------------------------------------------------
+    def initial_state(self, num_graphs: int, seed: int, gen: torch.Generator) -> BernoulliGraphs:
+        """Node counts, candidate pairs, targets and the initial structure and feature logits (logs their sources);
+        attaches the teacher's BatchNorm prior."""
+        cfg, dev = self.config, self.device
+        if self.regression and cfg.target_confidence:
             raise ValueError("target_confidence sets class confidences, which a regression teacher has none of: "
                              "leave it unset")
-        self.infer_structure(seed, needed=cfg.init_degree is None or cfg.degree_law)
-        low, high = self.node_range()
-        counts = sample_node_counts(num_graphs, low, high, gen).to(dev)
+        self._bn = BatchNormStatsLoss(self.teacher, cfg.bn_loss, cfg.bn_first_layer_weight)
+        if cfg.bn_weight > 0 and not self._bn.available:
+            logger.warning("BatchNorm prior disabled: %s", self._bn.reason)
+        if cfg.estimator != "arm" and self.feature_spec.encoding == "degree":
+            logger.info("degree-encoded features follow the hard structure; no gradient flows through them")
+        self.type_prior = None  # [F] set by the initial structure or features when the teacher gives one
+        self._type_source = ("fallback", "uniform")
+        uniform = cfg.init_structure == "uniform"
+        self.infer_structure(seed, needed=not uniform and (cfg.init_degree is None or cfg.degree_law))
+        counts = sample_node_counts(num_graphs, *self.node_range(), gen).to(dev)
         node_graph = node_to_graph(counts)
         sparse = self.sparse_candidates()
         pairs, pair_graph = (None, None) if sparse else candidate_pairs(counts)
-        # Classification: balanced classes. Regression: value targets, set below from the initial graphs.
-        targets = None if regression else self.balanced_targets(num_graphs, gen).to(dev)
+        # Classification: class targets. Regression: value targets, set from the initial graphs.
+        targets = None if self.regression else self.class_targets(num_graphs, gen).to(dev)
         target_probs = self.soft_targets(targets, gen) if cfg.target_confidence else None
-
-        phi, pairs, pair_graph = self._initial_structure(counts, pairs, pair_graph, node_graph, gen)
-        phi.requires_grad_(True)
+        if uniform:
+            if sparse:
+                pairs, pair_graph = random_candidate_pairs(counts, cfg.candidates_per_node, gen)
+            p = torch.rand(pairs.size(1), generator=gen).to(dev).clamp(1e-4, 1 - 1e-4)
+            phi = torch.log(p) - torch.log1p(-p)  # GFKD's start: φ = logit(p), p ~ U(0, 1)
+        else:
+            phi, pairs, pair_graph = self._initial_structure(counts, pairs, pair_graph, node_graph, gen)
+        state = BernoulliGraphs(counts, node_graph, pairs, pair_graph, phi.requires_grad_(True), None, targets,
+                                target_probs)
         if sparse:
             logger.info("gfkd: %d random candidate pairs (%.1f per node) instead of all %d",
                         pairs.size(1), 2 * pairs.size(1) / max(node_graph.numel(), 1),
                         int((counts * (counts - 1) // 2).sum()))
-        params = [{"params": [phi], "lr": cfg.structure_lr}]
         feat = self._initial_features(phi, pairs, node_graph, gen)
+        state.feat = feat.requires_grad_(True) if feat is not None else None
         self.log_sources(self._sources())
-        if feat is not None:
-            params.append({"params": [feat.requires_grad_(True)], "lr": cfg.feature_lr})
-        opt = torch.optim.Adam(params)
-        sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_decay_every, 0.1) if cfg.lr_decay_every else None
+        return state
 
-        def features(edge_index: Tensor) -> Tensor:
-            if feat is None:
-                return degree_features(edge_index, node_graph.numel(), spec)
-            if spec.encoding == "continuous":
-                return feat
-            soft = torch.softmax(feat, -1)
-            if not cfg.hard_features:
-                return soft
-            hard = F.one_hot(soft.argmax(-1), spec.dim).to(soft.dtype)
-            return hard - soft.detach() + soft
+    def class_targets(self, num_graphs: int, gen: torch.Generator) -> Tensor:
+        """``[G]`` class targets: balanced (default) or uniformly random (``targets="random"``, the paper's)."""
+        if self.config.targets == "random":
+            return torch.randint(self.num_classes, (num_graphs,), generator=gen)
+        return self.balanced_targets(num_graphs, gen)
 
-        def per_graph_ce(edge_index: Tensor, x: Tensor,
-                         edge_weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-            """``[G]`` per-graph loss (cross-entropy; squared error to the value targets for regression)."""
-            logits = self.teacher_logits(x, edge_index, node_graph, num_graphs, edge_weight)
-            if regression:
-                return ((logits - targets) ** 2).mean(-1), logits
-            if target_probs is None:
-                return F.cross_entropy(logits, targets, reduction="none"), logits
-            # KL(q || teacher): zero when the teacher's confidence equals the graph's target confidence.
-            return (target_probs * (torch.log(target_probs) - F.log_softmax(logits, -1))).sum(-1), logits
+    @torch.no_grad()
+    def _spread_value_targets(self, state: BernoulliGraphs, mask: Tensor, gen: torch.Generator) -> None:
+        """Regression: targets spread over the teacher's output range on the initial structures."""
+        ei = state.edges(mask)
+        values = self.teacher_logits(self.node_features(state, ei), ei, state.node_graph, state.num_graphs).mean(-1)
+        low, high = float(values.min()), float(values.max())
+        state.targets = self.spread_targets(state.num_graphs, low, high, gen).to(self.device)
+        logger.info("gfkd (regression): targets spread over the teacher's range %.4g..%.4g on the initial graphs",
+                    low, high)
 
-        sample = torch.rand(pairs.size(1), generator=gen).to(dev) < torch.sigmoid(phi.detach())
-        if regression:
+    # --- one optimisation step (the paper's algorithm box) -------------------------------------------
+    def node_features(self, state: BernoulliGraphs, edge_index: Tensor) -> Tensor:
+        """``[N, F]`` features fed to the teacher: degree one-hots of ``edge_index`` (degree encodings), the
+        logits themselves (continuous), ``softmax(F)`` (the paper's one-hot prior), or its argmax one-hot with a
+        straight-through gradient (``hard_features``)."""
+        spec = self.feature_spec
+        if state.feat is None:
+            return degree_features(edge_index, state.node_graph.numel(), spec)
+        if spec.encoding == "continuous":
+            return state.feat
+        soft = torch.softmax(state.feat, -1)
+        if not self.config.hard_features:
+            return soft
+        hard = F.one_hot(soft.argmax(-1), spec.dim).to(soft.dtype)
+        return hard - soft.detach() + soft
+
+    def objective(self, state: BernoulliGraphs, edge_index: Tensor, x: Tensor, with_prior: bool = True,
+                  edge_weight: Optional[Tensor] = None) -> Objective:
+        """One teacher pass over the whole set (Eq. 10's terms). ``with_prior``: record the BatchNorm prior
+        (forward hooks) when it is on."""
+        prior_on = with_prior and self.config.bn_weight > 0 and self._bn.available
+        with self._bn if prior_on else contextlib.nullcontext():
+            logits = self.teacher_logits(x, edge_index, state.node_graph, state.num_graphs, edge_weight)
+            bn = self._bn.loss().to(self.device) if prior_on else logits.new_zeros(())
+        if self.regression:
+            fit = ((logits - state.targets) ** 2).mean(-1)
+        elif state.target_probs is None:
+            fit = F.cross_entropy(logits, state.targets, reduction="none")
+        else:  # KL(q || teacher): zero when the teacher's confidence equals the graph's target confidence.
+            q = state.target_probs
+            fit = (q * (torch.log(q) - F.log_softmax(logits, -1))).sum(-1)
+        return Objective(fit, bn, logits, x)
+
+    def total_loss(self, state: BernoulliGraphs, obj: Objective) -> Tensor:
+        """Eq. 10: ``ce_weight · mean_g CE_g + bn_weight · L_BN + entropy_weight · mean_i H(softmax(F_i))``."""
+        cfg = self.config
+        loss = cfg.ce_weight * obj.fit.mean() + cfg.bn_weight * obj.bn
+        if state.feat is not None and cfg.entropy_weight > 0 and self.feature_spec.encoding != "continuous":
+            probs = torch.softmax(state.feat, -1)
+            loss = loss - cfg.entropy_weight * (probs * torch.log(probs + 1e-12)).sum(-1).mean()
+        return loss
+
+    def sample_structures(self, state: BernoulliGraphs, gen: torch.Generator) -> Tuple[Tensor, Tensor, Tensor]:
+        """ARM's antithetic pair (Eq. 11): ``(u, z1, z2)``, each ``[P]``, ``z1 = 1[u > σ(-φ)]``, ``z2 = 1[u < σ(φ)]``."""
+        return arm_samples(state.phi, gen)
+
+    def structure_gradient(self, state: BernoulliGraphs, u: Tensor, f1: Tensor, f2: Tensor) -> Tensor:
+        """``[P]`` ARM estimate (Eq. 12) from the per-graph losses ``f1, f2 [G]`` of the antithetic pair: every pair
+        of graph ``g`` gets ``(f1_g - f2_g)(u - ½)``."""
+        return arm_gradient(u, f1[state.pair_graph], f2[state.pair_graph])
+
+    def step(self, state: BernoulliGraphs, opt: torch.optim.Optimizer, gen: torch.Generator,
+             step: int) -> Tuple[Objective, Tensor]:
+        """One update of structure and features. Returns the objective of the structure the features were fitted
+        on and that structure's ``[P]`` pair mask.
+
+        ARM (default): features get the gradient of Eq. 10 on the structure ``z2`` (``feature_structure="sample"``)
+        or on the deterministic ``1[σ(φ) ≥ ½]`` (``"mode"``, the paper's); the structure gets Eq. 12 from the
+        per-graph losses of ``z1`` and ``z2`` (``arm_objective``: the cross-entropy alone, or with the batch's
+        BatchNorm prior, which then enters both passes). Relaxed estimators back-propagate Eq. 10 through a
+        binary-concrete sample of the whole candidate set instead.
+        """
+        cfg = self.config
+        opt.zero_grad(set_to_none=True)
+        full = cfg.arm_objective == "full"
+        if cfg.estimator == "arm":
+            u, z1, z2 = self.sample_structures(state, gen)
+            mask = z2 if cfg.feature_structure == "sample" else state.phi.detach() >= 0
+        else:
+            w = binary_concrete(state.phi, cfg.concrete_temperature, hard=cfg.estimator == "straight_through",
+                                generator=gen)
+            mask = w.detach() > 0.5
+        ei = state.edges(mask)
+        x = self.node_features(state, ei)
+        if cfg.estimator == "arm":
+            obj = self.objective(state, ei, x)
+        else:
+            obj = self.objective(state, undirected(state.pairs), x, edge_weight=torch.cat([w, w]))
+        loss = self.total_loss(state, obj)
+        # Checked every step, before the update: the message names the term that blew up.
+        check_finite({"ce": obj.fit, "bn": obj.bn, "loss": loss}, f"gfkd generator loss at step {step + 1}",
+                     "lower --set structure_lr=... / feature_lr=..., or --set bn_weight=0 when the teacher's "
+                     "BatchNorm statistics are degenerate")
+        if loss.requires_grad:  # degree-encoded features under ARM leave nothing to back-propagate
+            loss.backward()
+        if cfg.estimator == "arm":
             with torch.no_grad():
-                ei0 = undirected(pairs[:, sample])
-                start_values = self.teacher_logits(features(ei0), ei0, node_graph, num_graphs).mean(-1)
-            targets = self.spread_targets(num_graphs, float(start_values.min()), float(start_values.max()),
-                                          gen).to(dev)
-            logger.info("gfkd (regression): targets spread over the teacher's range %.4g..%.4g on the initial graphs",
-                        float(start_values.min()), float(start_values.max()))
-        history = []
-        refreshed = 0
-        if sparse:  # a refreshed candidate starts at its graph's mean initial edge probability
-            phi_start = phi.detach().clone()
-            dead = torch.zeros(phi.numel(), dtype=torch.bool, device=dev)
-            mean_p = torch.zeros(num_graphs, device=dev).index_add_(0, pair_graph, torch.sigmoid(phi_start))
-            mean_p = mean_p / torch.bincount(pair_graph, minlength=num_graphs).clamp(min=1)
-            fresh_logit = torch.logit(mean_p.clamp(1e-4, 0.5))
-        start = time.perf_counter()
-        bar = progress(range(cfg.iterations), enabled=show_progress, desc="gfkd")
-        for step in bar:
-            opt.zero_grad(set_to_none=True)
-            with bn:
-                if cfg.estimator == "arm":
-                    u, z1, z2 = arm_samples(phi, gen)
-                    sample = z2
-                    ei = undirected(pairs[:, z2])
-                    x = features(ei)
-                    ce, logits = per_graph_ce(ei, x)
-                else:
-                    w = binary_concrete(phi, cfg.concrete_temperature, hard=cfg.estimator == "straight_through",
-                                        generator=gen)
-                    sample = w.detach() > 0.5
-                    x = features(undirected(pairs[:, sample]))
-                    ce, logits = per_graph_ce(undirected(pairs), x, torch.cat([w, w]))
-                prior = bn.loss().to(dev) if cfg.bn_weight > 0 and bn.available else phi.new_zeros(())
-            loss = cfg.ce_weight * ce.mean() + cfg.bn_weight * prior
-            if feat is not None and cfg.entropy_weight > 0 and spec.encoding != "continuous":
-                probs = torch.softmax(feat, -1)
-                loss = loss - cfg.entropy_weight * (probs * torch.log(probs + 1e-12)).sum(-1).mean()
-            # Checked every step, before the update: the message names the term that blew up.
-            check_finite({"ce": ce, "bn": prior, "loss": loss}, f"gfkd generator loss at step {step + 1}",
-                         "lower --set structure_lr=... / feature_lr=..., or --set bn_weight=0 when the teacher's "
-                         "BatchNorm statistics are degenerate")
-            if loss.requires_grad:  # degree-encoded features under ARM leave nothing to back-propagate
-                loss.backward()
-            if cfg.estimator == "arm":
-                with torch.no_grad():
-                    ei1 = undirected(pairs[:, z1])
-                    x1 = features(ei1) if feat is None else features(ei).detach()
-                    ce1, _ = per_graph_ce(ei1, x1)
-                    phi.grad = arm_gradient(u, ce1[pair_graph], ce.detach()[pair_graph])
-            opt.step()
-            if sched:
-                sched.step()
-            if sparse and cfg.candidate_refresh_every and (step + 1) % cfg.candidate_refresh_every == 0:
-                refreshed += self._refresh_candidates(phi, phi_start, dead, fresh_logit, pairs, pair_graph,
-                                                      counts, node_graph, opt, gen)
-            if step % 50 == 0 or step == cfg.iterations - 1:
-                row = {"step": step, "ce": ce.mean().item(), "bn": prior.item(),
-                       "edges_per_graph": (torch.sigmoid(phi).sum() / num_graphs).item()}
-                if regression:  # "ce" holds the squared error to the value targets
-                    row["target_mae"] = float((logits.detach() - targets).abs().mean())
-                else:
-                    row["agreement"] = float((logits.argmax(-1) == targets).float().mean())
-                history.append(row)
-                fit = ({"target_mae": f"{row['target_mae']:.3f}"} if regression
-                       else {"agree": f"{row['agreement']:.2f}"})
-                bar.set_postfix(ce=f"{row['ce']:.3f}", bn=f"{row['bn']:.3f}", **fit)
-        elapsed = time.perf_counter() - start
+                f2 = (obj if cfg.feature_structure == "sample"
+                      else self._pass(state, z2, x, full)).per_graph(cfg, full)
+                state.phi.grad = self.structure_gradient(state, u, self._pass(state, z1, x, full).per_graph(cfg, full),
+                                                         f2.detach())
+        opt.step()
+        return obj, mask
 
-        with torch.no_grad():
-            # Keep a sample, not the Bernoulli mode: the mode of a sparse structure is nearly empty.
-            ei = undirected(pairs[:, sample])
-            x = features(ei).detach()
-            if spec.categorical and x.numel():
-                x = F.one_hot(x.argmax(-1), spec.dim).float()
-        live = ~dead if sparse else torch.ones(phi.numel(), dtype=torch.bool, device=dev)  # drop duplicate slots
+    def _pass(self, state: BernoulliGraphs, mask: Tensor, x: Tensor, with_prior: bool) -> Objective:
+        """The objective on the structure ``mask`` with the current features (``x`` for learnt ones: they do not
+        depend on the structure)."""
+        ei = state.edges(mask)
+        return self.objective(state, ei, self.node_features(state, ei) if state.feat is None else x.detach(),
+                              with_prior)
+
+    # --- bookkeeping ---------------------------------------------------------------------------------
+    def _history_row(self, step: int, state: BernoulliGraphs, obj: Objective) -> Dict[str, float]:
+        row = {"step": step, "ce": obj.fit.mean().item(), "bn": obj.bn.item(),
+               "edges_per_graph": (torch.sigmoid(state.phi).sum() / state.num_graphs).item()}
+        if self.regression:  # "ce" holds the squared error to the value targets
+            row["target_mae"] = float((obj.logits.detach() - state.targets).abs().mean())
+        else:
+            row["agreement"] = float((obj.logits.argmax(-1) == state.targets).float().mean())
+        return row
+
+    @torch.no_grad()
+    def _graph_set(self, state: BernoulliGraphs, mask: Tensor, best: Optional["_BestGraphs"],
+                   refresh: Optional["_CandidateRefresh"], seed: int, elapsed: float, history: list) -> SyntheticGraphSet:
+        """The optimised set: the last structure the features were fitted on (a sample, not the Bernoulli mode,
+        by default: the mode of a sparse structure is nearly empty) or, with ``keep_best``, every graph's
+        lowest-loss one, with hard (argmax) features."""
+        cfg, spec = self.config, self.feature_spec
+        if best is not None and best.x is not None:
+            mask, x = best.mask, best.x
+        else:
+            x = self.node_features(state, state.edges(mask)).detach()
+        ei = state.edges(mask)
+        if spec.categorical and x.numel():
+            x = F.one_hot(x.argmax(-1), spec.dim).float()
+        live = ~refresh.dead if refresh else torch.ones(state.phi.numel(), dtype=torch.bool, device=self.device)
         # Synthetic sets live on the CPU (saved, resampled and batched there), whatever device generated them.
-        distribution: Dict[str, Tensor] = {"structure_logits": phi.detach()[live].cpu(),
-                                           "pair_index": pairs[:, live].cpu()}
+        distribution: Dict[str, Tensor] = {"structure_logits": state.phi.detach()[live].cpu(),
+                                           "pair_index": state.pairs[:, live].cpu()}
+        bn = self._bn
         graphs = SyntheticGraphSet.from_edges(
-            x.cpu(), ei.cpu(), node_graph.cpu(), num_graphs, targets.cpu(), spec, distribution=distribution,
+            x.cpu(), ei.cpu(), state.node_graph.cpu(), state.num_graphs, state.targets.cpu(), spec,
+            distribution=distribution,
             meta={"generator": "gfkd", "config": cfg.to_dict(), "seed": seed, "seconds": elapsed,
                   "history": history, "bn_prior": bn.available and cfg.bn_weight > 0,
-                  "candidates": "random" if sparse else "all", "candidate_pairs": int(live.sum()),
-                  "candidates_refreshed": refreshed,
+                  "candidates": "random" if refresh else "all", "candidate_pairs": int(live.sum()),
+                  "candidates_refreshed": refresh.replaced if refresh else 0,
                   "bn_prior_reason": bn.reason},
         )
         self.label_set(graphs)
-        logger.info("gfkd: %d graphs in %.1f s, %s", num_graphs, elapsed, graphs.summary())
+        logger.info("gfkd: %d graphs in %.1f s, %s", state.num_graphs, elapsed, graphs.summary())
         return graphs
 
     def _gumbel(self, shape, gen: torch.Generator) -> Tensor:
@@ -403,17 +587,16 @@ class BernoulliGraphGenerator(GraphGenerator):
         return self.config.candidates == "random"
 
     @torch.no_grad()
-    def _refresh_candidates(self, phi: Tensor, phi_start: Tensor, dead: Tensor, fresh_logit: Tensor, pairs: Tensor,
-                            pair_graph: Tensor, counts: Tensor, node_graph: Tensor, opt: torch.optim.Optimizer,
+    def _refresh_candidates(self, state: BernoulliGraphs, refresh: "_CandidateRefresh", opt: torch.optim.Optimizer,
                             gen: torch.Generator) -> int:
         """Replace, in place, the candidates whose logit fell ``candidate_drop`` below its start (and the dead
-        ones) by fresh random pairs of the same graph (logit ``fresh_logit [G]`` of that graph, Adam moments
+        ones) by fresh random pairs of the same graph (logit ``refresh.fresh_logit [G]`` of that graph, Adam moments
         reset). A fresh pair that already exists is marked ``dead`` and parked at :data:`DEAD_LOGIT` (never
         sampled, left out of the stored distribution). Returns how many live candidates were replaced.
-
-        Shapes: ``phi, phi_start [P]``, ``dead [P]`` (bool), ``pairs [2, P]``, ``pair_graph [P]``, ``counts [G]``,
-        ``node_graph [N]``.
         """
+        phi, pairs, pair_graph, counts, node_graph = (state.phi, state.pairs, state.pair_graph, state.counts,
+                                                      state.node_graph)
+        phi_start, dead, fresh_logit = refresh.phi_start, refresh.dead, refresh.fresh_logit
         rejected = (phi < phi_start - self.config.candidate_drop) & ~dead
         fell = (rejected | dead).nonzero().view(-1)
         if fell.numel() == 0:
@@ -474,3 +657,37 @@ class BernoulliGraphGenerator(GraphGenerator):
         probs = ((1 - p) / max(c - 1, 1)).unsqueeze(1).repeat(1, c)
         probs[torch.arange(targets.numel()), targets] = p
         return probs
+
+
+class _CandidateRefresh:
+    """Book-keeping of random candidate pairs (``candidates="random"``): ``phi_start [P]`` each slot's starting logit,
+    ``dead [P]`` slots holding a duplicate pair, ``fresh_logit [G]`` the logit a refreshed slot starts at (its graph's
+    mean initial edge probability), ``replaced`` how many were refreshed."""
+
+    def __init__(self, state: BernoulliGraphs):
+        self.phi_start = state.phi.detach().clone()
+        self.dead = torch.zeros(state.phi.numel(), dtype=torch.bool, device=state.phi.device)
+        g = state.num_graphs
+        mean_p = torch.zeros(g, device=state.phi.device).index_add_(0, state.pair_graph, torch.sigmoid(self.phi_start))
+        mean_p = mean_p / torch.bincount(state.pair_graph, minlength=g).clamp(min=1)
+        self.fresh_logit = torch.logit(mean_p.clamp(1e-4, 0.5))
+        self.replaced = 0
+
+
+class _BestGraphs:
+    """Every graph's lowest-loss structure and features so far (``keep_best``, the paper's "the graph with the lowest
+    loss seen is kept"): ``score [G]``, ``mask [P]`` its pairs, ``x [N, F]`` its features."""
+
+    def __init__(self, state: BernoulliGraphs):
+        self.state = state
+        self.score = torch.full((state.num_graphs,), float("inf"), device=state.phi.device)
+        self.mask = torch.zeros(state.phi.numel(), dtype=torch.bool, device=state.phi.device)
+        self.x: Optional[Tensor] = None
+
+    @torch.no_grad()
+    def update(self, score: Tensor, mask: Tensor, x: Tensor) -> None:
+        """Take graph ``g``'s structure ``mask [P]`` and features ``x [N, F]`` where ``score [G]`` beats its best."""
+        better = score < self.score
+        self.score = torch.where(better, score, self.score)
+        self.mask = torch.where(better[self.state.pair_graph], mask, self.mask)
+        self.x = x.clone() if self.x is None else torch.where(better[self.state.node_graph].unsqueeze(1), x, self.x)

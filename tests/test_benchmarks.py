@@ -133,6 +133,7 @@ def _hand_made_runs():
                  for kind, graphs, its, sec in (("batched", 131, 50, 1.8), ("loop", 16, 50, 3.7),
                                                 ("type_prior", 131, None, 4.0), ("full", 131, 2500, 96.4))]
     gen_speed.append(dict(gen_speed[0], seconds=2.0))  # a second run of the batched row: medians
+    gen_speed += [dict(gen_speed[0], preset="paper", seconds=2.6), dict(gen_speed[1], preset="paper", seconds=10.4)]
     speed_base = dict(teacher="gin-5-64", teacher_file=teacher_file, student="gin-2-32", graphs_per_epoch=256,
                       batch_size=32, epochs=2, gfkd_iterations=50, sample_batches=10, repeats=2)
     speed = [_timing("speed", kind="generator", generator=g, what=w, steps_timed=16, rate_before=rb, rate_now=rn,
@@ -230,6 +231,53 @@ def _hand_made_runs():
                                         **PROVENANCE) for c in ("lr0.01", "lr0.001") for s in (0, 1)]}
 
 
+def test_paper_deviations_are_exactly_the_differences_between_each_preset_and_the_default(bench):
+    """Every option where a paper preset differs from dfkd's default is switched by exactly one named deviation,
+    to the default's value, and the deviations touch nothing else."""
+    import dataclasses
+
+    from dfkd.distill import DistillConfig
+    from dfkd.generators import get_generator_class
+
+    paper_fidelity = bench("paper_fidelity")
+    for family, deviations in paper_fidelity.DEVIATIONS.items():
+        cls = get_generator_class(family)
+        preset, default = cls.presets["paper"], cls.config_cls()
+        for side, values, base in (("generator", preset.generator, default), ("distill", preset.distill, DistillConfig())):
+            base = dataclasses.asdict(base)
+            if side == "distill":
+                base["loss"] = cls.recommended_loss  # what loss="auto" resolves to
+            differing = {k for k, v in values.items() if v != base[k]}
+            switched = [k for d in deviations.values() for k in d.get(side, {})]
+            assert sorted(switched) == sorted(set(switched)), (family, side)  # one deviation per option
+            assert set(switched) == differing, (family, side, set(switched) ^ differing)
+            for d in deviations.values():
+                assert all(v == base[k] for k, v in d.get(side, {}).items()), (family, d)
+
+
+def _distill_run(dataset, seed, method, acc, teacher=0.8, majority=0.6):
+    scores = lambda a: dict(accuracy=a, teacher_accuracy=teacher, majority_accuracy=majority,  # noqa: E731
+                            agreement=0.9, num_graphs=50)
+    return dict(benchmark="distill", protocol="holdout", dataset=dataset, seed=seed, fold=None, teacher="gin-5-64",
+                student="gin-2-32", method=method, precision="fp32", epochs=400, num_graphs=256, overrides={},
+                test=scores(acc), val=scores(acc - 0.05), fit=scores(acc), wall_s=60.0, **PROVENANCE)
+
+
+def test_paper_fidelity_table_puts_preset_deviations_and_default_side_by_side(bench):
+    paper_fidelity = bench("paper_fidelity")
+    runs = [_distill_run("MUTAG", s, m, a + s / 100) for s in (0, 1)
+            for m, a in (("gfkd-paper", 0.62), ("gfkd-paper+schedule", 0.70), ("gfkd", 0.74), ("prior", 0.80))]
+    assert paper_fidelity.render(runs[3:4]) is None  # no paper preset yet
+    text = paper_fidelity.render(runs)
+    assert text == paper_fidelity.render(runs[::-1]) and "## gfkd" in text and "## dfad" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| paper") or line.startswith("| +schedule")
+            or line.startswith("| default")]
+    assert [r.split(" | ")[0] for r in rows] == ["| paper", "| +schedule", "| default"] * 2  # test, validation
+    assert rows[0] == "| paper | 0.625 ± 0.007 (0.13) | 0.13 |"  # (0.625 − 0.6) / (0.8 − 0.6)
+    assert rows[3] == "| paper | -0.13 / 0.900 / 0.900 | -0.13 |"  # validation: 0.575 is below majority
+    assert "prior" not in "".join(rows)
+
+
 def test_every_registered_script_exposes_a_render_and_writes_no_markdown(renderers):
     regenerate = renderers[0]
     for name, (raws, render) in regenerate.TABLES.items():
@@ -281,7 +329,9 @@ def test_timing_tables_keep_machines_apart_and_take_medians(bench):
     batched = next(line for line in text.splitlines() if "batched (one tensor program)" in line)
     assert "| 131 | 50 | 1.90 |" in batched  # median of 1.8 and 2.0 s
     assert "2 runs per row" in text and "| machine |" not in text
-    assert "batched speed-up over the per-graph loop **15.9×**" in text  # (3.7 / 16) / (1.9 / 131)
+    assert "- MUTAG, default settings: batched speed-up over the per-graph loop **15.9×**" in text  # (3.7/16)/(1.9/131)
+    assert "- MUTAG, paper settings: batched speed-up over the per-graph loop **32.8×**" in text  # (10.4/16)/(2.6/131)
+    assert "| MUTAG | paper | batched (one tensor program) | 131 | 50 | 2.60 |" in text
 
 
 def test_precision_table_pairs_distill_runs_and_waits_for_its_own(bench):

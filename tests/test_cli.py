@@ -125,6 +125,25 @@ def test_distill_end_to_end(cli_teacher, tmp_path, capsys):
     assert "agreement" in capsys.readouterr().out
 
 
+def test_distill_preset_fills_the_recipe_and_flags_win(cli_teacher, tmp_path, capsys):
+    out = str(tmp_path / "student.pt")
+    assert main(["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--out", out, "--generator", "dfad",
+                 "--preset", "paper", "--num-graphs", "32", "--epochs", "2", "--lr", "0.002",
+                 "--set", "hidden=[16,16]", "--quiet"]) == 0
+    report = json.load(open(tmp_path / "student.report.json"))
+    config, extra = report["config"], report["extra"]
+    assert extra["preset"] == "paper"
+    assert (config["loss"], config["weight_decay"], config["batch_size"], config["lr_schedule"]) == \
+        ("mae", 5e-4, 128, "constant")  # the preset's student recipe
+    assert (config["lr"], config["epochs"]) == (0.002, 2)  # flags given win
+    gen = extra["generator_config"]
+    assert (gen["discrepancy"], gen["noise_dim"], gen["hidden"]) == ("mae", 32, [16, 16])
+    assert main(["distill", "--teacher", cli_teacher, "--out", out, "--generator", "prior", "--preset", "paper",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "generator 'prior' has no presets: drop --preset paper" in err and len(err.splitlines()) == 1
+
+
 def test_distill_precision_runs_generation_and_training_low_evaluation_float32(cli_teacher, tmp_path, monkeypatch):
     import json
 

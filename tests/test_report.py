@@ -128,7 +128,7 @@ def test_figures_choose_log_scale_and_mark_collapse():
     figures = {f.name: f for f in training_figures(report)}
     assert sorted(figures) == ["generated", "losses"]  # no evaluation data: no scores figure
     assert all(f.png.startswith(PNG_MAGIC) for f in figures.values())
-    from dfkd.report import _history_columns
+    from dfkd.report.collect import _history_columns
 
     groups = _history_columns(report)
     assert groups["terms"] == ["kl", "label_ce", "loss"] and groups["generator"] == ["generator_loss",

@@ -16,6 +16,7 @@ from dfkd.distill import distributed
 from dfkd.distill.distiller import DistillConfig, Distiller, DistillReport
 from dfkd.distill.sources import GraphListSource, GraphSource, OnlineSource, SyntheticSetSource
 from dfkd.generators import GraphGenerator, SyntheticGraphSet, get_generator_class
+from dfkd.generators.presets import get_preset
 from dfkd.evaluate import evaluate
 from dfkd.losses import parse_recipe
 from dfkd.losses.logits import REGRESSION_DEFAULT_LOSS, check_regression_recipe, is_classification_only
@@ -50,14 +51,18 @@ def build_student(spec: str, teacher: Checkpoint, **options: Any) -> nn.Module:
                        teacher.feature_spec.dim, out_channels=teacher.num_classes, **options)
 
 
-def make_generator(name: str, teacher: Checkpoint, device: str = "cpu", **options: Any) -> GraphGenerator:
-    """Resolve a registered generator and bind it to the teacher; options override its config.
+def make_generator(name: str, teacher: Checkpoint, device: str = "cpu", preset: Optional[str] = None,
+                   **options: Any) -> GraphGenerator:
+    """Resolve a registered generator and bind it to the teacher; options override its config, which starts
+    from the family's named ``preset`` when given (``"paper"`` for ``gfkd`` and ``dfad``).
 
     For a regression teacher, a generator whose ``discrepancy`` (DFAD) defaults to a class-probability
     loss (``prob_mae``) gets ``mae`` (L1 on the outputs) instead; asking for a class-only one explicitly
     is an error, and so are label-conditioned generators (``conditional``).
     """
     cls = get_generator_class(name)
+    if preset is not None:
+        options = {**get_preset(cls, preset).generator, **options}
     names = {f.name for f in dataclasses.fields(cls.config_cls)}
     unknown = sorted(set(options) - names)
     if unknown:
@@ -73,6 +78,11 @@ def make_generator(name: str, teacher: Checkpoint, device: str = "cpu", **option
     return cls.from_checkpoint(teacher, device=device, **options)
 
 
+def preset_config(generator: str, preset: str, **changes: Any) -> DistillConfig:
+    """The student recipe of ``generator``'s named ``preset`` with ``changes`` (DistillConfig fields) applied."""
+    return DistillConfig(**{**get_preset(get_generator_class(generator), preset).distill, **changes})
+
+
 def distill_student(
     teacher: Union[str, Checkpoint],
     student: Union[str, nn.Module] = DEFAULT_STUDENT,
@@ -80,6 +90,7 @@ def distill_student(
     num_graphs: int = DEFAULT_NUM_GRAPHS,
     generator_options: Optional[Dict[str, Any]] = None,
     config: Optional[DistillConfig] = None,
+    preset: Optional[str] = None,
     eval_graphs: Optional[Sequence] = None,
     real_graphs: Optional[Sequence] = None,
     out: Optional[str] = None,
@@ -101,6 +112,9 @@ def distill_student(
         num_graphs: synthetic graphs to generate (offline generators) or per epoch (online ones).
         generator_options: overrides of the generator's config dataclass.
         config: the distillation recipe (seed included).
+        preset: a named preset of the generator family (``"paper"`` for ``gfkd`` and ``dfad``: the method as
+            published): its generator options (``generator_options`` win over them) and, when ``config`` is not
+            given, its student recipe (:func:`preset_config` builds that recipe with changes).
         eval_graphs: labelled real graphs for reporting only.
         real_graphs: distil on these real graphs instead (the real-data KD ceiling).
         out: student checkpoint path; the report goes beside it as ``.report.json``. For a readable report
@@ -125,6 +139,10 @@ def distill_student(
     DDP on shards of every global batch and only rank 0 evaluates and writes files
     (:mod:`dfkd.distill.distributed`).
     """
+    if preset is not None:
+        chosen = get_preset(get_generator_class(generator), preset)
+        generator_options = {**chosen.generator, **(generator_options or {})}
+        config = config or DistillConfig(**chosen.distill)
     config = config or DistillConfig()
     device = distributed.init_from_env(device)
     check_precision(config.precision, device)  # before any generation
@@ -176,7 +194,8 @@ def distill_student(
         if work_dir:
             graphs.save(os.path.join(work_dir, SYNTHETIC_FILE))
     report.generation_seconds = gen_seconds
-    report.extra.update({"generator": gen_name, "generator_config": (graphs.meta.get("config") if graphs else None),
+    report.extra.update({"generator": gen_name, "preset": preset,
+                         "generator_config": (graphs.meta.get("config") if graphs else None),
                          "teacher": ckpt.path, "teacher_provenance": ckpt.provenance,
                          # For the report (dfkd.report): which models, written by which dfkd, when.
                          "teacher_arch": _arch(ckpt.model_config), "student": out,

@@ -6,6 +6,7 @@ import dfkd
 from dfkd.config import FeatureSpec
 from dfkd.distill.sources import OnlineSource
 from dfkd.generators import AdversarialGraphGenerator, OnlineGraphGenerator, get_generator_class
+from dfkd.generators import adversarial
 from dfkd.generators.adversarial import class_imbalance
 from dfkd.losses import get_loss
 from dfkd.nn import forward_batch
@@ -89,24 +90,36 @@ def test_generator_step_leaves_student_and_teacher_untouched(tiny_teacher):
     assert all(torch.equal(teacher_before[k], v) for k, v in gen.teacher.state_dict().items())
 
 
-def test_min_max_steps_move_the_discrepancy_in_the_intended_direction(tiny_teacher):
-    gen, student = _generator(tiny_teacher, lr=0.01), _student(tiny_teacher)
-    student.eval()
-    rng = torch.Generator().manual_seed(0)
-    start = _discrepancy(gen, student)
-    for _ in range(30):
-        gen.generator_step(student, 32, rng)
-    raised = _discrepancy(gen, student)
-    assert raised > start + 0.02  # the generator maximises it
+@pytest.mark.parametrize("preset", [None, "paper"])
+def test_the_game_the_distiller_runs_moves_the_discrepancy_both_ways(tiny_teacher, monkeypatch, preset):
+    """Through dfkd.distill_student, as users run it (default: the student minimises KL at T=2 while the
+    generator maximises the L1 distance of the probabilities; paper preset: L1 on the logits on both sides):
+    generator steps raise the generator's discrepancy on a fixed noise draw, the student's steps lower it."""
+    before, after = [], []
+    step = AdversarialGraphGenerator.generator_step
 
-    opt = torch.optim.Adam(student.parameters(), lr=0.01)
-    for _ in range(60):
-        batch = gen.sample(32, rng)
-        loss = get_loss("prob_mae")(forward_batch(student, batch), batch.teacher_logits)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert _discrepancy(gen, student) < raised - 0.02  # the student minimises it
+    def measured(self, student, num_graphs, generator, ctx=None):
+        def discrepancy():
+            with torch.no_grad(), adversarial.student_mode(student, self.config.student_mode):
+                batch = self.decode(64, torch.Generator().manual_seed(123)).weighted_batch()
+                return self._discrepancy(forward_batch(student, batch), forward_batch(self.teacher, batch)).item()
+        before.append(discrepancy())
+        terms = step(self, student, num_graphs, generator, ctx)
+        after.append(discrepancy())
+        return terms
+
+    monkeypatch.setattr(AdversarialGraphGenerator, "generator_step", measured)
+    # The student in eval mode (no dropout noise in the generator's gradient or in the measurement).
+    options = dict(min_nodes=5, max_nodes=9, lr=3e-3, student_steps=5, generator_steps=1, student_mode="eval")
+    config = dfkd.preset_config("dfad", "paper", epochs=20, batch_size=16, checkpoint_every=0) \
+        if preset else dfkd.DistillConfig(epochs=20, batch_size=16, checkpoint_every=0)
+    dfkd.distill_student(tiny_teacher, student="gin-2-8", generator="dfad", num_graphs=80, preset=preset,
+                         generator_options=options, config=config, show_progress=False)
+    gen_moves = torch.tensor(after) - torch.tensor(before)
+    student_moves = torch.tensor(before[1:]) - torch.tensor(after[:-1])
+    assert len(gen_moves) == 20  # 5 batches an epoch, 20 epochs, a generator step every 5 student steps
+    assert gen_moves.mean() > 0 and (gen_moves > 0).float().mean() > 0.5  # the generator maximises it
+    assert student_moves.mean() < 0  # the student minimises it (through its own loss)
 
 
 class _ConstantGenerator(OnlineGraphGenerator):
@@ -191,3 +204,37 @@ def test_bn_prior_on_a_teacher_without_batchnorm_is_explained_and_skipped(caplog
     assert "BatchNorm prior disabled: the teacher has no BatchNorm layers" in caplog.text
     terms = gen.generator_loss(None, 4, torch.Generator().manual_seed(0))
     assert "bn" not in terms
+
+
+def test_student_mode_eval_removes_dropout_from_the_generator_step_and_restores_the_mode(tiny_teacher):
+    student = dfkd.build_model("gin-2-8", in_channels=tiny_teacher.feature_spec.dim, out_channels=2, dropout=0.5)
+    student.train()
+
+    def adversarial_term(mode):
+        gen = _generator(tiny_teacher, student_mode=mode)
+        return [gen.generator_loss(student, 16, torch.Generator().manual_seed(0))["adversarial"].item()
+                for _ in range(2)]
+
+    first, second = adversarial_term("eval")
+    assert first == second and student.training  # no dropout noise; the distiller's mode is back
+    first, second = adversarial_term("train")
+    assert first != second  # dropout live
+    with pytest.raises(ValueError, match="unknown student_mode 'x'"):
+        _generator(tiny_teacher, student_mode="x")
+
+
+def test_paper_game_is_the_l1_distance_of_the_logits_on_both_sides(tiny_teacher):
+    """DFAD-GNN Eq. 3-5 under --preset paper: the generator minimises −(1/BC)Σ|S − T| on the logits of the graphs it
+    decodes, the student minimises the same distance (the preset's student loss, ``mae``)."""
+    gen = AdversarialGraphGenerator.from_checkpoint(tiny_teacher, preset="paper", min_nodes=5, max_nodes=9).build(0)
+    assert gen.config.discrepancy == "mae" and get_generator_class("dfad").presets["paper"].distill["loss"] == "mae"
+    student = _student(tiny_teacher)
+    student.eval()
+    gen.config = gen.config.replace(student_mode="eval")
+    terms = gen.generator_loss(student, 12, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        batch = gen.decode(12, torch.Generator().manual_seed(5)).weighted_batch()
+        s, t = forward_batch(student, batch), forward_batch(gen.teacher, batch)
+    hand = (s - t).abs().sum() / s.numel()
+    torch.testing.assert_close(terms["adversarial"].detach(), -hand)
+    torch.testing.assert_close(get_loss("mae")(s, t), hand)

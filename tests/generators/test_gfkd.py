@@ -164,3 +164,122 @@ def test_batch_slices_equal_from_data_list(tiny_teacher):
     assert fast.num_graphs == slow.num_graphs == 5
     for key in ("x", "edge_index", "batch", "ptr", "y", "teacher_logits"):
         assert torch.equal(getattr(fast, key), getattr(slow, key)), key
+
+
+# --- the paper preset: each equation on a hand-computed case ------------------------------------------------
+def _paper_generator(teacher, **options):
+    return BernoulliGraphGenerator.from_checkpoint(teacher, preset="paper", min_nodes=4, max_nodes=7, **options)
+
+
+def _hand_objective(gen, state, mask, feat):
+    """GFKD Eq. 10 written out: per-graph CE (uniform targets), the l2 BatchNorm prior of the pass (every layer's
+    ``‖μ_b − μ_r‖ + ‖σ²_b − σ²_r‖`` on its input, summed) and the mean row entropy of ``softmax(F)``."""
+    from torch_geometric.utils import to_undirected
+
+    inputs = []
+    layers = [m for m in gen.teacher.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    handles = [m.register_forward_hook(lambda m, i, o: inputs.append((m, i[0]))) for m in layers]
+    pairs = state.pairs[:, mask]
+    edge_index = to_undirected(pairs, num_nodes=state.node_graph.numel())
+    x = torch.softmax(feat, -1)
+    logits = gen.teacher(x, edge_index, state.node_graph)
+    for h in handles:
+        h.remove()
+    ce = torch.nn.functional.cross_entropy(logits, state.targets, reduction="none")
+    bn = sum(torch.linalg.vector_norm(a.mean(0) - m.running_mean) +
+             torch.linalg.vector_norm(a.var(0, unbiased=False) - m.running_var) for m, a in inputs)
+    probs = torch.softmax(feat, -1)
+    entropy = -(probs * torch.log(probs + 1e-12)).sum(-1).mean()
+    return ce, bn, entropy
+
+
+def test_paper_preset_values_and_overrides(tiny_teacher):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, preset="paper", iterations=7)
+    cfg = gen.config
+    assert cfg.iterations == 7  # an explicit option wins over the preset
+    assert (cfg.structure_lr, cfg.feature_lr, cfg.lr_decay_every) == (1.0, 0.01, 1000)
+    assert (cfg.bn_loss, cfg.bn_weight, cfg.entropy_weight, cfg.hard_features) == ("l2", 0.01, 1e-6, False)
+    assert (cfg.arm_objective, cfg.feature_structure, cfg.keep_best, cfg.init_structure, cfg.targets) == \
+        ("full", "mode", True, "uniform", "random")
+    assert gen.node_range() == (10, 29)
+    with pytest.raises(ValueError, match="generator 'gfkd' has no preset 'nope': choose one of \\['paper'\\]"):
+        BernoulliGraphGenerator.from_checkpoint(tiny_teacher, preset="nope")
+    with pytest.raises(ValueError, match="unknown arm_objective 'x'"):
+        BernoulliGraphGenerator.from_checkpoint(tiny_teacher, arm_objective="x")
+
+
+def test_paper_step_matches_the_hand_computed_arm_estimate_and_feature_gradient(tiny_teacher):
+    from dfkd.generators.estimators import arm_samples
+
+    gen = _paper_generator(tiny_teacher)
+    rng = torch.Generator().manual_seed(0)
+    state = gen.initial_state(6, 0, rng)
+    p = torch.sigmoid(state.phi.detach())
+    assert 0.3 < float(p.mean()) < 0.7 and float(p.std()) > 0.2  # φ = logit(U(0, 1))
+    opt = torch.optim.SGD([state.phi, state.feat], lr=0.0)  # lr 0: read the gradients, keep the parameters
+    replay = torch.Generator().manual_seed(0)
+    replay.set_state(rng.get_state())
+    gen.step(state, opt, rng, 0)
+    u, z1, z2 = arm_samples(state.phi, replay)
+    feat = state.feat.detach()
+    with torch.no_grad():
+        (c1, b1, _), (c2, b2, _) = (_hand_objective(gen, state, z, feat) for z in (z1, z2))
+        f1, f2 = c1 + 0.01 * b1, c2 + 0.01 * b2
+    # Eq. 12 on the full per-graph objective: the BatchNorm prior enters both passes.
+    expected = (f1 - f2)[state.pair_graph] * (u - 0.5)
+    torch.testing.assert_close(state.phi.grad, expected, rtol=1e-4, atol=1e-6)
+    # Features: Eq. 10 back-propagated on the deterministic structure 1[σ(φ) ≥ ½].
+    leaf = feat.clone().requires_grad_(True)
+    ce, bn, entropy = _hand_objective(gen, state, state.phi.detach() >= 0, leaf)
+    (ce.mean() + 0.01 * bn + 1e-6 * entropy).backward()
+    torch.testing.assert_close(state.feat.grad, leaf.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_arm_on_the_cross_entropy_alone_leaves_the_prior_out(tiny_teacher):
+    from dfkd.generators.estimators import arm_samples
+
+    gen = _paper_generator(tiny_teacher, arm_objective="ce", feature_structure="sample")
+    rng = torch.Generator().manual_seed(1)
+    state = gen.initial_state(5, 0, rng)
+    opt = torch.optim.SGD([state.phi, state.feat], lr=0.0)
+    replay = torch.Generator()
+    replay.set_state(rng.get_state())
+    gen.step(state, opt, rng, 0)
+    u, z1, z2 = arm_samples(state.phi, replay)
+    with torch.no_grad():
+        (c1, b1, _), (c2, b2, _) = (_hand_objective(gen, state, z, state.feat) for z in (z1, z2))
+    assert float((b1 - b2).abs()) > 1e-3  # the two structures' priors differ, so leaving them out shows
+    torch.testing.assert_close(state.phi.grad, (c1 - c2)[state.pair_graph] * (u - 0.5), rtol=1e-4, atol=1e-6)
+
+
+def test_paper_preset_passes_and_keeps_every_graphs_lowest_loss_structure(tiny_teacher):
+    gen = _paper_generator(tiny_teacher, iterations=4)
+    calls = []
+    handle = gen.teacher.register_forward_pre_hook(lambda module, args: calls.append(1))
+    graphs = gen.generate(10, seed=0, show_progress=False)
+    handle.remove()
+    assert len(calls) == 3 * 4 + 1  # mode (features), z1 and z2 (ARM) per step, then labelling
+    assert graphs.meta["config"]["keep_best"] and graphs.num_nodes.min() >= 4
+
+
+def test_best_graphs_keep_each_graphs_lowest_score():
+    from dfkd.generators.gfkd import BernoulliGraphs, _BestGraphs
+
+    # Two graphs of two nodes: one candidate pair each, nodes 0-1 in graph 0 and 2-3 in graph 1.
+    state = BernoulliGraphs(counts=torch.tensor([2, 2]), node_graph=torch.tensor([0, 0, 1, 1]),
+                            pairs=torch.tensor([[0, 2], [1, 3]]), pair_graph=torch.tensor([0, 1]),
+                            phi=torch.zeros(2), feat=None, targets=torch.tensor([0, 1]))
+    best = _BestGraphs(state)
+    best.update(torch.tensor([1.0, 2.0]), torch.tensor([True, False]), torch.full((4, 1), 1.0))
+    best.update(torch.tensor([3.0, 0.5]), torch.tensor([False, True]), torch.full((4, 1), 2.0))
+    assert best.score.tolist() == [1.0, 0.5]
+    assert best.mask.tolist() == [True, True]  # graph 0 from the first step, graph 1 from the second
+    assert best.x.view(-1).tolist() == [1.0, 1.0, 2.0, 2.0]
+
+
+def test_random_targets_are_uniform_draws(tiny_teacher):
+    gen = BernoulliGraphGenerator.from_checkpoint(tiny_teacher, targets="random", iterations=0)
+    targets = gen.class_targets(400, torch.Generator().manual_seed(0))
+    counts = torch.bincount(targets, minlength=2)
+    assert counts.sum() == 400 and 150 < int(counts[0]) < 250
+    assert not torch.equal(targets, gen.class_targets(400, torch.Generator().manual_seed(1)))
