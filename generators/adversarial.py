@@ -41,7 +41,7 @@ from dfkd.generators.registry import register_generator
 from dfkd.generators.sharding import ShardedGeneratorStep
 from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, undirected
 from dfkd.losses import BN_LOSSES, BatchNormStatsLoss, get_loss, is_stateful_loss
-from dfkd.nn import forward_batch
+from dfkd.nn import accepts_edge_weight, forward_batch
 from dfkd.parallel import DistContext
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,13 @@ def student_mode(student: nn.Module, mode: str) -> Iterator[None]:
         student.train(training)
 
 
+def hard_edges(batch: Batch) -> Batch:
+    """``batch`` with only its edges of weight > 0.5 and no ``edge_weight`` (node features, still differentiable,
+    kept): what a teacher whose forward takes no edge weights sees of a relaxed generator batch."""
+    keep = batch.edge_weight.detach() > 0.5
+    return Batch(x=batch.x, edge_index=batch.edge_index[:, keep], batch=batch.batch, ptr=batch.ptr, y=batch.y)
+
+
 def class_imbalance(logits: Tensor) -> Tensor:
     r""":math:`\log C - H(\bar p)` for ``[B, C]`` logits: 0 when the batch-mean prediction is uniform."""
     mean = torch.softmax(logits, -1).mean(0)
@@ -249,6 +256,11 @@ class AdversarialGraphGenerator(ShardedGeneratorStep, OnlineGraphGenerator):
         self._discrepancy = get_loss(cfg.discrepancy)
         self.output_range = self.teacher_output_range(gen) if self.regression and cfg.output_bound else None
         # Hooks only when the prior is on: they would compute every BN layer's statistics each step.
+        self._teacher_weights = accepts_edge_weight(self.teacher)
+        if not self._teacher_weights:
+            logger.warning("%s: the teacher's forward takes no edge_weight, so it sees the generated graphs' hard "
+                           "edges: edge gradients reach the generator through the student only (node types through "
+                           "both)", self.registered_name)
         self._bn = BatchNormStatsLoss(self.teacher, cfg.bn_loss) if cfg.bn_weight > 0 else None
         if self._bn is not None and not self._bn.available:
             logger.warning("BatchNorm prior disabled: %s", self._bn.reason)
@@ -343,7 +355,7 @@ class AdversarialGraphGenerator(ShardedGeneratorStep, OnlineGraphGenerator):
         cfg = self.config
         batch = graph_range(self.decode(num_graphs, generator).weighted_batch(), lo, num_graphs if hi is None else hi)
         with self._bn or contextlib.nullcontext():
-            teacher_out = forward_batch(self.teacher, batch)
+            teacher_out = forward_batch(self.teacher, batch if self._teacher_weights else hard_edges(batch))
         terms: Dict[str, Tensor] = {}
         if cfg.adversarial_weight > 0 and student is not None:
             with student_mode(student, cfg.student_mode):

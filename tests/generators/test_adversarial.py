@@ -238,3 +238,28 @@ def test_paper_game_is_the_l1_distance_of_the_logits_on_both_sides(tiny_teacher)
     hand = (s - t).abs().sum() / s.numel()
     torch.testing.assert_close(terms["adversarial"].detach(), -hand)
     torch.testing.assert_close(get_loss("mae")(s, t), hand)
+
+
+def test_a_teacher_without_edge_weights_sees_the_hard_graphs(tiny_teacher, caplog):
+    """A foreign teacher whose forward is ``(x, edge_index, batch)``: the game still runs; edge gradients reach
+    the generator through the student, node-type gradients through both."""
+
+    class PlainTeacher(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, edge_index, batch):
+            return self.inner(x, edge_index, batch)
+
+    teacher = PlainTeacher(tiny_teacher.build_model())
+    with caplog.at_level("WARNING"):
+        gen = AdversarialGraphGenerator(teacher, tiny_teacher.feature_spec, 2, min_nodes=5, max_nodes=9).build(0)
+    assert "the teacher's forward takes no edge_weight" in caplog.text
+    student = _student(tiny_teacher)
+    terms = gen.generator_loss(student, 16, torch.Generator().manual_seed(0))
+    edge, node = torch.autograd.grad(terms["loss"], [gen.network.edge_head.weight, gen.network.node_head.weight])
+    assert edge.abs().sum() > 0 and node.abs().sum() > 0
+    gen.generator_step(student, 16, torch.Generator().manual_seed(1))  # a full step runs
+    batch = gen.sample(8, torch.Generator().manual_seed(2))
+    assert batch.teacher_logits.shape == (8, 2)
