@@ -507,7 +507,9 @@ class BernoulliGraphGenerator(GraphGenerator):
         """Where this run's structure comes from (:meth:`log_sources`)."""
         cfg = self.config
         sources = self.structure_sources(cfg.init_degree)
-        if cfg.degree_law:
+        if cfg.init_structure == "uniform":  # no degree law: every pair starts at p ~ U(0, 1)
+            sources["mean degree"] = ("option", "none (edge probabilities uniform on (0, 1))")
+        elif cfg.degree_law:
             sources["degree dispersion"] = self.dispersion_entry()
         if self.feature_spec.categorical:
             name = "node degrees" if self.feature_spec.encoding == "degree" else "node types"
