@@ -146,7 +146,8 @@ def render(runs: List[Dict]) -> str:
              "`default` = dfkd's defaults (the timed iterations without the node-type prior, whose fit is timed on "
              "its own row)",
              *load_note(runs), *repeat_note(items for _, items in groups), "",
-             *table(["dataset", "settings", "path", "graphs", "iterations timed", "seconds", f"graphs/s at {PAPER_ITERATIONS} iterations",
+             *table(["dataset", "settings", "path", "graphs", "iterations timed", "seconds",
+                     f"graphs/s at {PAPER_ITERATIONS} iterations",
                      "rate"] + (["machine"] if tags else []), rows), "",
              *speedups, ""]
     return "\n".join(lines)

@@ -531,8 +531,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
                            teacher_head=args.teacher_head, precision=args.precision)
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
-        generator_options=options, config=config, preset=args.preset, eval_graphs=eval_graphs, real_graphs=real_graphs, out=args.out,
-        work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=_device(args),
+        generator_options=options, config=config, preset=args.preset, eval_graphs=eval_graphs, real_graphs=real_graphs,
+        out=args.out, work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=_device(args),
         student_options={"batch_norm": args.student_batch_norm == "on",
                          **({} if args.student_dropout is None else {"dropout": args.student_dropout})},
         assistants=args.assistant,
