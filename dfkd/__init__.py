@@ -9,7 +9,7 @@ Public API::
 from dfkd.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model, save_model
 from dfkd.config import FeatureSpec, GraphSizeStats, ModelConfig
 from dfkd.data import load_dataset
-from dfkd.distill import DistillConfig, Distiller, DistillReport, distill_student, preset_config
+from dfkd.distill import DistillConfig, Distiller, DistillReport, compress, distill_student, preset_config
 from dfkd.evaluate import EvalReport, evaluate
 from dfkd.nn import build_model, list_models
 from dfkd.train import TrainConfig, train_model, train_teacher
@@ -17,6 +17,6 @@ from dfkd.version import __version__
 
 __all__ = [
     "Checkpoint", "CheckpointError", "DistillConfig", "DistillReport", "Distiller", "distill_student", "EvalReport", "FeatureSpec", "GraphSizeStats", "ModelConfig", "TrainConfig",
-    "__version__", "build_model", "evaluate", "list_models", "load_checkpoint", "load_dataset", "load_model",
+    "__version__", "build_model", "compress", "evaluate", "list_models", "load_checkpoint", "load_dataset", "load_model",
     "preset_config", "save_model", "train_model", "train_teacher",
 ]

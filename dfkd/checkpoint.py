@@ -475,7 +475,7 @@ def save_model(path: str, model: nn.Module, **meta: Any) -> Checkpoint:
     return ckpt
 
 
-def _encoding_spec(dim: int, features: str) -> FeatureSpec:
+def encoding_spec(dim: int, features: str) -> FeatureSpec:
     """The :class:`FeatureSpec` of ``dim`` node features encoded as ``features``: one-hot node types
     ``0..dim-1``, one-hot degree clipped at ``dim - 1``, or continuous values."""
     if features not in ("one_hot", "degree", "continuous"):
@@ -495,7 +495,7 @@ def _feature_spec_for(ckpt: Checkpoint, features: str, path: str) -> FeatureSpec
     dim = ckpt.model_config.in_channels if ckpt.model_config else None
     if dim is None:
         raise CheckpointError(f"{path}: the model's input width is unknown: pass --in-channels F (in_channels=)")
-    return _encoding_spec(dim, features)
+    return encoding_spec(dim, features)
 
 
 def load_code_teacher(factory: str, weights: str, in_channels: Optional[int], num_classes: Optional[int],
@@ -542,7 +542,7 @@ def load_code_teacher(factory: str, weights: str, in_channels: Optional[int], nu
         model.load_state_dict(_strip_prefixes(state))
     except RuntimeError as exc:
         raise CheckpointError(f"{weights} does not fit {factory}: {_first_line(exc)}") from None
-    ckpt = Checkpoint.from_module(model.eval(), feature_spec=_encoding_spec(in_channels, features or "one_hot"),
+    ckpt = Checkpoint.from_module(model.eval(), feature_spec=encoding_spec(in_channels, features or "one_hot"),
                                   num_classes=num_classes, provenance={"source": f"module {factory}", "weights": weights})
     ckpt.path = weights
     return ckpt

@@ -11,7 +11,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from dfkd.checkpoint import Checkpoint, load_checkpoint
+from dfkd.checkpoint import Checkpoint, encoding_spec, load_checkpoint
+from dfkd.config import FeatureSpec, GraphSizeStats
 from dfkd.distill import distributed
 from dfkd.distill.distiller import DistillConfig, Distiller, DistillReport
 from dfkd.distill.sources import GraphListSource, GraphSource, OnlineSource, SyntheticSetSource
@@ -306,6 +307,48 @@ class _SourceBuilder:
 def _arch(config: Any) -> Optional[str]:
     """``gin-2-32`` for a zoo model's config, ``None`` for any other model."""
     return getattr(config, "short_name", None)
+
+
+def compress(teacher: nn.Module, student: Union[str, nn.Module] = DEFAULT_STUDENT, *, num_classes: int,
+             features: Union[str, FeatureSpec] = "one_hot", in_channels: Optional[int] = None,
+             generator: str = DEFAULT_GENERATOR, preset: Optional[str] = None, config: Optional[DistillConfig] = None,
+             size_stats: Optional[GraphSizeStats] = None, task: str = "classification", **options: Any) -> nn.Module:
+    """Distil a teacher held in memory into a student, in one call; returns the trained student module.
+
+    The teacher is any module called as ``teacher(x, edge_index, batch)`` → ``[B, C]`` (a zoo model, a PyTorch
+    Geometric model of your own); nothing but the module is needed. Its mode and its parameters' ``requires_grad``
+    are restored afterwards (distillation freezes it in eval mode meanwhile).
+
+    Args:
+        teacher: the trained model.
+        student: zoo architecture (``"gin-2-32"``) or a module to train.
+        num_classes: the teacher's output width.
+        features: how its node features are encoded, ``one_hot`` (node types), ``degree`` (one-hot node degree)
+            or ``continuous`` (with ``in_channels``), or a :class:`~dfkd.FeatureSpec` (``dataset.feature_spec``).
+        in_channels: node-feature width (needed unless ``features`` is a ``FeatureSpec``).
+        generator, preset, config: as in :func:`distill_student`.
+        size_stats: optional statistics of the teacher's training graphs (a hint; inferred from the teacher
+            when absent).
+        task: ``classification`` or ``regression``.
+        options: any other :func:`distill_student` argument (``num_graphs``, ``generator_options``,
+            ``eval_graphs``, ``out`` to also write the student checkpoint, ``device``, ``show_progress``, ...).
+    """
+    if isinstance(features, FeatureSpec):
+        spec = features
+    elif in_channels is None:
+        raise ValueError(f"compress(features={features!r}) needs in_channels= (the node-feature width), or pass "
+                         "features=dataset.feature_spec")
+    else:
+        spec = encoding_spec(in_channels, features)
+    ckpt = dataclasses.replace(Checkpoint.from_module(teacher, spec, num_classes=num_classes, size_stats=size_stats),
+                               task=task)
+    training, grads = teacher.training, [p.requires_grad for p in teacher.parameters()]
+    try:
+        return distill_student(ckpt, student, generator=generator, preset=preset, config=config, **options).student
+    finally:
+        teacher.train(training)
+        for param, grad in zip(teacher.parameters(), grads):
+            param.requires_grad_(grad)
 
 
 def report_path(out: str) -> str:
