@@ -21,6 +21,7 @@ from dfkd.checkpoint import CheckpointError, load_checkpoint
 from dfkd.data import DatasetFormatError, load_dataset, split_from_record, split_indices
 from dfkd.distill.api import DEFAULT_GENERATOR
 from dfkd.nn.precision import PRECISIONS, check_precision, use_precision
+from dfkd.recipes import RecipeError, dump_recipe, load_recipe, recipe_path, resolved_recipe, write_recipe
 from dfkd.version import __version__
 
 logger = logging.getLogger("dfkd")
@@ -175,7 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG_DISTILL, formatter_class=Formatter)
     p.add_argument("--teacher", required=True, help="teacher checkpoint")
     p.add_argument("--student", default="gin-2-32", help="student architecture NAME-LAYERS-HIDDEN")
-    p.add_argument("--out", required=True, help="student checkpoint to write (report beside it as .report.json)")
+    p.add_argument("--out", required=True, help="student checkpoint to write (report beside it as .report.json, "
+                                                "the resolved recipe as .recipe.toml)")
+    p.add_argument("--config", metavar="RECIPE.toml", default=None,
+                   help="read options from a TOML recipe (keys as these options: num-graphs = 128); flags given here win")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the fully resolved recipe (recipe file + flags) as TOML and stop")
     _add_generator_options(p)
     g = p.add_argument_group("student training")
     # Defaults None: a --preset's student recipe fills what is not given, then DistillConfig's defaults.
@@ -232,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "PATH.html is one self-contained file, PATH.md writes markdown with PNGs beside it; "
                         "figures need dfkd[plot]")
     _add_common(p)
-    p.set_defaults(func=cmd_distill)
+    p.set_defaults(func=cmd_distill, parser=p)
 
     p = sub.add_parser("generate", help="synthesise graphs from a teacher (no student)",
                        epilog=EPILOG_GENERATE, formatter_class=Formatter)
@@ -299,7 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-checkpoint", action="store_true", help="allow pickled checkpoints (unsafe)")
     _add_common(p)
     p.set_defaults(func=cmd_report)
+    parser.subcommands = sub.choices  # name -> parser, for recipe files (apply_recipe)
     return parser
+
+
+def apply_recipe(parser: argparse.ArgumentParser, argv: List[str]) -> None:
+    """When ``argv`` names a command and ``--config RECIPE``, make the recipe's values that command's defaults
+    (flags on the command line still win; options the recipe sets are no longer required)."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    sub = getattr(parser, "subcommands", {}).get(command)
+    if sub is None or not any(a.dest == "config" for a in sub._actions):
+        return
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv[argv.index(command) + 1:])
+    if known.config:
+        recipe = load_recipe(known.config, sub)
+        for action in sub._actions:
+            if action.dest in recipe:
+                action.required = False
+        sub.set_defaults(**recipe)
 
 
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
@@ -511,6 +536,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from dfkd.distill.api import report_path
 
     options = generator_options(args)
+    recipe = resolved_recipe(args, args.parser)
+    if args.print_config:
+        print(dump_recipe(recipe, [f"dfkd {__version__}: dfkd distill --config THIS_FILE"]), end="")
+        return 0
     if args.report:
         _check_report_path(args.report, "--report")  # before any work
     teacher = _load_teacher(args)
@@ -532,7 +561,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, preset=args.preset, eval_graphs=eval_graphs, real_graphs=real_graphs,
-        out=args.out, work_dir=args.work_dir, resume=args.resume, show_progress=not args.quiet, device=_device(args),
+        out=args.out, work_dir=args.work_dir, provenance={"recipe": recipe}, resume=args.resume, show_progress=not args.quiet, device=_device(args),
         student_options={"batch_norm": args.student_batch_norm == "on",
                          **({} if args.student_dropout is None else {"dropout": args.student_dropout})},
         assistants=args.assistant,
@@ -563,7 +592,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(f"{args.eval_dataset}, {eval_where}, {len(eval_graphs)} graphs: teacher accuracy "
               f"{f['teacher_accuracy']:.4f}, student accuracy {f['accuracy']:.4f}, majority-class accuracy "
               f"{f['majority_accuracy']:.4f}; {_comparison_line(f)}")
-    print(f"saved {args.out} and {report_path(args.out)}")
+    write_recipe(recipe_path(args.out), dump_recipe(recipe, [f"the resolved recipe of {args.out} (dfkd {__version__}); "
+                                                            "run it again: dfkd distill --config THIS_FILE"]))
+    print(f"saved {args.out}, {report_path(args.out)} and {recipe_path(args.out)}")
     if args.report:
         from dfkd.report import write_report
 
@@ -787,6 +818,12 @@ def _regression_generate_line(graphs, gen, out: str) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``dfkd`` console script; returns the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        apply_recipe(parser, argv)
+    except RecipeError as exc:
+        print(f"dfkd: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

@@ -102,6 +102,7 @@ def distill_student(
     trust: bool = False,
     student_options: Optional[Dict[str, Any]] = None,
     assistants: Sequence[str] = (),
+    provenance: Optional[Dict[str, Any]] = None,
 ) -> DistillResult:
     """Distil ``teacher`` into ``student`` without real training data.
 
@@ -122,6 +123,8 @@ def distill_student(
             with training curves, size and latency, pass ``result.report`` to :func:`dfkd.report.write_report`.
         work_dir: where the synthetic set and resumable state live (default ``<out>.run/``).
         resume: reuse the synthetic set and continue the distillation state found in ``work_dir``.
+        provenance: extra facts recorded in the student checkpoint's provenance (plain values; the command line
+            records the run's resolved recipe there).
         assistants: teacher-assistant chain (Mirzadeh et al., AAAI 2020), e.g. ``["gin-3-48"]``: the
             teacher is distilled into the first assistant, that one into the next, the last into the
             student, each stage with the same recipe on graphs of the same source (drawn from the
@@ -217,7 +220,8 @@ def distill_student(
                     "generator": gen_name, "data_free": real_graphs is None,
                     "distill_config": config.to_dict(), "metrics": report.final, "dfkd_version": __version__,
                     "assistants": list(assistants),
-                    "dataset": ckpt.provenance.get("dataset"), "split": ckpt.provenance.get("split")},
+                    "dataset": ckpt.provenance.get("dataset"), "split": ckpt.provenance.get("split"), "preset": preset,
+                    **(provenance or {})},
     )
     if out and main:
         student_ckpt.save(out)
