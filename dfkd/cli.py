@@ -233,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="allow a teacher checkpoint that holds pickled code (unsafe)")
     _add_plain_state_dict_options(g)
     _add_teacher_module_options(g)
+    g.add_argument("--log", action="append", default=[], metavar="TRACKER[:TARGET]",
+                   help="send settings, every epoch's numbers and the final figures to an experiment tracker: "
+                        "tensorboard:DIR, mlflow or mlflow:TRACKING_URI (repeatable; extras dfkd[tensorboard], "
+                        "dfkd[mlflow])")
     g.add_argument("--report", default=None, metavar="PATH",
                    help="also write a report (training curves, teacher vs student size, latency and scores): "
                         "PATH.html is one self-contained file, PATH.md writes markdown with PNGs beside it; "
@@ -561,7 +565,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, preset=args.preset, eval_graphs=eval_graphs, real_graphs=real_graphs,
-        out=args.out, work_dir=args.work_dir, provenance={"recipe": recipe}, resume=args.resume, show_progress=not args.quiet, device=_device(args),
+        out=args.out, work_dir=args.work_dir, provenance={"recipe": recipe}, trackers=args.log, resume=args.resume, show_progress=not args.quiet, device=_device(args),
         student_options={"batch_norm": args.student_batch_norm == "on",
                          **({} if args.student_dropout is None else {"dropout": args.student_dropout})},
         assistants=args.assistant,

@@ -23,6 +23,7 @@ from dfkd.losses import parse_recipe
 from dfkd.losses.logits import REGRESSION_DEFAULT_LOSS, check_regression_recipe, is_classification_only
 from dfkd.nn import build_model, count_parameters, use_precision
 from dfkd.nn.precision import check_precision
+from dfkd.trackers import Tracker, make_tracker
 from dfkd.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def distill_student(
     student_options: Optional[Dict[str, Any]] = None,
     assistants: Sequence[str] = (),
     provenance: Optional[Dict[str, Any]] = None,
+    trackers: Sequence[Union[str, Tracker]] = (),
 ) -> DistillResult:
     """Distil ``teacher`` into ``student`` without real training data.
 
@@ -123,6 +125,9 @@ def distill_student(
             with training curves, size and latency, pass ``result.report`` to :func:`dfkd.report.write_report`.
         work_dir: where the synthetic set and resumable state live (default ``<out>.run/``).
         resume: reuse the synthetic set and continue the distillation state found in ``work_dir``.
+        trackers: experiment trackers (:mod:`dfkd.trackers`: ``"tensorboard:DIR"``, ``"mlflow"``,
+            ``"mlflow:URI"`` or :class:`~dfkd.trackers.Tracker` objects) that receive the settings, every epoch of
+            the student's training and the final figures; closed at the end.
         provenance: extra facts recorded in the student checkpoint's provenance (plain values; the command line
             records the run's resolved recipe there).
         assistants: teacher-assistant chain (Mirzadeh et al., AAAI 2020), e.g. ``["gin-3-48"]``: the
@@ -152,6 +157,8 @@ def distill_student(
     check_precision(config.precision, device)  # before any generation
     main = distributed.is_main()
     show_progress = show_progress and main
+    # Before any work: a missing extra (pip install 'dfkd[mlflow]') fails at once.
+    trackers = [make_tracker(t) if isinstance(t, str) else t for t in trackers] if main else []
     ckpt = teacher if isinstance(teacher, Checkpoint) else load_checkpoint(teacher, trust=trust)
     regression = ckpt.task == "regression"
     if config.loss == "auto":
@@ -186,8 +193,16 @@ def distill_student(
         torch.manual_seed(config.seed)
         student_model = build_student(student, ckpt, **(student_options or {}))
     source = builder.source(relabel=bool(assistants))
-    report = _fit(teacher_model, student_model, source, config, eval_graphs, work_dir, resume, device, show_progress,
-                  task=ckpt.task)
+    try:
+        for tracker in trackers:
+            tracker.log_params({"generator": gen_name, "preset": preset, "student": _arch(getattr(student_model,
+                                "config", None)), "teacher": ckpt.path, "num_graphs": num_graphs,
+                                "generator_options": generator_options or {}, "distill": config.to_dict()})
+        report = _fit(teacher_model, student_model, source, config, eval_graphs, work_dir, resume, device,
+                      show_progress, task=ckpt.task, trackers=trackers)
+    finally:
+        for tracker in trackers:
+            tracker.close()
 
     graphs, gen_seconds = builder.graphs, builder.seconds
     if builder.online is not None and main:
@@ -233,12 +248,12 @@ def distill_student(
 
 def _fit(teacher: nn.Module, student: nn.Module, source: GraphSource, config: DistillConfig,
          eval_graphs: Optional[Sequence], work_dir: Optional[str], resume: bool, device: str,
-         show_progress: bool, task: str = "classification") -> DistillReport:
+         show_progress: bool, task: str = "classification", trackers: Sequence[Tracker] = ()) -> DistillReport:
     if work_dir:
         os.makedirs(work_dir, exist_ok=True)
     state_path = os.path.join(work_dir, STATE_FILE) if work_dir else None
     return Distiller(teacher, student, source, config, eval_graphs=eval_graphs, state_path=state_path,
-                     device=device, show_progress=show_progress, task=task).fit(resume=resume)
+                     device=device, show_progress=show_progress, task=task, trackers=trackers).fit(resume=resume)
 
 
 class _SourceBuilder:

@@ -24,6 +24,7 @@ from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
 from dfkd.nn import call_model, count_parameters, forward_batch, use_precision
 from dfkd.nn.precision import check_precision, validate_precision
 from dfkd.nn.teacher import prepare_teacher
+from dfkd.trackers import Tracker, numeric
 from dfkd.utils import check_finite, progress
 
 logger = logging.getLogger(__name__)
@@ -145,13 +146,16 @@ class Distiller:
     With ``state_path`` the run writes an atomic resumable checkpoint every
     ``checkpoint_every`` epochs; ``fit(resume=True)`` continues from it to the same result.
     ``task`` (``classification`` or ``regression``) tells the curriculum how to score difficulty.
+    ``trackers`` (:mod:`dfkd.trackers`) receive every epoch's row with the training time so far and the final
+    figures (on rank 0 only).
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, source: GraphSource,
                  config: Optional[DistillConfig] = None, eval_graphs: Optional[Sequence] = None,
                  state_path: Optional[str] = None, device: str = "cpu", show_progress: bool = True,
-                 task: str = "classification"):
+                 task: str = "classification", trackers: Sequence[Tracker] = ()):
         self.config = config or DistillConfig()
+        self.trackers = list(trackers) if distributed.is_main() else []  # rank 0 reports
         self.device = torch.device(device)
         check_precision(self.config.precision, self.device)
         self.teacher = prepare_teacher(teacher.to(self.device), device=self.device)
@@ -396,6 +400,8 @@ class Distiller:
             if self.eval_graphs and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 row.update(self.evaluate())
             report.history.append(row)
+            for tracker in self.trackers:
+                tracker.log_metrics({**numeric(row), "distill_seconds": report.distill_seconds}, epoch + 1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss", "accuracy", "agreement")})
             if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
                 self._save_state(epoch + 1, opt, scaler, report)
@@ -408,6 +414,8 @@ class Distiller:
         fold_teacher_head(self.student)
         report.student_parameters = count_parameters(self.student)
         report.final = self.evaluate()
+        for tracker in self.trackers:
+            tracker.log_metrics(numeric(report.final, "final/"), cfg.epochs)
         return report
 
 
