@@ -43,6 +43,17 @@ def tiny_teacher(mutag, tmp_path_factory):
     return dfkd.load_checkpoint(path)
 
 
+@pytest.fixture(scope="session")
+def cli_teacher(tmp_path_factory):
+    """A GIN-3-16 teacher checkpoint trained by `dfkd train-teacher` on MUTAG fold 1 (its path)."""
+    from dfkd.cli import main
+
+    path = str(tmp_path_factory.mktemp("cli") / "teacher.pt")
+    assert main(["train-teacher", "--dataset", "MUTAG", "--arch", "gin-3-16", "--epochs", "15", "--out", path,
+                 "--quiet"]) == 0
+    return path
+
+
 def _check_valid_graphs(graphs, spec, low, high):
     """Every graph of a SyntheticGraphSet: node count in [low, high], symmetric, no self-loops,
     edges inside the graph, features ``[n, spec.dim]`` (one-hot rows for categorical specs)."""

@@ -105,14 +105,6 @@ def test_console_script_and_module_entry_points():
     assert out.stdout.startswith("dfkd ")
 
 
-@pytest.fixture(scope="module")
-def cli_teacher(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("cli") / "teacher.pt")
-    assert main(["train-teacher", "--dataset", "MUTAG", "--arch", "gin-3-16", "--epochs", "15", "--out", path,
-                 "--quiet"]) == 0
-    return path
-
-
 def test_distill_end_to_end(cli_teacher, tmp_path, capsys):
     out = str(tmp_path / "student.pt")
     assert main(["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--out", out, "--num-graphs", "24",

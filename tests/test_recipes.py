@@ -11,21 +11,13 @@ from dfkd.recipes import dump_recipe, load_recipe, recipe_path
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("recipe") / "t.pt")
-    assert main(["train-teacher", "--dataset", "MUTAG", "--arch", "gin-2-16", "--epochs", "3", "--out", path,
-                 "--quiet"]) == 0
-    return path
-
-
 def _distill_parser():
     return build_parser().subcommands["distill"]
 
 
-def test_a_run_written_recipe_reruns_to_the_identical_student(teacher, tmp_path, capsys):
+def test_a_run_written_recipe_reruns_to_the_identical_student(cli_teacher, tmp_path, capsys):
     first = str(tmp_path / "first.pt")
-    assert main(["distill", "--teacher", teacher, "--student", "gin-2-8", "--out", first, "--num-graphs", "24",
+    assert main(["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--out", first, "--num-graphs", "24",
                  "--epochs", "3", "--seed", "7", "--generator", "gfkd", "--iterations", "4",
                  "--set", "init_noise=0.5", "--quiet"]) == 0
     recipe = recipe_path(first)

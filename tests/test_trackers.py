@@ -14,20 +14,12 @@ def test_numeric_and_flat():
     assert flat({"a": {"b": 1, "c": "x"}, "d": [1, 2]}) == {"a/b": "1", "a/c": "x", "d": "[1, 2]"}
 
 
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("trackers") / "t.pt")
-    assert main(["train-teacher", "--dataset", "MUTAG", "--arch", "gin-2-16", "--epochs", "3", "--out", path,
-                 "--quiet"]) == 0
-    return path
-
-
-def test_tensorboard_receives_every_epoch_and_the_final_figures(teacher, tmp_path):
+def test_tensorboard_receives_every_epoch_and_the_final_figures(cli_teacher, tmp_path):
     pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logdir = str(tmp_path / "tb")
-    assert main(["distill", "--teacher", teacher, "--student", "gin-2-8", "--out", str(tmp_path / "s.pt"),
+    assert main(["distill", "--teacher", cli_teacher, "--student", "gin-2-8", "--out", str(tmp_path / "s.pt"),
                  "--num-graphs", "24", "--epochs", "3", "--eval-dataset", "MUTAG", "--log", f"tensorboard:{logdir}",
                  "--quiet"]) == 0
     events = EventAccumulator(logdir)
@@ -39,13 +31,13 @@ def test_tensorboard_receives_every_epoch_and_the_final_figures(teacher, tmp_pat
     assert any(tag.startswith("settings") for tag in events.Tags()["tensors"])  # the run's settings, as text
 
 
-def test_mlflow_run_holds_settings_metrics_and_final_figures(teacher, tmp_path, monkeypatch):
+def test_mlflow_run_holds_settings_metrics_and_final_figures(cli_teacher, tmp_path, monkeypatch):
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
     from mlflow.tracking import MlflowClient
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a local file store, as a laptop would use
     uri = f"file://{tmp_path / 'mlruns'}"
-    result = dfkd.distill_student(teacher, "gin-2-8", num_graphs=24, config=dfkd.DistillConfig(epochs=2, seed=1),
+    result = dfkd.distill_student(cli_teacher, "gin-2-8", num_graphs=24, config=dfkd.DistillConfig(epochs=2, seed=1),
                                   eval_graphs=dfkd.load_dataset("MUTAG")[:20], trackers=[f"mlflow:{uri}"],
                                   show_progress=False)
     client = MlflowClient(uri)
@@ -58,9 +50,9 @@ def test_mlflow_run_holds_settings_metrics_and_final_figures(teacher, tmp_path, 
     assert run.data.metrics["final/accuracy"] == pytest.approx(result.report.final["accuracy"])
 
 
-def test_unknown_tracker_and_missing_extra_are_one_line_errors(teacher, tmp_path, capsys, monkeypatch):
+def test_unknown_tracker_and_missing_extra_are_one_line_errors(cli_teacher, tmp_path, capsys, monkeypatch):
     out = str(tmp_path / "s.pt")
-    assert main(["distill", "--teacher", teacher, "--out", out, "--log", "wandb", "--quiet"]) == 2
+    assert main(["distill", "--teacher", cli_teacher, "--out", out, "--log", "wandb", "--quiet"]) == 2
     assert "wandb" in capsys.readouterr().err
     real_import = builtins.__import__
 
