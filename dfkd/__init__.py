@@ -17,6 +17,6 @@ from dfkd.version import __version__
 
 __all__ = [
     "Checkpoint", "CheckpointError", "DistillConfig", "DistillReport", "Distiller", "distill_student", "EvalReport", "FeatureSpec", "GraphSizeStats", "ModelConfig", "TrainConfig",
-    "__version__", "build_model", "compress", "evaluate", "list_models", "load_checkpoint", "load_dataset", "load_model",
-    "preset_config", "save_model", "train_model", "train_teacher",
+    "__version__", "build_model", "compress", "evaluate", "list_models", "load_checkpoint", "load_dataset",
+    "load_model", "preset_config", "save_model", "train_model", "train_teacher",
 ]

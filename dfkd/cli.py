@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="student checkpoint to write (report beside it as .report.json, "
                                                 "the resolved recipe as .recipe.toml)")
     p.add_argument("--config", metavar="RECIPE.toml", default=None,
-                   help="read options from a TOML recipe (keys as these options: num-graphs = 128); flags given here win")
+                   help="read options from a TOML recipe (keys as these options: num-graphs = 128); flags given "
+                        "here win")
     p.add_argument("--print-config", action="store_true",
                    help="print the fully resolved recipe (recipe file + flags) as TOML and stop")
     _add_generator_options(p)
@@ -530,7 +531,7 @@ def _comparison_line(scores: Dict[str, Any]) -> str:
 
 
 # Student-recipe flags a --preset may fill (argparse name = DistillConfig field).
-RECIPE_FLAGS = ("epochs", "lr", "lr_schedule", "weight_decay", "batch_size", "loss", "temperature", "resample")
+PRESET_FLAGS = ("epochs", "lr", "lr_schedule", "weight_decay", "batch_size", "loss", "temperature", "resample")
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -556,7 +557,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.real_dataset, root=args.data_root)
         check_features(teacher, dataset, "teacher")
         real_graphs, _ = _split_graphs(dataset, teacher, "train")
-    given = {name: getattr(args, name) for name in RECIPE_FLAGS if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in PRESET_FLAGS if getattr(args, name) is not None}
     preset = get_preset(get_generator_class(args.generator), args.preset).distill if args.preset else {}
     config = DistillConfig(**{**preset, **given}, seed=args.seed, checkpoint_every=args.checkpoint_every,
                            grad_clip=args.grad_clip, curriculum=args.curriculum,
@@ -565,7 +566,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, preset=args.preset, eval_graphs=eval_graphs, real_graphs=real_graphs,
-        out=args.out, work_dir=args.work_dir, provenance={"recipe": recipe}, trackers=args.log, resume=args.resume, show_progress=not args.quiet, device=_device(args),
+        out=args.out, work_dir=args.work_dir, provenance={"recipe": recipe},
+        trackers=args.log, resume=args.resume, show_progress=not args.quiet, device=_device(args),
         student_options={"batch_norm": args.student_batch_norm == "on",
                          **({} if args.student_dropout is None else {"dropout": args.student_dropout})},
         assistants=args.assistant,

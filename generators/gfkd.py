@@ -399,7 +399,8 @@ class BernoulliGraphGenerator(GraphGenerator):
         return loss
 
     def sample_structures(self, state: BernoulliGraphs, gen: torch.Generator) -> Tuple[Tensor, Tensor, Tensor]:
-        """ARM's antithetic pair (Eq. 11): ``(u, z1, z2)``, each ``[P]``, ``z1 = 1[u > σ(-φ)]``, ``z2 = 1[u < σ(φ)]``."""
+        """ARM's antithetic pair (Eq. 11): ``(u, z1, z2)``, each ``[P]``, ``z1 = 1[u > σ(-φ)]``,
+        ``z2 = 1[u < σ(φ)]``."""
         return arm_samples(state.phi, gen)
 
     def structure_gradient(self, state: BernoulliGraphs, u: Tensor, f1: Tensor, f2: Tensor) -> Tensor:
@@ -469,7 +470,8 @@ class BernoulliGraphGenerator(GraphGenerator):
 
     @torch.no_grad()
     def _graph_set(self, state: BernoulliGraphs, mask: Tensor, best: Optional["_BestGraphs"],
-                   refresh: Optional["_CandidateRefresh"], seed: int, elapsed: float, history: list) -> SyntheticGraphSet:
+                   refresh: Optional["_CandidateRefresh"], seed: int, elapsed: float,
+                   history: list) -> SyntheticGraphSet:
         """The optimised set: the last structure the features were fitted on (a sample, not the Bernoulli mode,
         by default: the mode of a sparse structure is nearly empty) or, with ``keep_best``, every graph's
         lowest-loss one, with hard (argmax) features."""

@@ -37,6 +37,7 @@ def get_preset(cls: type, name: str) -> Preset:
     if name not in presets:
         family = getattr(cls, "registered_name", cls.__name__)
         if not presets:
-            raise ValueError(f"generator {family!r} has no presets: drop --preset {name} (preset=), or use gfkd or dfad")
+            raise ValueError(f"generator {family!r} has no presets: drop --preset {name} (preset=), or use gfkd "
+                             "or dfad")
         raise ValueError(f"generator {family!r} has no preset {name!r}: choose one of {sorted(presets)}")
     return presets[name]

@@ -8,6 +8,6 @@ from dfkd.distill.sources import GraphListSource, GraphSource, OnlineSource, Syn
 
 __all__ = [
     "CurriculumSource", "DistillConfig", "DistillReport", "DistillResult", "Distiller", "GraphListSource",
-    "GraphSource", "OnlineSource", "SyntheticSetSource", "build_student", "compress", "distill_distributed", "distill_student",
-    "make_generator", "preset_config",
+    "GraphSource", "OnlineSource", "SyntheticSetSource", "build_student", "compress", "distill_distributed",
+    "distill_student", "make_generator", "preset_config",
 ]
