@@ -535,9 +535,7 @@ PRESET_FLAGS = ("epochs", "lr", "lr_schedule", "weight_decay", "batch_size", "lo
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from dfkd.distill import DistillConfig, distill_student
-    from dfkd.generators import get_generator_class
-    from dfkd.generators.presets import get_preset
+    from dfkd.distill import DistillConfig, distill_student, preset_config
     from dfkd.distill.api import report_path
 
     options = generator_options(args)
@@ -557,12 +555,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.real_dataset, root=args.data_root)
         check_features(teacher, dataset, "teacher")
         real_graphs, _ = _split_graphs(dataset, teacher, "train")
-    given = {name: getattr(args, name) for name in PRESET_FLAGS if getattr(args, name) is not None}
-    preset = get_preset(get_generator_class(args.generator), args.preset).distill if args.preset else {}
-    config = DistillConfig(**{**preset, **given}, seed=args.seed, checkpoint_every=args.checkpoint_every,
-                           grad_clip=args.grad_clip, curriculum=args.curriculum,
-                           curriculum_start=args.curriculum_start, curriculum_ramp=args.curriculum_ramp,
-                           teacher_head=args.teacher_head, precision=args.precision)
+    fields = {name: getattr(args, name) for name in PRESET_FLAGS if getattr(args, name) is not None}
+    fields.update(seed=args.seed, checkpoint_every=args.checkpoint_every, grad_clip=args.grad_clip,
+                  curriculum=args.curriculum, curriculum_start=args.curriculum_start,
+                  curriculum_ramp=args.curriculum_ramp, teacher_head=args.teacher_head, precision=args.precision)
+    config = preset_config(args.generator, args.preset, **fields) if args.preset else DistillConfig(**fields)
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, preset=args.preset, eval_graphs=eval_graphs, real_graphs=real_graphs,

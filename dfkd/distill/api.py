@@ -149,9 +149,9 @@ def distill_student(
     (:mod:`dfkd.distill.distributed`).
     """
     if preset is not None:
-        chosen = get_preset(get_generator_class(generator), preset)
-        generator_options = {**chosen.generator, **(generator_options or {})}
-        config = config or DistillConfig(**chosen.distill)
+        generator_options = {**get_preset(get_generator_class(generator), preset).generator,
+                             **(generator_options or {})}
+        config = config or preset_config(generator, preset)
     config = config or DistillConfig()
     device = distributed.init_from_env(device)
     check_precision(config.precision, device)  # before any generation
