@@ -162,6 +162,17 @@ def run_key(run) -> tuple:
 def distill_run(teacher, student: str, spec: dict, options: dict, parts: dict, seed: int, args) -> dict:
     """Distil one student and score it on the test graphs and on the teacher's validation graphs (and, for
     data-free methods, on the teacher's fitting graphs, which such a student never saw either)."""
+    result, model, wall = distil(teacher, student, spec, options, parts, seed, args)
+    rep = result.report
+    scores = {part: score(result.student, model, graphs) for part, graphs in parts.items()
+              if part != "fit" or spec["generator"] is not None}
+    return dict(scores, generation_s=rep.generation_seconds, distill_s=rep.distill_seconds, wall_s=wall,
+                synthetic=result.graphs.summary() if result.graphs is not None else None)
+
+
+def distil(teacher, student: str, spec: dict, options: dict, parts: dict, seed: int, args):
+    """Distil one student with a :data:`METHODS` entry (``args``: ``epochs``, ``num_graphs``, ``precision``):
+    ``(DistillResult, the teacher's model, wall seconds)``. ``real`` trains on ``parts["fit"]``."""
     start = time.perf_counter()
     if spec.get("teacher_only"):
         teacher = dataclasses.replace(teacher, size_stats=None)
@@ -177,12 +188,7 @@ def distill_run(teacher, student: str, spec: dict, options: dict, parts: dict, s
         generator_options=options, config=config, preset=spec.get("preset"),
         assistants=spec.get("assistants", ()), eval_graphs=parts["test"],
         real_graphs=parts["fit"] if spec["generator"] is None else None, show_progress=False)
-    wall = time.perf_counter() - start
-    rep, model = result.report, teacher.build_model()
-    scores = {part: score(result.student, model, graphs) for part, graphs in parts.items()
-              if part != "fit" or spec["generator"] is not None}
-    return dict(scores, generation_s=rep.generation_seconds, distill_s=rep.distill_seconds, wall_s=wall,
-                synthetic=result.graphs.summary() if result.graphs is not None else None)
+    return result, teacher.build_model(), time.perf_counter() - start
 
 
 def score(student, teacher, graphs) -> dict:

@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import class_fidelity  # noqa: E402
 import dev_teachers  # noqa: E402
+import gap_analysis  # noqa: E402
 import distributed_speed  # noqa: E402
 import generation_speed  # noqa: E402
 import kernels  # noqa: E402
@@ -53,6 +54,7 @@ TABLES: Dict[str, Tuple[List[str], Callable[[List[dict]], Optional[str]]]] = {
     "dev_teachers.md": (["dev_teachers.jsonl"], dev_teachers.render),
     "law_sensitivity.md": (["law_sensitivity.jsonl"], law_sensitivity.render),
     "teacher_only.md": (["teacher_only.jsonl", "dev_teachers.jsonl"], teacher_only.render),
+    "gap_analysis.md": (["gap_analysis.jsonl"], gap_analysis.render),
     "regression.md": (["regression.jsonl"], regression_benchmark.render),
     "class_fidelity.md": (["class_fidelity.jsonl"], class_fidelity.render),
     "teachers.md": (["teachers.jsonl"], train_teachers.render),

@@ -220,7 +220,9 @@ def _hand_made_runs():
                      model={}, recipe=dict(epochs=300, batch_size=32), test_accuracy=acc, val_accuracy=0.9,
                      majority_accuracy=maj, test_graphs=19, best_epoch=100, wall_s=13.0, **PROVENANCE)
                 for d, f, acc, maj in (("PTC", 1, 0.60, 0.58), ("MUTAG", 1, 0.90, 0.67), ("MUTAG", 2, 0.85, 0.65))]
-    return {"generation_speed.md": gen_speed, "speed.md": speed, "kernels.md": kernels, "memory.md": memory,
+    gap = [_gap_run(seed, m, student) for seed in (0, 1)
+           for m, student in (("prior-teacher-only", [1, 1, 1]), ("prior", [0, 1, 1]), ("real", [0, 1, 1]))]
+    return {"gap_analysis.md": gap, "generation_speed.md": gen_speed, "speed.md": speed, "kernels.md": kernels, "memory.md": memory,
             "propagation.md": propagation, "precision.md": precision, "distributed.md": distributed,
             "student_latency.md": latency, "reliability.md": reliability, "law_sensitivity.md": law,
             "teacher_only.md": teacher_only, "teachers.md": teachers,
@@ -278,13 +280,39 @@ def test_paper_fidelity_table_puts_preset_deviations_and_default_side_by_side(be
     assert "prior" not in "".join(rows)
 
 
+def _gap_run(seed, method, student):
+    """A gap-analysis run on three test graphs the teacher classes 0, 1, 1 (sizes 10, 20, 30)."""
+    test = dict(teacher=[0, 1, 1], student=student, label=[0, 1, 0], confidence=[0.6, 0.9, 1.0],
+                nodes=[10, 20, 30], degree=[2.0, 2.5, 3.0])
+    own = dict(test, student=[0, 0, 1], nodes=[12, 12, 12])
+    return dict(benchmark="gap", dataset="MUTAG", seed=seed, teacher="gin-5-64", student="gin-2-32", method=method,
+                epochs=400, num_graphs=256, wall_s=50.0 + seed, test_scores={},
+                graphs=dict(test=test, val=test, trained_on=own), **PROVENANCE)
+
+
+def test_gap_analysis_splits_the_deficit_by_slice(bench):
+    gap_analysis = bench("gap_analysis")
+    assert gap_analysis.thirds([5, 1, 1, 1, 9, 7]) == [1, 0, 0, 1, 2, 2]  # ties by position: equal thirds
+    text = gap_analysis.render(_hand_made_runs()["gap_analysis.md"])
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in text.splitlines() if line.startswith("| ")}
+    # teacher only agrees on 2 of 3 graphs, real-data KD on all: the whole deficit sits on the teacher's class 0
+    assert rows["all"] == ["1.00", "0.667", "1.000", "1.000", "-0.333", "– |"]
+    assert rows["teacher class 0"] == ["0.33", "0.000", "1.000", "1.000", "-1.000", "1.00 |"]
+    assert rows["teacher class 1"][-2:] == ["+0.000", "0.00 |"]
+    assert rows["nodes, lowest third (10–10)"][1] == "0.000" and rows["nodes, highest third (30–30)"][1] == "1.000"
+    # own training graphs: 2 of 3 agree, 12 nodes each; wall time is the mean over seeds
+    assert rows["teacher only"] == ["0.667", "0.667", "12.0", "2.50", "0.833", "50 |"]
+    assert "`teacher class 0` (33% of the graphs, -1.000, 100% of the deficit)" in text
+    assert gap_analysis.render([dict(benchmark="distill")]) is None
+
+
 def test_every_registered_script_exposes_a_render_and_writes_no_markdown(renderers):
     regenerate = renderers[0]
     for name, (raws, render) in regenerate.TABLES.items():
         assert callable(render) and raws and all(raw.endswith(".jsonl") for raw in raws), name
     scripts = ["generation_speed", "speed", "kernels", "memory", "propagation", "precision", "distributed_speed",
                "student_latency", "reliability", "train_teachers", "regression_benchmark", "class_fidelity",
-               "teacher_recipes", "distill_benchmark"]
+               "teacher_recipes", "gap_analysis", "distill_benchmark"]
     for script in scripts:
         source = open(os.path.join(BENCHMARKS, f"{script}.py"), encoding="utf-8").read()
         assert '"--results"' not in source and "write_results" not in source, script

@@ -1,0 +1,246 @@
+"""Where data-free students lose to real-data KD: agreement with the teacher, slice by slice.
+
+For the leaderboard's teacher/student pairs (``distill_benchmark.py``'s 70/30 hold-out teachers, 256 synthetic
+graphs, 400 epochs) this distils students with dfkd's default on the teacher's weights alone
+(``prior-teacher-only``), the default with the checkpoint's training statistics (``prior``) and KD on the real
+fitting graphs (``real``, the ceiling), and keeps, for every graph, what a breakdown needs: the label, the
+teacher's and the student's classes, the teacher's confidence, the node count and the mean degree. Parts: the
+test graphs, the teacher's validation graphs, and the graphs the student was trained on (the synthetic stream's
+final sample; the fitting graphs for ``real``).
+
+Every run is appended as one JSON line to ``--raw`` (default ``runs/gap_analysis.jsonl``, committed; runs already
+there are skipped); ``python benchmarks/regenerate.py`` writes ``results/gap_analysis.md`` (:func:`render`): per
+pair, the students' agreement with the teacher on slices of the test graphs (the teacher's class, thirds by node count,
+mean degree and teacher confidence), each slice's share of the teacher-only student's deficit against
+real-data KD, and agreement on the student's own training graphs beside the real ones.
+
+    python benchmarks/gap_analysis.py --datasets MUTAG PTC --pairs gin-5-64:gin-2-32 --seeds 0
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+import dfkd
+from dfkd.evaluate import labels_of, predict
+from dfkd.train import recorded_splits
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, holdout_teacher, provenance,  # noqa: E402
+                    read_runs, table)
+from distill_benchmark import METHODS, distil, score  # noqa: E402
+from leaderboard import DATASETS, mean  # noqa: E402
+
+RAW = os.path.join(RUNS, "gap_analysis.jsonl")
+MAIN_METHODS = ["prior-teacher-only", "prior", "real"]
+TITLES = {"prior-teacher-only": "teacher only", "prior": "with statistics", "real": "real-data KD"}
+BANDS = ("nodes", "degree", "confidence")
+
+
+def graph_records(student, teacher, graphs: Sequence, labelled: bool = True) -> Dict[str, list]:
+    """Per graph (columns of equal length): ``label`` (with ``labelled``: real graphs), ``teacher`` and ``student``
+    classes, ``confidence`` (the teacher's top softmax probability), ``nodes`` and ``degree`` (mean degree)."""
+    t_logits = predict(teacher, graphs)
+    probs = torch.softmax(t_logits.float(), -1)
+    nodes = torch.tensor([g.num_nodes for g in graphs], dtype=torch.float)
+    edges = torch.tensor([g.edge_index.size(1) for g in graphs], dtype=torch.float)  # both directions
+    out = {"teacher": probs.argmax(-1).tolist(), "student": predict(student, graphs).argmax(-1).tolist(),
+           "confidence": [round(v, 3) for v in probs.max(-1).values.tolist()], "nodes": nodes.int().tolist(),
+           "degree": [round(v, 2) for v in (edges / nodes.clamp(min=1)).tolist()]}
+    if labelled:
+        out["label"] = labels_of(graphs).tolist()
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=DATASETS)
+    p.add_argument("--pairs", nargs="+", default=["gin-5-64:gin-2-32", "gcn-5-64:gcn-3-32"],
+                   help="TEACHER:STUDENT zoo specs (the leaderboard's GIN and GCN pairs)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=MAIN_METHODS, choices=list(METHODS))
+    p.add_argument("--num-graphs", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=400)
+    p.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
+    p.add_argument("--cache", default=os.path.join(RUNS, "holdout_teachers"), help="teacher checkpoints (not in git)")
+    p.add_argument("--raw", default=RAW)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    args.precision = "fp32"
+    torch.set_num_threads(args.threads)
+    pairs = [tuple(s.split(":", 1)) for s in args.pairs]
+    for name in args.datasets:
+        dataset = dfkd.load_dataset(name, root=args.data_root)
+        for teacher_arch, student in pairs:
+            for seed in args.seeds:
+                teacher = holdout_teacher(dataset, name, teacher_arch, seed, args.cache)
+                fit_idx, val_idx, test_idx = recorded_splits(dataset, teacher.provenance)
+                parts = {part: [dataset[i] for i in idx] for part, idx in
+                         (("fit", fit_idx), ("val", val_idx), ("test", test_idx))}
+                for method in args.methods:
+                    run = dict(benchmark="gap", dataset=name, seed=seed, teacher=teacher_arch, student=student,
+                               method=method, epochs=args.epochs, num_graphs=args.num_graphs)
+                    if run_key(run) in {run_key(r) for r in read_runs([args.raw])}:
+                        continue
+                    spec = METHODS[method]
+                    result, model, wall = distil(teacher, student, spec, dict(spec["options"]), parts, seed, args)
+                    trained_on = parts["fit"] if spec["generator"] is None else result.graphs.to_data_list()
+                    run.update(wall_s=wall, test_scores=score(result.student, model, parts["test"]),
+                               graphs={"test": graph_records(result.student, model, parts["test"]),
+                                       "val": graph_records(result.student, model, parts["val"]),
+                                       "trained_on": graph_records(result.student, model, trained_on,
+                                                           labelled=spec["generator"] is None)})
+                    run.update(provenance())
+                    append_run(args.raw, run)
+                    print(name, teacher_arch, student, seed, method,
+                          f"test agreement {run['test_scores']['agreement']:.3f}", f"{wall:.0f} s", flush=True)
+    print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
+    return 0
+
+
+def run_key(run) -> tuple:
+    return (run["dataset"], run["seed"], run["teacher"], run["student"], run["method"], run["epochs"],
+            run["num_graphs"])
+
+
+THIRDS = ("lowest third", "middle third", "highest third")
+
+
+def thirds(values: List[float]) -> List[int]:
+    """Band of each value (0, 1, 2): the lowest, middle and highest third by rank (ties broken by position, so
+    the bands stay equal in size where values saturate, as teacher confidence does)."""
+    order = sorted(range(len(values)), key=lambda i: (values[i], i))
+    band = [0] * len(values)
+    for rank, i in enumerate(order):
+        band[i] = 3 * rank // len(values)
+    return band
+
+
+def slices(graphs: Dict[str, list], classes: int) -> Dict[str, List[int]]:
+    """Slice name → indices of the graphs in it: all, the teacher's class, and the thirds of each of
+    :data:`BANDS` (:func:`thirds`)."""
+    out = {"all": list(range(len(graphs["teacher"])))}
+    for c in range(classes):
+        out[f"teacher class {c}"] = [i for i, t in enumerate(graphs["teacher"]) if t == c]
+    for name in BANDS:
+        band = thirds(graphs[name])
+        for k, third in enumerate(THIRDS):
+            out[f"{name}, {third}"] = [i for i, b in enumerate(band) if b == k]
+    return out
+
+
+def overall_agreement(graphs: Dict[str, list]) -> float:
+    """Share of the graphs on which student and teacher predict the same class."""
+    return sum(t == s for t, s in zip(graphs["teacher"], graphs["student"])) / len(graphs["teacher"])
+
+
+def _range(values: List[float]) -> str:
+    return f" ({min(values):g}–{max(values):g})" if values else ""
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "–" if value is None or value != value else f"{value:.3f}"
+
+
+def pair_section(key: Tuple[str, str, str], by_method: Dict[str, List[Dict]], methods: List[str]) -> List[str]:
+    """Tables and findings of one (dataset, teacher, student) pair; runs pooled over seeds."""
+    dataset, teacher, student = key
+    shown = [m for m in methods if m in by_method]
+    by_method = {m: sorted(by_method[m], key=lambda r: r["seed"]) for m in shown}
+    first = by_method[shown[0]]  # every method of a seed scores the same test graphs
+    classes = 1 + max(max(r["graphs"]["test"]["teacher"] + r["graphs"]["test"]["label"]) for r in first)
+    pooled = [r["graphs"]["test"] for r in first]
+    seeds = sorted({r["seed"] for rs in by_method.values() for r in rs})
+    # slice -> method -> (agreeing, total), pooled over the seeds' test graphs
+    counts: Dict[str, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for method, runs in by_method.items():
+        for r in runs:
+            g = r["graphs"]["test"]
+            for name, idx in slices(g, classes).items():
+                cell = counts[name][method]
+                cell[0] += sum(g["teacher"][i] == g["student"][i] for i in idx)
+                cell[1] += len(idx)
+    total = counts["all"][shown[0]][1]
+    has_gap = "prior-teacher-only" in by_method and "real" in by_method
+    header = ["slice of the test graphs", "share"] + [TITLES.get(m, m) for m in shown]
+    if has_gap:
+        header += ["teacher only − real", "share of the deficit"]
+    overall = None
+    rows = []
+    contributions = []
+    ranges = {f"{b}, {t}": _range([g[b][i] for g in pooled for i, k in enumerate(thirds(g[b])) if k == n])
+              for b in BANDS for n, t in enumerate(THIRDS)}
+    for name, per_method in counts.items():
+        values = {m: per_method[m][0] / per_method[m][1] if per_method[m][1] else None for m in shown}
+        share = per_method[shown[0]][1] / total if total else 0.0
+        row = [name + ranges.get(name, ""), f"{share:.2f}"] + [_fmt(values[m]) for m in shown]
+        if has_gap:
+            a, b = values["prior-teacher-only"], values["real"]
+            diff = None if a is None or b is None else a - b
+            if name == "all":
+                overall = diff
+            # + 0.0: no "-0.00" for a slice without a gap
+            part = (share * diff / overall + 0.0) if diff is not None and overall and overall < 0 else None
+            row += ["–" if diff is None else f"{diff:+.3f}",
+                    "–" if part is None or name == "all" else f"{part:.2f}"]
+            if part is not None and name != "all":
+                contributions.append((part, name, diff, share))
+        rows.append(row)
+    lines = [f"### {dataset}: {teacher} → {student} (seeds {', '.join(map(str, seeds))})", "",
+             "Agreement with the teacher on the test graphs, by slice (thirds by rank within each seed's test "
+             "graphs; value ranges pooled):", "",
+             *table(header, rows), ""]
+    def over_seeds(method: str, part: str, fn) -> float:
+        return mean([fn(r["graphs"][part]) for r in by_method[method]])
+
+    own = [[TITLES.get(m, m), _fmt(over_seeds(m, "trained_on", overall_agreement)),
+            _fmt(over_seeds(m, "test", overall_agreement)),
+            f"{over_seeds(m, 'trained_on', lambda g: mean(g['nodes'])):.1f}",
+            f"{over_seeds(m, 'trained_on', lambda g: mean(g['degree'])):.2f}",
+            f"{over_seeds(m, 'trained_on', lambda g: mean(g['confidence'])):.3f}",
+            f"{mean([r['wall_s'] for r in by_method[m]]):.0f}"] for m in shown]
+    lines += ["The student's own training graphs against the real test graphs (agreement with the teacher; the "
+              "training graphs' mean node count, mean degree and teacher confidence):", "",
+              *table(["student", "agreement, own training graphs", "agreement, test graphs", "nodes", "degree",
+                      "teacher confidence", "wall s"], own),
+              f"(test graphs: nodes {mean([v for g in pooled for v in g['nodes']]):.1f}, degree "
+              f"{mean([v for g in pooled for v in g['degree']]):.2f}, teacher confidence "
+              f"{mean([v for g in pooled for v in g['confidence']]):.3f})", ""]
+    if contributions:
+        contributions.sort(reverse=True)
+        part, name, diff, share = contributions[0]
+        lines += [f"Largest share of the teacher-only deficit ({overall:+.3f} overall): `{name}` "
+                  f"({share:.0%} of the graphs, {diff:+.3f}, {part:.0%} of the deficit).", ""]
+    elif has_gap:
+        lines += [f"No deficit: teacher only − real-data KD = {overall:+.3f} overall.", ""]
+    return lines
+
+
+def render(runs: List[Dict]) -> Optional[str]:
+    """``results/gap_analysis.md`` from the gap-analysis runs (None without runs)."""
+    runs = [r for r in runs if r.get("benchmark") == "gap"]
+    if not runs:
+        return None
+    groups: Dict[Tuple[str, str, str], Dict[str, List[Dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        groups[(r["dataset"], r["teacher"], r["student"])][r["method"]].append(r)
+    methods = MAIN_METHODS + sorted({r["method"] for r in runs} - set(MAIN_METHODS))
+    lines = ["# Where data-free students lose to real-data KD", "", *header_lines(runs, ["gap_analysis.jsonl"]),
+             "- protocol: the leaderboard's (70/30 hold-out teacher per seed, 256 synthetic graphs, 400 epochs);",
+             "  `teacher only` = dfkd's default on the teacher's weights alone, `with statistics` = the default with",
+             "  the checkpoint's training statistics, `real-data KD` = KD on the teacher's fitting graphs",
+             "- agreement = share of graphs on which student and teacher predict the same class; a slice's share of",
+             "  the deficit = its share of the graphs × its agreement gap / the overall gap", ""]
+    order = sorted(groups, key=lambda k: (DATASETS.index(k[0]) if k[0] in DATASETS else 99, k[1:]))
+    for key in order:
+        lines += pair_section(key, groups[key], methods)
+    return "\n".join(lines).rstrip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
