@@ -56,6 +56,9 @@ METHODS = {
     "prior-no-balance": dict(generator="prior", options={"balance": 1}),
     "prior-er": dict(generator="prior", options={"degree_dispersion": 1.0}),
     "prior-uniform-types": dict(generator="prior", options={"type_prior": False}),
+    # Each graph draws its own node-type composition around the prior (logistic-normal, σ = 3).
+    "prior+type_spread": dict(generator="prior", options={"type_spread": 3.0}),
+    "prior-teacher-only+type_spread": dict(generator="prior", options={"type_spread": 3.0}, teacher_only=True),
     # The prior generator with representation losses from the GNN-KD literature, a learnt adversarial
     # temperature, and a teacher-assistant chain (teacher → gin-3-48 → student).
     "prior+lsp": dict(generator="prior", options={}, loss="kl,lsp=1"),

@@ -73,6 +73,11 @@ class PriorConfig(Config):
             else 1, i.e. Erdős–Rényi).
         type_prior: draw one-hot node types from the distribution inverted from the teacher's first
             BatchNorm layer (else uniformly).
+        type_spread: σ of a per-graph logistic-normal spread of the node-type distribution: graph ``g`` draws
+            its types from :math:`p_g \propto p \odot \exp(\sigma z_g)`, :math:`z_g \sim N(0, I)`, around the
+            type prior :math:`p` (0: every graph draws from :math:`p`). Real graphs are not draws from one
+            pooled distribution (a molecule is mostly carbon or not); a spread covers compositions the prior
+            averages away, which matters most where the prior is a guess (a teacher without BatchNorm).
         min_nodes, max_nodes: node-count range (``None``: teacher's statistics, else 10-30).
         balance: draw this many candidates per graph and keep an equal number of every class the
             teacher predicts (1 = off). Random graphs are often lopsided (85% one class for an NCI1
@@ -94,6 +99,7 @@ class PriorConfig(Config):
     mean_degree: Optional[float] = None
     degree_dispersion: Optional[float] = None
     type_prior: bool = True
+    type_spread: float = 0.0
     min_nodes: Optional[int] = None
     max_nodes: Optional[int] = None
     balance: int = 4
@@ -106,6 +112,8 @@ class PriorConfig(Config):
         check_structure(self.structure)
         if self.balance < 1:
             raise ValueError(f"balance must be >= 1, got {self.balance}")
+        if self.type_spread < 0:
+            raise ValueError(f"type_spread must be >= 0, got {self.type_spread}")
         if self.output_bins < 1:
             raise ValueError(f"output_bins must be >= 1, got {self.output_bins}")
         if not 0.0 <= self.output_quantile < 0.5:
@@ -232,10 +240,20 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         if spec.encoding == "degree":
             x = degree_features(edge_index, n, spec)
         elif spec.encoding == "one_hot":
-            x = F.one_hot(torch.multinomial(self.type_probs, n, replacement=True, generator=generator), spec.dim).float()
+            x = F.one_hot(self._node_types(graph_of, counts.numel(), generator), spec.dim).float()
         else:
             x = torch.randn(n, spec.dim, generator=generator)
         return Batch(x=x, edge_index=edge_index, batch=graph_of, ptr=node_offsets(counts)).to(self.device)
+
+    def _node_types(self, graph_of: Tensor, num_graphs: int, generator: torch.Generator) -> Tensor:
+        """``[N]`` type of every node: drawn from the type prior, or with ``type_spread`` from its graph's own
+        logistic-normal distribution around it (:class:`PriorConfig`)."""
+        spread = self.config.type_spread
+        if spread == 0:
+            return torch.multinomial(self.type_probs, graph_of.numel(), replacement=True, generator=generator)
+        z = torch.randn(num_graphs, self.type_probs.numel(), generator=generator)
+        probs = torch.softmax(self.type_probs.clamp_min(1e-12).log() + spread * z, dim=-1)  # [G, F]
+        return torch.multinomial(probs[graph_of], 1, generator=generator).view(-1)
 
     def _teacher_outputs(self, batch: Batch) -> Tensor:
         """``[B, C]`` the teacher's outputs on ``batch``."""

@@ -65,6 +65,25 @@ def test_node_types_follow_the_inverted_prior(tiny_teacher):
     assert torch.allclose(uniform.type_probs, torch.full_like(uniform.type_probs, 1 / 7))
 
 
+def test_type_spread_gives_each_graph_its_own_composition_around_the_prior(tiny_teacher):
+    """Logistic-normal spread: per-graph type shares vary with σ, their pooled mean stays near the prior."""
+    def shares(spread, **options):
+        gen = PriorGraphGenerator.from_checkpoint(tiny_teacher, balance=1, type_spread=spread, **options).build(0)
+        graphs = gen.generate(300, seed=1)
+        return gen.type_probs, torch.stack([graphs[g].x.mean(0) for g in range(len(graphs))])  # [G, F]
+
+    # uniform prior over 7 types: a graph's commonest type holds ~1/3 of its nodes by sampling noise alone,
+    # most of them once every graph draws its own composition
+    assert shares(0.0, type_prior=False)[1].max(-1).values.mean() < 0.4
+    assert shares(2.0, type_prior=False)[1].max(-1).values.mean() > 0.5  # measured 0.28 and 0.61
+    prior, pooled = shares(0.0)
+    _, spread = shares(2.0)
+    assert spread.std(0).sum() > 2.5 * pooled.std(0).sum()  # measured 1.01 against 0.27
+    assert spread.mean(0).argmax() == prior.argmax()  # the prior's commonest type stays the commonest
+    with pytest.raises(ValueError, match="type_spread must be >= 0"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, type_spread=-1.0)
+
+
 def test_balance_evens_out_a_lopsided_teacher():
     spec = FeatureSpec(dim=3, encoding="one_hot")
     stats = GraphSizeStats(min_nodes=5, max_nodes=40, mean_nodes=22.0, mean_degree=2.0, degree_var=2.0)
