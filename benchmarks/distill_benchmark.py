@@ -59,6 +59,8 @@ METHODS = {
     # Each graph draws its own node-type composition around the prior (logistic-normal, σ = 3).
     "prior+type_spread": dict(generator="prior", options={"type_spread": 3.0}),
     "prior-teacher-only+type_spread": dict(generator="prior", options={"type_spread": 3.0}, teacher_only=True),
+    # Each class's quota favours candidates near the teacher's decision boundary (smallest top-2 margin).
+    "prior-teacher-only+boundary": dict(generator="prior", options={"boundary": 0.5}, teacher_only=True),
     # The prior generator with representation losses from the GNN-KD literature, a learnt adversarial
     # temperature, and a teacher-assistant chain (teacher → gin-3-48 → student).
     "prior+lsp": dict(generator="prior", options={}, loss="kl,lsp=1"),

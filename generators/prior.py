@@ -82,6 +82,12 @@ class PriorConfig(Config):
         balance: draw this many candidates per graph and keep an equal number of every class the
             teacher predicts (1 = off). Random graphs are often lopsided (85% one class for an NCI1
             teacher); balancing lifted every benchmark dataset (NCI1 0.681 -> 0.702).
+        boundary: classification teachers with ``balance > 1``: within each class's quota, how much the
+            choice among candidates favours those the teacher is least sure of (smallest margin between its
+            two most probable classes): the selection key is ``(1 - boundary) · u + boundary · r``, ``u``
+            uniform, ``r`` the candidate's margin rank in the pool scaled to ``[0, 1)`` (0: at random, the
+            default; 1: the lowest margins). Students lose most to real-data KD on graphs near the teacher's
+            decision boundary (``benchmarks/results/gap_analysis.md``), which random graphs rarely reach.
         output_bins: regression teachers: equal-width bins over the pool's range of teacher outputs that
             ``balance`` gives equal quotas (see the module docstring); ignored for classification.
         output_quantile: regression teachers: the bins span the pool's ``[q, 1 - q]`` quantiles of the
@@ -103,6 +109,7 @@ class PriorConfig(Config):
     min_nodes: Optional[int] = None
     max_nodes: Optional[int] = None
     balance: int = 4
+    boundary: float = 0.0
     output_bins: int = 8
     output_quantile: float = 0.05
     collapse_threshold: float = 0.95
@@ -114,6 +121,8 @@ class PriorConfig(Config):
             raise ValueError(f"balance must be >= 1, got {self.balance}")
         if self.type_spread < 0:
             raise ValueError(f"type_spread must be >= 0, got {self.type_spread}")
+        if not 0.0 <= self.boundary <= 1.0:
+            raise ValueError(f"boundary must be in [0, 1], got {self.boundary}")
         if self.output_bins < 1:
             raise ValueError(f"output_bins must be >= 1, got {self.output_bins}")
         if not 0.0 <= self.output_quantile < 0.5:
@@ -206,6 +215,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         else:
             y, strata = pool.y.cpu(), self.num_classes
         key = torch.rand(y.numel(), generator=generator)
+        if self.config.boundary > 0 and not self.regression:
+            key = (1 - self.config.boundary) * key + self.config.boundary * self._margin_rank(pool.teacher_logits)
         rank = torch.empty_like(y)
         order = torch.argsort(y.double() * 2 + key.double())
         counts = torch.bincount(y, minlength=strata)
@@ -217,6 +228,16 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         flat = SyntheticGraphSet.from_edges(pool.x, pool.edge_index, pool.batch, pool.num_graphs, pool.y,
                                             self.feature_spec, teacher_logits=pool.teacher_logits)
         return flat.batch(chosen[lo:hi].tolist())
+
+    @staticmethod
+    def _margin_rank(logits: Tensor) -> Tensor:
+        """``[P]`` rank of each candidate's margin (top-1 minus top-2 class probability of the ``[P, C]``
+        teacher logits) in the pool, scaled to ``[0, 1)``: 0 for the least sure."""
+        top2 = torch.softmax(logits.float(), -1).topk(min(2, logits.size(-1)), -1).values
+        margin = (top2[:, 0] - top2[:, -1]).cpu() if top2.size(-1) > 1 else torch.ones(logits.size(0))
+        rank = torch.empty(margin.numel())
+        rank[torch.argsort(margin, stable=True)] = torch.arange(margin.numel(), dtype=torch.float)
+        return rank / margin.numel()
 
     def _pool_outputs(self, pool: Batch, ctx: Optional[DistContext]) -> Tensor:
         """``[P, C]`` teacher outputs of the ``P`` candidates: all computed here without ``ctx``, else this

@@ -95,6 +95,28 @@ def test_balance_evens_out_a_lopsided_teacher():
         assert (balanced.num_nodes[g] > 12) == (balanced.target[g] == 0)
 
 
+def test_boundary_picks_the_candidates_the_teacher_is_least_sure_of():
+    """SizeTeacher's margin grows with |size - 12.5|: with boundary=1 each class's quota takes the sizes
+    nearest the cut, still 200 graphs per class."""
+    spec = FeatureSpec(dim=3, encoding="one_hot")
+    stats = GraphSizeStats(min_nodes=5, max_nodes=40, mean_nodes=22.0, mean_degree=2.0, degree_var=2.0)
+
+    def picked(boundary):
+        graphs = PriorGraphGenerator(SizeTeacher(), spec, 2, stats, boundary=boundary).generate(400, seed=0)
+        assert torch.bincount(graphs.target, minlength=2).tolist() == [200, 200]
+        return graphs.num_nodes.float(), graphs.target
+
+    sizes, target = picked(1.0)
+    # 1600 candidates, sizes uniform on 5..40: ~45 per size, so 200 of class 0 fill sizes 13-17 and
+    # 200 of class 1 sizes 12 down to 8
+    assert sizes[target == 0].max() <= 18 and sizes[target == 1].min() >= 7
+    random_sizes, random_target = picked(0.0)
+    assert random_sizes[random_target == 0].max() > 30
+    assert (sizes - 12.5).abs().mean() < 0.5 * (random_sizes - 12.5).abs().mean()
+    with pytest.raises(ValueError, match="boundary must be in"):
+        PriorGraphGenerator(SizeTeacher(), spec, 2, stats, boundary=1.5)
+
+
 def test_degree_encoded_and_continuous_features(check_valid_graphs):
     stats = GraphSizeStats(min_nodes=8, max_nodes=20, mean_nodes=14.0, mean_degree=5.0, degree_var=20.0)
     spec = FeatureSpec(dim=12, encoding="degree", max_degree=11)
