@@ -147,34 +147,27 @@ def _fmt(value: Optional[float]) -> str:
     return "–" if value is None or value != value else f"{value:.3f}"
 
 
-def pair_section(key: Tuple[str, str, str], by_method: Dict[str, List[Dict]], methods: List[str]) -> List[str]:
-    """Tables and findings of one (dataset, teacher, student) pair; runs pooled over seeds."""
-    dataset, teacher, student = key
-    shown = [m for m in methods if m in by_method]
-    by_method = {m: sorted(by_method[m], key=lambda r: r["seed"]) for m in shown}
-    first = by_method[shown[0]]  # every method of a seed scores the same test graphs
-    classes = 1 + max(max(r["graphs"]["test"]["teacher"] + r["graphs"]["test"]["label"]) for r in first)
-    pooled = [r["graphs"]["test"] for r in first]
-    seeds = sorted({r["seed"] for rs in by_method.values() for r in rs})
+def slice_table(by_method: Dict[str, List[Dict]], shown: List[str], classes: int):
+    """Rows of the slice table (agreement per method, and with both ends the teacher-only − real gap and each
+    slice's share of the deficit), its header, the overall gap, and ``(share of deficit, slice, gap, share of
+    graphs)`` per slice with a share."""
+    pooled = [r["graphs"]["test"] for r in by_method[shown[0]]]
     # slice -> method -> (agreeing, total), pooled over the seeds' test graphs
     counts: Dict[str, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for method, runs in by_method.items():
-        for r in runs:
+    for method in shown:
+        for r in by_method[method]:
             g = r["graphs"]["test"]
             for name, idx in slices(g, classes).items():
                 cell = counts[name][method]
                 cell[0] += sum(g["teacher"][i] == g["student"][i] for i in idx)
                 cell[1] += len(idx)
-    total = counts["all"][shown[0]][1]
-    has_gap = "prior-teacher-only" in by_method and "real" in by_method
-    header = ["slice of the test graphs", "share"] + [TITLES.get(m, m) for m in shown]
-    if has_gap:
-        header += ["teacher only − real", "share of the deficit"]
-    overall = None
-    rows = []
-    contributions = []
     ranges = {f"{b}, {t}": _range([g[b][i] for g in pooled for i, k in enumerate(thirds(g[b])) if k == n])
               for b in BANDS for n, t in enumerate(THIRDS)}
+    has_gap = "prior-teacher-only" in by_method and "real" in by_method
+    header = ["slice of the test graphs", "share"] + [TITLES.get(m, m) for m in shown]
+    header += ["teacher only − real", "share of the deficit"] if has_gap else []
+    total = counts["all"][shown[0]][1]
+    overall, rows, contributions = None, [], []
     for name, per_method in counts.items():
         values = {m: per_method[m][0] / per_method[m][1] if per_method[m][1] else None for m in shown}
         share = per_method[shown[0]][1] / total if total else 0.0
@@ -191,32 +184,49 @@ def pair_section(key: Tuple[str, str, str], by_method: Dict[str, List[Dict]], me
             if part is not None and name != "all":
                 contributions.append((part, name, diff, share))
         rows.append(row)
-    lines = [f"### {dataset}: {teacher} → {student} (seeds {', '.join(map(str, seeds))})", "",
-             "Agreement with the teacher on the test graphs, by slice (thirds by rank within each seed's test "
-             "graphs; value ranges pooled):", "",
-             *table(header, rows), ""]
+    return header, rows, overall, contributions
+
+
+def own_graph_rows(by_method: Dict[str, List[Dict]], shown: List[str]) -> List[List[str]]:
+    """Per method: agreement on its own training graphs and on the test graphs, the training graphs' mean node
+    count, degree and teacher confidence, and the wall time (means over seeds)."""
     def over_seeds(method: str, part: str, fn) -> float:
         return mean([fn(r["graphs"][part]) for r in by_method[method]])
 
-    own = [[TITLES.get(m, m), _fmt(over_seeds(m, "trained_on", overall_agreement)),
-            _fmt(over_seeds(m, "test", overall_agreement)),
-            f"{over_seeds(m, 'trained_on', lambda g: mean(g['nodes'])):.1f}",
-            f"{over_seeds(m, 'trained_on', lambda g: mean(g['degree'])):.2f}",
-            f"{over_seeds(m, 'trained_on', lambda g: mean(g['confidence'])):.3f}",
-            f"{mean([r['wall_s'] for r in by_method[m]]):.0f}"] for m in shown]
-    lines += ["The student's own training graphs against the real test graphs (agreement with the teacher; the "
-              "training graphs' mean node count, mean degree and teacher confidence):", "",
-              *table(["student", "agreement, own training graphs", "agreement, test graphs", "nodes", "degree",
-                      "teacher confidence", "wall s"], own),
-              f"(test graphs: nodes {mean([v for g in pooled for v in g['nodes']]):.1f}, degree "
-              f"{mean([v for g in pooled for v in g['degree']]):.2f}, teacher confidence "
-              f"{mean([v for g in pooled for v in g['confidence']]):.3f})", ""]
+    return [[TITLES.get(m, m), _fmt(over_seeds(m, "trained_on", overall_agreement)),
+             _fmt(over_seeds(m, "test", overall_agreement)),
+             f"{over_seeds(m, 'trained_on', lambda g: mean(g['nodes'])):.1f}",
+             f"{over_seeds(m, 'trained_on', lambda g: mean(g['degree'])):.2f}",
+             f"{over_seeds(m, 'trained_on', lambda g: mean(g['confidence'])):.3f}",
+             f"{mean([r['wall_s'] for r in by_method[m]]):.0f}"] for m in shown]
+
+
+def pair_section(key: Tuple[str, str, str], by_method: Dict[str, List[Dict]], methods: List[str]) -> List[str]:
+    """Tables and findings of one (dataset, teacher, student) pair; runs pooled over seeds."""
+    dataset, teacher, student = key
+    shown = [m for m in methods if m in by_method]
+    by_method = {m: sorted(by_method[m], key=lambda r: r["seed"]) for m in shown}
+    first = by_method[shown[0]]  # every method of a seed scores the same test graphs
+    classes = 1 + max(max(r["graphs"]["test"]["teacher"] + r["graphs"]["test"]["label"]) for r in first)
+    pooled = [r["graphs"]["test"] for r in first]
+    seeds = sorted({r["seed"] for rs in by_method.values() for r in rs})
+    header, rows, overall, contributions = slice_table(by_method, shown, classes)
+    lines = [f"### {dataset}: {teacher} → {student} (seeds {', '.join(map(str, seeds))})", "",
+             "Agreement with the teacher on the test graphs, by slice (thirds by rank within each seed's test "
+             "graphs; value ranges pooled):", "",
+             *table(header, rows), "",
+             "The student's own training graphs against the real test graphs (agreement with the teacher; the "
+             "training graphs' mean node count, mean degree and teacher confidence):", "",
+             *table(["student", "agreement, own training graphs", "agreement, test graphs", "nodes", "degree",
+                     "teacher confidence", "wall s"], own_graph_rows(by_method, shown)),
+             f"(test graphs: nodes {mean([v for g in pooled for v in g['nodes']]):.1f}, degree "
+             f"{mean([v for g in pooled for v in g['degree']]):.2f}, teacher confidence "
+             f"{mean([v for g in pooled for v in g['confidence']]):.3f})", ""]
     if contributions:
-        contributions.sort(reverse=True)
-        part, name, diff, share = contributions[0]
+        part, name, diff, share = max(contributions)
         lines += [f"Largest share of the teacher-only deficit ({overall:+.3f} overall): `{name}` "
                   f"({share:.0%} of the graphs, {diff:+.3f}, {part:.0%} of the deficit).", ""]
-    elif has_gap:
+    elif overall is not None:
         lines += [f"No deficit: teacher only − real-data KD = {overall:+.3f} overall.", ""]
     return lines
 
