@@ -185,9 +185,9 @@ def distil(teacher, student: str, spec: dict, options: dict, parts: dict, seed: 
         config = preset_config(spec["generator"], spec["preset"], epochs=args.epochs, seed=seed,
                                precision=args.precision, **spec.get("distill", {}))
     else:
-        config = DistillConfig(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto"),
-                               curriculum=spec.get("curriculum"), teacher_head=spec.get("teacher_head", "off"),
-                               precision=args.precision)
+        fields = dict(epochs=args.epochs, seed=seed, loss=spec.get("loss", "auto"), curriculum=spec.get("curriculum"),
+                      teacher_head=spec.get("teacher_head", "off"), precision=args.precision)
+        config = DistillConfig(**{**fields, **spec.get("distill", {})})  # a leave-one-out's student options win
     result = distill_student(
         teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
         generator_options=options, config=config, preset=spec.get("preset"),

@@ -3,12 +3,15 @@
 ``gfkd-paper`` and ``dfad-paper`` run GFKD and DFAD-GNN as published (``--preset paper``, the presets'
 docstrings in ``generators/gfkd.py`` and ``generators/adversarial.py``); ``gfkd`` and ``dfad`` are dfkd's
 defaults; ``FAMILY-paper+NAME`` is the paper preset with one named deviation (:data:`DEVIATIONS`: the option
-values dfkd's default uses) switched on. The runs are the leaderboard's (``distill_benchmark.py``: its
+values dfkd's default uses) switched on; ``FAMILY-default-NAME`` is the default with that deviation switched off
+(its options at the paper preset's values: a leave-one-out ablation, which attributes the default's gain where the
+deviations only help together). The runs are the leaderboard's (``distill_benchmark.py``: its
 teachers, 70/30 hold-out seeds, 256 synthetic graphs, 400 epochs) and go to the same raw file; this script only
 picks the methods:
 
     python benchmarks/paper_fidelity.py --family gfkd --datasets MUTAG --seeds 0 1 2
     python benchmarks/paper_fidelity.py --family dfad --deviations --datasets MUTAG IMDBBINARY --seeds 0
+    python benchmarks/paper_fidelity.py --family gfkd --leave-one-out --datasets MUTAG --seeds 0
 
 (other arguments go to ``distill_benchmark.py``). ``python benchmarks/regenerate.py`` writes
 ``results/paper_fidelity.md`` (:func:`render`): per family, the paper preset, each deviation alone and the
@@ -57,13 +60,21 @@ DEVIATIONS: Dict[str, Dict[str, Dict[str, dict]]] = {
 
 
 def methods() -> Dict[str, dict]:
-    """``distill_benchmark.METHODS`` entries of the paper presets and their deviations."""
+    """``distill_benchmark.METHODS`` entries of the paper presets, each deviation switched on alone in the paper
+    preset (``FAMILY-paper+NAME``), and each switched off alone in the default (``FAMILY-default-NAME``: the
+    default with those options at the paper preset's values, a leave-one-out ablation)."""
+    from dfkd.generators import get_generator_class
+
     out = {}
     for family, deviations in DEVIATIONS.items():
+        paper = get_generator_class(family).presets["paper"]
         out[f"{family}-paper"] = dict(generator=family, options={}, preset="paper")
         for name, change in deviations.items():
             out[f"{family}-paper+{name}"] = dict(generator=family, options=dict(change.get("generator", {})),
                                                  preset="paper", distill=dict(change.get("distill", {})))
+            out[f"{family}-default-{name}"] = dict(
+                generator=family, options={k: paper.generator[k] for k in change.get("generator", {})},
+                distill={k: paper.distill[k] for k in change.get("distill", {})})
     return out
 
 
@@ -73,10 +84,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", choices=sorted(DEVIATIONS), required=True)
     p.add_argument("--deviations", action="store_true", help="also each deviation alone (else preset and default)")
+    p.add_argument("--leave-one-out", action="store_true",
+                   help="also the default with each deviation switched off alone (its options at the paper's values)")
     args, rest = p.parse_known_args(argv)
     chosen = [f"{args.family}-paper", args.family]
     if args.deviations:
         chosen[1:1] = [f"{args.family}-paper+{name}" for name in DEVIATIONS[args.family]]
+    if args.leave_one_out:
+        chosen += [f"{args.family}-default-{name}" for name in DEVIATIONS[args.family]]
     if args.family == "gfkd" and "--students" not in rest:
         rest += ["--students", "gin-2-32"]
     return distill_benchmark.main(["--methods", *chosen, *rest])
@@ -92,15 +107,22 @@ def render(runs: List[Dict]) -> Optional[str]:
     used = [r for r in runs if r["method"] in methods() or r["method"] in families]
     lines = ["# Paper presets against dfkd's defaults", "",
              *header_lines(used, ["distill_holdout.jsonl"]),
-             "- protocol: the leaderboard's (70/30 hold-out, one teacher per seed, 256 synthetic graphs, 400 epochs);",
+             "- protocol: the leaderboard's (70/30 hold-out, one teacher per seed, 256 synthetic graphs, 400 "
+             "epochs);",
              "  `paper` = `--preset paper`, `+NAME` = the paper preset with one deviation (dfkd's default values of",
-             "  those options, `benchmarks/paper_fidelity.py`'s `DEVIATIONS`) switched on, `default` = dfkd's defaults",
-             "- every variant on the seeds its family's paper preset ran (seed 0 where only it ran), so columns compare",
-             "  like with like; ⚠: teacher less than 0.05 above the majority class on those seeds, left out of the means",
-             "- test cells: accuracy ± std over seeds (chance-adjusted); validation cells: chance-adjusted / agreement",
+             "  those options, `benchmarks/paper_fidelity.py`'s `DEVIATIONS`) switched on, `default` = dfkd's "
+             "defaults,",
+             "  `default −NAME` = the default with that deviation switched off (its options at the paper's values)",
+             "- every variant on the seeds its family's paper preset ran (seed 0 where only it ran), so columns "
+             "compare",
+             "  like with like; ⚠: teacher less than 0.05 above the majority class on those seeds, left out of the "
+             "means",
+             "- test cells: accuracy ± std over seeds (chance-adjusted); validation cells: chance-adjusted / "
+             "agreement",
              "  with the teacher on its validation graphs / on its fitting graphs (defaults are chosen on these)", ""]
     for family in families:
-        variants = [f"{family}-paper"] + [f"{family}-paper+{n}" for n in DEVIATIONS[family]] + [family]
+        variants = ([f"{family}-paper"] + [f"{family}-paper+{n}" for n in DEVIATIONS[family]] + [family]
+                    + [f"{family}-default-{n}" for n in DEVIATIONS[family]])
         groups = defaultdict(list)
         for r in runs:
             if r["method"] in variants:
@@ -117,8 +139,9 @@ def render(runs: List[Dict]) -> Optional[str]:
         for variant in variants:
             if not any(groups.get((*pair, variant)) for pair in pairs):
                 continue
-            name = "paper" if variant == f"{family}-paper" else ("default" if variant == family
-                                                                 else "+" + variant.split("+", 1)[1])
+            name = ("paper" if variant == f"{family}-paper" else "default" if variant == family
+                    else "+" + variant.split("+", 1)[1] if "+" in variant
+                    else "default −" + variant[len(f"{family}-default-"):])
             items = [[r for r in groups.get((*pair, variant), []) if r["seed"] in seeds[pair]] for pair in pairs]
             counted = [i for pair, i in zip(pairs, items) if i and pair not in weak]
             test_rows.append([name] + [cell(i, expected) for i in items]
