@@ -61,6 +61,9 @@ METHODS = {
     "prior-teacher-only+type_spread": dict(generator="prior", options={"type_spread": 3.0}, teacher_only=True),
     # Each class's quota favours candidates near the teacher's decision boundary (smallest top-2 margin).
     "prior-teacher-only+boundary": dict(generator="prior", options={"boundary": 0.5}, teacher_only=True),
+    # Each class's quota favours candidates the student disagrees with the teacher on most (hard-sample mining).
+    "prior-teacher-only+disagreement": dict(generator="prior", options={"disagreement": 0.5}, teacher_only=True),
+    "prior-teacher-only+disagreement-full": dict(generator="prior", options={"disagreement": 1.0}, teacher_only=True),
     # The prior generator with representation losses from the GNN-KD literature, a learnt adversarial
     # temperature, and a teacher-assistant chain (teacher → gin-3-48 → student).
     "prior+lsp": dict(generator="prior", options={}, loss="kl,lsp=1"),

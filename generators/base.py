@@ -318,6 +318,7 @@ class OnlineGraphGenerator(GraphGenerator):
     online = True
     network: Optional[nn.Module] = None
     optimizer: torch.optim.Optimizer
+    student: Optional[nn.Module] = None  # the student being trained, for student-aware draws (attach_student)
 
     @property
     def built(self) -> bool:
@@ -352,6 +353,12 @@ class OnlineGraphGenerator(GraphGenerator):
         families override it to run the teacher, the costly part, on ``lo..hi`` only.
         """
         return graph_range(self.sample(num_graphs, generator, labels), lo, hi)
+
+    def attach_student(self, student: nn.Module) -> None:
+        """Let draws look at ``student``, the model being trained (the distiller calls it once, before the first
+        draw). Families that choose graphs by how the student does on them read it in :meth:`sample`; the
+        student is only ever run without gradient, in eval mode, and left as it was."""
+        self.student = student
 
     @abstractmethod
     def generator_step(self, student: nn.Module, num_graphs: int, generator: torch.Generator) -> Dict[str, float]:

@@ -48,7 +48,7 @@ from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from dfkd.config import Config
@@ -56,6 +56,7 @@ from dfkd.generators.base import OnlineGraphGenerator, check_structure, graph_ra
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
+from dfkd.losses import per_graph_disagreement
 from dfkd.nn import call_model
 from dfkd.parallel import DistContext, all_gather_rows, shard_bounds, shard_sizes
 
@@ -90,6 +91,14 @@ class PriorConfig(Config):
             decision boundary (``benchmarks/results/gap_analysis.md``), which random graphs rarely reach; yet
             0.5 on the leaderboard's GIN teachers alone (seed 0, agreement on the fitting graphs) moved
             IMDB-B +0.047, PROTEINS +0.020, PTC -0.023, NCI1 -0.024, MUTAG -0.076: off by default.
+        disagreement: with ``balance > 1``: within each stratum's quota, how much the choice among candidates
+            favours those the student currently disagrees with the teacher on most, hard-sample mining against
+            the student being trained (the distiller attaches it, :meth:`attach_student`): the selection key
+            becomes ``(1 - disagreement) · key + disagreement · r``, ``r`` the candidate's rank in the pool by
+            :func:`dfkd.losses.per_graph_disagreement` (KL of the teacher's from the student's class
+            distribution; regression: squared error) scaled to ``[0, 1)``, 0 for the largest. Unlike
+            ``boundary`` it follows the student: the graphs it still gets wrong, wherever they lie. The student
+            runs in eval mode without gradient on the whole pool (about a third more time per step). 0 = off.
         output_bins: regression teachers: equal-width bins over the pool's range of teacher outputs that
             ``balance`` gives equal quotas (see the module docstring); ignored for classification.
         output_quantile: regression teachers: the bins span the pool's ``[q, 1 - q]`` quantiles of the
@@ -112,6 +121,7 @@ class PriorConfig(Config):
     max_nodes: Optional[int] = None
     balance: int = 4
     boundary: float = 0.0
+    disagreement: float = 0.0
     output_bins: int = 8
     output_quantile: float = 0.05
     collapse_threshold: float = 0.95
@@ -123,8 +133,9 @@ class PriorConfig(Config):
             raise ValueError(f"balance must be >= 1, got {self.balance}")
         if self.type_spread < 0:
             raise ValueError(f"type_spread must be >= 0, got {self.type_spread}")
-        if not 0.0 <= self.boundary <= 1.0:
-            raise ValueError(f"boundary must be in [0, 1], got {self.boundary}")
+        for name in ("boundary", "disagreement"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.output_bins < 1:
             raise ValueError(f"output_bins must be >= 1, got {self.output_bins}")
         if not 0.0 <= self.output_quantile < 0.5:
@@ -219,6 +230,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         key = torch.rand(y.numel(), generator=generator)
         if self.config.boundary > 0 and not self.regression:
             key = (1 - self.config.boundary) * key + self.config.boundary * self._margin_rank(pool.teacher_logits)
+        if self.config.disagreement > 0 and self.student is not None:
+            key = (1 - self.config.disagreement) * key + self.config.disagreement * self._disagreement_rank(pool, ctx)
         rank = torch.empty_like(y)
         order = torch.argsort(y.double() * 2 + key.double())
         counts = torch.bincount(y, minlength=strata)
@@ -241,14 +254,31 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         rank[torch.argsort(margin, stable=True)] = torch.arange(margin.numel(), dtype=torch.float)
         return rank / margin.numel()
 
-    def _pool_outputs(self, pool: Batch, ctx: Optional[DistContext]) -> Tensor:
-        """``[P, C]`` teacher outputs of the ``P`` candidates: all computed here without ``ctx``, else this
-        rank's :func:`~dfkd.parallel.shard_bounds` share computed and every rank's gathered."""
+    def _disagreement_rank(self, pool: Batch, ctx: Optional[DistContext]) -> Tensor:
+        """``[P]`` rank of each candidate by the student's disagreement with the teacher's ``pool.teacher_logits``
+        (:func:`~dfkd.losses.per_graph_disagreement`), scaled to ``[0, 1)``: 0 for the largest. The student runs
+        in eval mode (its running statistics untouched) and is put back as it was."""
+        training = self.student.training
+        self.student.eval()
+        try:
+            student = self._pool_outputs(pool, ctx, self.student)
+        finally:
+            self.student.train(training)
+        gap = per_graph_disagreement(student.float(), pool.teacher_logits.float(), self.regression).cpu()
+        rank = torch.empty(gap.numel())
+        rank[torch.argsort(-gap, stable=True)] = torch.arange(gap.numel(), dtype=torch.float)
+        return rank / gap.numel()
+
+    def _pool_outputs(self, pool: Batch, ctx: Optional[DistContext], model: Optional[nn.Module] = None) -> Tensor:
+        """``[P, C]`` outputs of ``model`` (default: the teacher) on the ``P`` candidates: all computed here
+        without ``ctx``, else this rank's :func:`~dfkd.parallel.shard_bounds` share computed and every rank's
+        gathered."""
+        model = self.teacher if model is None else model
         if ctx is None:
-            return self._teacher_outputs(pool)
+            return self._outputs(model, pool)
         lo, hi = shard_bounds(int(pool.num_graphs), ctx.rank, ctx.world_size)
         if hi > lo:
-            local = self._teacher_outputs(graph_range(pool, lo, hi))
+            local = self._outputs(model, graph_range(pool, lo, hi))
         else:  # fewer candidates than ranks
             local = torch.zeros(0, self.num_classes, device=self.device)
         return all_gather_rows(local, shard_sizes(int(pool.num_graphs), ctx.world_size))
@@ -278,9 +308,14 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         probs = torch.softmax(self.type_probs.clamp_min(1e-12).log() + spread * z, dim=-1)  # [G, F]
         return torch.multinomial(probs[graph_of], 1, generator=generator).view(-1)
 
+    @staticmethod
+    def _outputs(model: nn.Module, batch: Batch) -> Tensor:
+        """``[B, C]`` ``model``'s outputs on ``batch``."""
+        return call_model(model, batch.x, batch.edge_index, batch.batch, int(batch.num_graphs))
+
     def _teacher_outputs(self, batch: Batch) -> Tensor:
         """``[B, C]`` the teacher's outputs on ``batch``."""
-        return call_model(self.teacher, batch.x, batch.edge_index, batch.batch, int(batch.num_graphs))
+        return self._outputs(self.teacher, batch)
 
     def _label(self, batch: Batch, outputs: Optional[Tensor] = None) -> Batch:
         """``batch`` with ``teacher_logits [B, C]`` (``outputs``, else the teacher's, computed here) and ``y``

@@ -29,6 +29,7 @@ from torch_geometric.data import Batch
 
 from dfkd.distill import distributed
 from dfkd.distill.sources import GraphSource
+from dfkd.losses import per_graph_disagreement
 from dfkd.nn import forward_batch, select_graphs
 
 CRITERIA = ("confidence", "disagreement")
@@ -44,10 +45,7 @@ def difficulty(criterion: str, teacher_logits: Tensor, student_logits: Optional[
         return -F.softmax(teacher_logits, -1).max(-1).values
     if student_logits is None:
         raise ValueError("curriculum=disagreement needs the student's outputs")
-    if regression:
-        return ((student_logits - teacher_logits) ** 2).mean(-1)
-    log_t, log_s = F.log_softmax(teacher_logits, -1), F.log_softmax(student_logits, -1)
-    return (log_t.exp() * (log_t - log_s)).sum(-1)
+    return per_graph_disagreement(student_logits, teacher_logits, regression)
 
 
 class CurriculumSource(GraphSource):
@@ -136,6 +134,9 @@ class CurriculumSource(GraphSource):
             else:
                 mine = torch.cat([mine, mine.new_zeros(int(batch.num_graphs) - mine.numel())])
             yield distributed.mark_shard(select_graphs(batch, mine), counted, keep_count)
+
+    def attach_student(self, student: nn.Module) -> None:
+        self.source.attach_student(student)
 
     def update(self, student: nn.Module, generator: torch.Generator) -> None:
         self.source.update(student, generator)

@@ -170,6 +170,7 @@ class Distiller:
                                       self.config.curriculum_start, self.config.curriculum_ramp,
                                       student=self.student, regression=task == "regression")
         self.source = source
+        source.attach_student(self.student)
         self.eval_graphs = list(eval_graphs) if eval_graphs else None
         self.state_path = state_path
         self.show_progress = show_progress

@@ -36,6 +36,9 @@ class GraphSource:
             del batch.teacher_logits
         return batch
 
+    def attach_student(self, student: nn.Module) -> None:
+        """Called once by the distiller before the first batch (no-op but for student-aware online generators)."""
+
     def update(self, student: nn.Module, generator: torch.Generator) -> None:
         """Called after every student step (no-op for fixed sources)."""
 
@@ -181,6 +184,9 @@ class OnlineSource(GraphSource):
                     old = self.memory[int(torch.randint(len(self.memory), (1,), generator=generator))]
                     yield self._emit(Batch(**old))
                 self._remember(item)
+
+    def attach_student(self, student: nn.Module) -> None:
+        self.generator.attach_student(student)
 
     def update(self, student: nn.Module, generator: torch.Generator) -> None:
         self.student_steps += 1

@@ -30,6 +30,16 @@ def check_regression_recipe(terms: Sequence[Tuple[str, float]]) -> None:
                          "does not have: use --loss mse (the default for regression) or mae")
 
 
+def per_graph_disagreement(student: Tensor, teacher: Tensor, regression: bool = False) -> Tensor:
+    r"""``[B]`` how far the student's outputs are from the teacher's, graph by graph:
+    :math:`\mathrm{KL}(\mathrm{softmax}(t) \| \mathrm{softmax}(s))` of ``[B, C]`` logits, or for a regression
+    teacher the squared error averaged over the ``[B, T]`` outputs. Used to rank graphs, not as a loss."""
+    if regression:
+        return ((student - teacher) ** 2).mean(-1)
+    log_t, log_s = F.log_softmax(teacher, -1), F.log_softmax(student, -1)
+    return (log_t.exp() * (log_t - log_s)).sum(-1)
+
+
 @register_loss("kl")
 def kl_divergence(student: Tensor, teacher: Tensor, temperature: float = 2.0, **context) -> Tensor:
     r"""Hinton KD: :math:`T^2 \cdot \mathrm{KL}(\mathrm{softmax}(t/T) \| \mathrm{softmax}(s/T))`,
