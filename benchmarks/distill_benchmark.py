@@ -64,6 +64,9 @@ METHODS = {
     # Each class's quota favours candidates the student disagrees with the teacher on most (hard-sample mining).
     "prior-teacher-only+disagreement": dict(generator="prior", options={"disagreement": 0.5}, teacher_only=True),
     "prior-teacher-only+disagreement-full": dict(generator="prior", options={"disagreement": 1.0}, teacher_only=True),
+    # Calibration of the targets: a softer KL (T = 4) and matching the teacher's logits themselves (MSE).
+    "prior-teacher-only+t4": dict(generator="prior", options={}, teacher_only=True, distill={"temperature": 4.0}),
+    "prior-teacher-only+logit-mse": dict(generator="prior", options={}, teacher_only=True, loss="mse"),
     # The prior generator with representation losses from the GNN-KD literature, a learnt adversarial
     # temperature, and a teacher-assistant chain (teacher → gin-3-48 → student).
     "prior+lsp": dict(generator="prior", options={}, loss="kl,lsp=1"),

@@ -384,6 +384,10 @@ def test_two_gloo_processes_match_a_single_process(teacher_path, sized_teacher_p
     curriculum = _kwargs(teacher_path, "prior")
     curriculum["config"] = curriculum["config"].replace(curriculum="confidence", curriculum_start=0.4)
     jobs.append({"out": str(tmp_path / "curriculum.pt"), "kwargs": curriculum})
+    # Student-aware selection: the student's outputs on the ranks' shares of the pool gathered; resumed.
+    mining = _kwargs(teacher_path, "prior", epochs=3, checkpoint_every=1)
+    mining["generator_options"] = {**mining["generator_options"], "disagreement": 0.5}
+    jobs.append({"out": str(tmp_path / "disagreement.pt"), "interrupt_at": 1, "kwargs": mining})
     # A regression teacher: prior stratifies gathered candidate outputs; the output range is the global one.
     jobs.append({"out": str(tmp_path / "regression.pt"), "kwargs": _kwargs(regression_teacher_path, "prior")})
     launch(ddp_worker.run, 2, jobs)
@@ -405,6 +409,7 @@ def test_two_gloo_processes_match_a_single_process(teacher_path, sized_teacher_p
                     == [round(r.get(key, 0.0), 4) for r in single.report.history]), key
         resumed[job["out"]] = report["resumed_from_epoch"]
     assert resumed[str(tmp_path / "resumed.pt")] == 1 and resumed[str(tmp_path / "replay.pt")] == 2
+    assert resumed[str(tmp_path / "disagreement.pt")] == 1
 
 
 @pytest.mark.slow

@@ -12,13 +12,13 @@ from dfkd.generators import OnlineGraphGenerator, PriorGraphGenerator, get_gener
 class SizeTeacher(nn.Module):
     """Class 0 for graphs of more than ``cut`` nodes, else class 1: a lopsided toy teacher."""
 
-    def __init__(self, cut: int = 12):
+    def __init__(self, cut: int = 12, scale: float = 1.0):
         super().__init__()
-        self.cut = cut
+        self.cut, self.scale = cut, scale
 
     def forward(self, x, edge_index, batch):
         size = torch.bincount(batch).float()
-        return torch.stack([size - self.cut - 0.5, torch.zeros_like(size)], -1)
+        return torch.stack([(size - self.cut - 0.5) * self.scale, torch.zeros_like(size)], -1)
 
 
 def _degree_dispersion(graphs):
@@ -115,6 +115,46 @@ def test_boundary_picks_the_candidates_the_teacher_is_least_sure_of():
     assert (sizes - 12.5).abs().mean() < 0.5 * (random_sizes - 12.5).abs().mean()
     with pytest.raises(ValueError, match="boundary must be in"):
         PriorGraphGenerator(SizeTeacher(), spec, 2, stats, boundary=1.5)
+
+
+class UniformStudent(nn.Module):
+    """Predicts both classes equally likely: its KL from a teacher grows with the teacher's confidence."""
+
+    def forward(self, x, edge_index, batch):
+        return torch.zeros(int(batch.max()) + 1, 2)
+
+
+def test_disagreement_picks_the_candidates_the_student_gets_most_wrong():
+    """Against a uniform student, KL(teacher || student) = log 2 - H(teacher), largest where SizeTeacher is surest
+    (sizes far from 12.5; scaled down so that float32 does not saturate): with disagreement=1 each quota takes the
+    extreme sizes, the opposite of boundary."""
+    spec = FeatureSpec(dim=3, encoding="one_hot")
+    stats = GraphSizeStats(min_nodes=5, max_nodes=40, mean_nodes=22.0, mean_degree=2.0, degree_var=2.0)
+    gen = PriorGraphGenerator(SizeTeacher(scale=0.1), spec, 2, stats, disagreement=1.0).build(0)
+    random_pick = gen.sample(400, torch.Generator().manual_seed(0))  # no student attached: at random
+    gen.attach_student(UniformStudent())
+    graphs = gen.sample(400, torch.Generator().manual_seed(0))
+    sizes = torch.bincount(graphs.batch).float()
+    assert torch.bincount(graphs.y, minlength=2).tolist() == [200, 200]
+    # 1600 candidates, ~45 per size on 5..40: class 0's 200 fill sizes 40 down to 36, class 1's sizes 5 to 9
+    assert sizes[graphs.y == 0].min() >= 35 and sizes[graphs.y == 1].max() <= 10
+    random_sizes = torch.bincount(random_pick.batch).float()
+    assert (sizes - 12.5).abs().mean() > 1.5 * (random_sizes - 12.5).abs().mean()
+    with pytest.raises(ValueError, match="disagreement must be in"):
+        PriorGraphGenerator(SizeTeacher(), spec, 2, stats, disagreement=-0.1)
+
+
+def test_disagreement_runs_the_student_in_eval_mode_and_leaves_it_as_it_was(tiny_teacher):
+    gen = PriorGraphGenerator.from_checkpoint(tiny_teacher, disagreement=0.5).build(0)
+    student = dfkd.build_model("gin-2-8", in_channels=tiny_teacher.feature_spec.dim, out_channels=2).train()
+    norms = [m for m in student.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert norms
+    before = [m.running_mean.clone() for m in norms]
+    source = OnlineSource(gen, 32, batch_size=16)
+    source.attach_student(student)
+    assert gen.student is student
+    list(source.batches(0, torch.Generator().manual_seed(0)))
+    assert student.training and all(torch.equal(a, m.running_mean) for a, m in zip(before, norms))
 
 
 def test_degree_encoded_and_continuous_features(check_valid_graphs):
