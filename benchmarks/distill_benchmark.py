@@ -64,6 +64,11 @@ METHODS = {
     # Each class's quota favours candidates the student disagrees with the teacher on most (hard-sample mining).
     "prior-teacher-only+disagreement": dict(generator="prior", options={"disagreement": 0.5}, teacher_only=True),
     "prior-teacher-only+disagreement-full": dict(generator="prior", options={"disagreement": 1.0}, teacher_only=True),
+    # Half the graphs drawn as random unions of cliques (many triangles, as co-membership networks have).
+    "prior-teacher-only+cliques": dict(generator="prior", options={"clique_share": 0.5}, teacher_only=True),
+    # Both: clique unions in the pool, and each class's quota taken where the student disagrees most.
+    "prior-teacher-only+cliques+disagreement": dict(generator="prior", options={"clique_share": 0.5, "disagreement": 0.5},
+                                                    teacher_only=True),
     # Calibration of the targets: a softer KL (T = 4) and matching the teacher's logits themselves (MSE).
     "prior-teacher-only+t4": dict(generator="prior", options={}, teacher_only=True, distill={"temperature": 4.0}),
     "prior-teacher-only+logit-mse": dict(generator="prior", options={}, teacher_only=True, loss="mse"),

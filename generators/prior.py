@@ -54,7 +54,9 @@ from torch_geometric.data import Batch
 from dfkd.config import Config
 from dfkd.generators.base import OnlineGraphGenerator, check_structure, graph_range
 from dfkd.generators.registry import register_generator
-from dfkd.generators.structure import node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected
+from dfkd.generators.structure import (
+    clique_unions, node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected,
+)
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
 from dfkd.losses import per_graph_disagreement
 from dfkd.nn import call_model
@@ -79,6 +81,12 @@ class PriorConfig(Config):
             type prior :math:`p` (0: every graph draws from :math:`p`). Real graphs are not draws from one
             pooled distribution (a molecule is mostly carbon or not); a spread covers compositions the prior
             averages away, which matters most where the prior is a guess (a teacher without BatchNorm).
+        clique_share: fraction of the graphs drawn as random unions of cliques
+            (:func:`~dfkd.generators.structure.clique_unions`) at the same mean degree instead of from the degree
+            law: structures full of triangles, as co-membership networks are (an IMDB-B ego-network is the union
+            of its films' casts), which the degree law's graphs lack, and which the teacher's statistics cannot
+            tell apart (``benchmarks/results/gap_analysis.md``). 0 = off (the default): on molecules' teachers
+            such graphs are off-distribution.
         min_nodes, max_nodes: node-count range (``None``: teacher's statistics, else 10-30).
         balance: draw this many candidates per graph and keep an equal number of every class the
             teacher predicts (1 = off). Random graphs are often lopsided (85% one class for an NCI1
@@ -117,6 +125,7 @@ class PriorConfig(Config):
     degree_dispersion: Optional[float] = None
     type_prior: bool = True
     type_spread: float = 0.0
+    clique_share: float = 0.0
     min_nodes: Optional[int] = None
     max_nodes: Optional[int] = None
     balance: int = 4
@@ -133,7 +142,7 @@ class PriorConfig(Config):
             raise ValueError(f"balance must be >= 1, got {self.balance}")
         if self.type_spread < 0:
             raise ValueError(f"type_spread must be >= 0, got {self.type_spread}")
-        for name in ("boundary", "disagreement"):
+        for name in ("boundary", "disagreement", "clique_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.output_bins < 1:
@@ -287,8 +296,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         """The random part of ``num_graphs`` graphs: node counts, structures, node features (no teacher)."""
         spec = self.feature_spec
         counts = sample_node_counts(num_graphs, *self.node_range(), generator)
-        edge_index = undirected(sample_structure(counts, *self.degree_law(), generator))
         graph_of = node_to_graph(counts)
+        edge_index = undirected(self._structure(counts, graph_of, generator))
         n = graph_of.numel()
         if spec.encoding == "degree":
             x = degree_features(edge_index, n, spec)
@@ -297,6 +306,22 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         else:
             x = torch.randn(n, spec.dim, generator=generator)
         return Batch(x=x, edge_index=edge_index, batch=graph_of, ptr=node_offsets(counts)).to(self.device)
+
+    def _structure(self, counts: Tensor, graph_of: Tensor, generator: torch.Generator) -> Tensor:
+        """``[2, M]`` pairs ``i < j`` (sorted) of graphs with node counts ``counts [G]``: from the degree law, or
+        with ``clique_share`` that share of the graphs (each with that probability) as unions of cliques."""
+        mean, dispersion = self.degree_law()
+        share = self.config.clique_share
+        if share == 0:
+            return sample_structure(counts, mean, dispersion, generator)
+        cliques = torch.rand(counts.numel(), generator=generator) < share
+        parts = []
+        for chosen, draw in ((~cliques, lambda c: sample_structure(c, mean, dispersion, generator)),
+                             (cliques, lambda c: clique_unions(c, mean, generator))):
+            if chosen.any():  # the subset's local node numbers, mapped back to the batch's
+                parts.append(torch.arange(graph_of.numel())[chosen[graph_of]][draw(counts[chosen])])
+        pairs = torch.cat(parts, 1)
+        return pairs[:, torch.argsort(pairs[0] * graph_of.numel() + pairs[1])]
 
     def _node_types(self, graph_of: Tensor, num_graphs: int, generator: torch.Generator) -> Tensor:
         """``[N]`` type of every node: drawn from the type prior, or with ``type_spread`` from its graph's own

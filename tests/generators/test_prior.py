@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch_geometric
 from torch import nn
 
 import dfkd
@@ -155,6 +156,28 @@ def test_disagreement_runs_the_student_in_eval_mode_and_leaves_it_as_it_was(tiny
     assert gen.student is student
     list(source.batches(0, torch.Generator().manual_seed(0)))
     assert student.training and all(torch.equal(a, m.running_mean) for a, m in zip(before, norms))
+
+
+def test_clique_share_draws_that_share_as_clique_unions(tiny_teacher, check_valid_graphs):
+    """clique_share=0.5: about half the graphs come from clique_unions (far more triangles), the rest from the
+    degree law; the mean degree is kept and the graphs are valid."""
+    def draw(share):
+        gen = PriorGraphGenerator.from_checkpoint(tiny_teacher, balance=1, clique_share=share).build(0)
+        return gen.generate(200, seed=0)
+
+    mixed, plain = draw(0.5), draw(0.0)
+    check_valid_graphs(mixed, tiny_teacher.feature_spec, tiny_teacher.size_stats.min_nodes,
+                       tiny_teacher.size_stats.max_nodes)
+    assert _degree_dispersion(mixed)[1] == pytest.approx(_degree_dispersion(plain)[1], rel=0.15)
+    def closed(graphs):  # [G] triangles (times 6) of every graph
+        batch = graphs.batch(list(range(len(graphs))))
+        adj = torch_geometric.utils.to_dense_adj(batch.edge_index, batch.batch)
+        return torch.einsum("gij,gjk,gki->g", adj, adj, adj)
+
+    # MUTAG's degree law (regular, mean 2.2) draws few triangles; clique unions at that degree many.
+    assert closed(mixed).mean() > 3 * closed(plain).mean()
+    with pytest.raises(ValueError, match="clique_share must be in"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, clique_share=2.0)
 
 
 def test_degree_encoded_and_continuous_features(check_valid_graphs):

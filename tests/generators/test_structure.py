@@ -3,8 +3,10 @@ import math
 import pytest
 import torch
 
+from torch_geometric.utils import to_dense_adj
+
 from dfkd.generators.structure import (
-    configuration_model, conway_maxwell_poisson, node_to_graph, sample_node_counts, sample_structure, undirected,
+    clique_unions, configuration_model, conway_maxwell_poisson, node_to_graph, sample_node_counts, sample_structure, undirected,
 )
 
 
@@ -60,3 +62,28 @@ def test_sample_structure_has_the_asked_degree_moments(dispersion):
 def test_sample_structure_rejects_bad_laws():
     with pytest.raises(ValueError, match="dispersion > 0"):
         sample_structure(torch.tensor([5]), 2.0, 0.0, torch.Generator())
+
+
+def _transitivity(pairs, counts):
+    """``[G]`` closed share of every graph's wedges (paths of two edges): 3 · triangles / wedges."""
+    adj = to_dense_adj(undirected(pairs), node_to_graph(counts), max_num_nodes=int(counts.max()))
+    degree = adj.sum(-1)
+    return torch.einsum("gij,gjk,gki->g", adj, adj, adj) / (degree * (degree - 1)).sum(-1).clamp(min=1)
+
+
+@pytest.mark.parametrize("mean", [2.0, 6.0])
+def test_clique_unions_keep_the_mean_degree_and_close_triangles(mean):
+    gen = torch.Generator().manual_seed(0)
+    counts = sample_node_counts(300, 10, 30, gen)
+    graph_of = node_to_graph(counts)
+    pairs = clique_unions(counts, mean, gen)
+    assert torch.all(pairs[0] < pairs[1]) and torch.unique(pairs, dim=1).size(1) == pairs.size(1)
+    assert torch.equal(graph_of[pairs[0]], graph_of[pairs[1]]), "edge between graphs"
+    degree = torch.bincount(undirected(pairs)[0], minlength=graph_of.numel()).float()
+    assert degree.mean().item() == pytest.approx(mean, rel=0.1)  # the overlap correction
+    # Erdős–Rényi at the same density closes about p = mean / (n - 1) of its wedges; clique unions far more.
+    er = sample_structure(counts, mean, 1.0, gen)
+    assert _transitivity(pairs, counts).mean() > 1.5 * _transitivity(er, counts).mean()
+    assert clique_unions(counts, 0.0, gen).size(1) == 0
+    with pytest.raises(ValueError, match="mean_degree >= 0"):
+        clique_unions(counts, -1.0, gen)
