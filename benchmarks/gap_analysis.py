@@ -231,8 +231,81 @@ def pair_section(key: Tuple[str, str, str], by_method: Dict[str, List[Dict]], me
     return lines
 
 
+OPTION_PREFIX = "prior-teacher-only+"  # distill_benchmark.py's teacher-only variants of the default
+PAIRS = (("gin-5-64", "gin-2-32"), ("gcn-5-64", "gcn-3-32"))
+
+
+def describe_option(method: str) -> str:
+    """What a :data:`METHODS` variant changes: its generator options and student-recipe fields."""
+    spec = METHODS.get(method, {})
+    changes = {**spec.get("options", {}), **spec.get("distill", {})}
+    if spec.get("loss"):
+        changes["loss"] = spec["loss"]
+    return ", ".join(f"{k}={v}" for k, v in changes.items()) or "–"
+
+
+def option_sections(runs: List[Dict]) -> Tuple[List[str], List[Dict]]:
+    """``(lines, the runs they use)``: every teacher-only option of the leaderboard runs (``distill_holdout.jsonl``) against the teacher-only
+    default, run for run (same dataset, pair and seed): the change of agreement with the teacher on its fitting
+    graphs (which a data-free student never sees; the selection criterion) and on its validation graphs."""
+    base, options = {}, defaultdict(dict)
+    for r in runs:
+        if (r.get("benchmark") != "distill" or r["protocol"] != "holdout" or r.get("overrides")
+                or r.get("precision", "fp32") != "fp32" or r["epochs"] != 400 or r["num_graphs"] != 256
+                or (r["teacher"], r["student"]) not in PAIRS):
+            continue
+        key = (r["dataset"], r["teacher"], r["student"], r["seed"])
+        if r["method"] == "prior-teacher-only":
+            base[key] = r
+        elif r["method"].startswith(OPTION_PREFIX):
+            options[r["method"]][key] = r
+    names = sorted(m for m in options if any(k in base for k in options[m]))
+    if not names:
+        return [], []
+    used = [base[k] for k in base] + [r for m in names for k, r in options[m].items() if k in base]
+
+    def delta(name: str, keys, part: str) -> List[float]:
+        return [options[name][k][part]["agreement"] - base[k][part]["agreement"] for k in keys]
+
+    summary = []
+    for name in names:
+        keys = sorted(k for k in options[name] if k in base)
+        fit = delta(name, keys, "fit")
+        wall = mean([options[name][k]["wall_s"] for k in keys]) / mean([base[k]["wall_s"] for k in keys])
+        summary.append([f"`{name[len(OPTION_PREFIX):]}`", describe_option(name), str(len(keys)),
+                        ", ".join(map(str, sorted({k[3] for k in keys}))), f"{mean(fit):+.3f}",
+                        f"{sum(d > 0.01 for d in fit)} / {sum(d < -0.01 for d in fit)}",
+                        f"{mean(delta(name, keys, 'val')):+.3f}", f"{wall:.2f}"])
+    cells = sorted({k[:3] for m in names for k in options[m] if k in base},
+                   key=lambda k: (DATASETS.index(k[0]) if k[0] in DATASETS else 99, k[1:]))
+    grid = []
+    for cell in cells:
+        row = [cell[0], f"{cell[1]} → {cell[2]}"]
+        base_keys = [k for k in base if k[:3] == cell]
+        row.append(f"{mean([base[k]['fit']['agreement'] for k in base_keys]):.3f}")
+        for name in names:
+            keys = sorted(k for k in options[name] if k[:3] == cell and k in base)
+            row.append(f"{mean(delta(name, keys, 'fit')):+.3f} ({len(keys)})" if keys else "–")
+        grid.append(row)
+    return ["## Options tried against the gap, on the teacher's weights alone", "",
+            "Each option of `benchmarks/distill_benchmark.py` (`prior-teacher-only+NAME`) against the teacher-only "
+            "default on the same teacher, student and seed (GIN and GCN pairs of the leaderboard). Selection "
+            "criterion: agreement with the teacher on its fitting graphs (the 70%, less the validation graphs, a "
+            "data-free student never sees); the test graphs play no part. Δ = option − default; better / worse: "
+            "runs moved by more than 0.01; wall = the option's wall time over the default's (runs share the "
+            "machine unevenly: a rough ratio).", "",
+            *table(["option", "changes", "runs", "seeds", "Δ agreement, fitting graphs", "better / worse",
+                    "Δ agreement, validation graphs", "wall ×"], summary), "",
+            "Δ agreement on the fitting graphs by dataset and pair (runs); `default` = the teacher-only default's "
+            "agreement there (mean over its seeds):", "",
+            *table(["dataset", "teacher → student", "default", *[f"`{n[len(OPTION_PREFIX):]}`" for n in names]],
+                   grid), ""], used
+
+
 def render(runs: List[Dict]) -> Optional[str]:
-    """``results/gap_analysis.md`` from the gap-analysis runs (None without runs)."""
+    """``results/gap_analysis.md`` from the gap-analysis runs and the leaderboard's teacher-only option runs
+    (None without gap-analysis runs)."""
+    leaderboard_runs = runs
     runs = [r for r in runs if r.get("benchmark") == "gap"]
     if not runs:
         return None
@@ -240,13 +313,17 @@ def render(runs: List[Dict]) -> Optional[str]:
     for r in runs:
         groups[(r["dataset"], r["teacher"], r["student"])][r["method"]].append(r)
     methods = MAIN_METHODS + sorted({r["method"] for r in runs} - set(MAIN_METHODS))
-    lines = ["# Where data-free students lose to real-data KD", "", *header_lines(runs, ["gap_analysis.jsonl"]),
+    option_lines, option_runs = option_sections(leaderboard_runs)
+    lines = ["# Where data-free students lose to real-data KD", "",
+             *header_lines(runs + option_runs, ["gap_analysis.jsonl"] + ["distill_holdout.jsonl"] * bool(option_runs)),
              "- protocol: the leaderboard's (70/30 hold-out teacher per seed, 256 synthetic graphs, 400 epochs);",
              "  `teacher only` = dfkd's default on the teacher's weights alone, `with statistics` = the default with",
              "  the checkpoint's training statistics, `real-data KD` = KD on the teacher's fitting graphs",
              "- agreement = share of graphs on which student and teacher predict the same class; a slice's share of",
              "  the deficit = its share of the graphs × its agreement gap / the overall gap", ""]
+    lines += option_lines
     order = sorted(groups, key=lambda k: (DATASETS.index(k[0]) if k[0] in DATASETS else 99, k[1:]))
+    lines += ["## Slice by slice", ""]
     for key in order:
         lines += pair_section(key, groups[key], methods)
     return "\n".join(lines).rstrip()

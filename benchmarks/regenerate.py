@@ -54,7 +54,7 @@ TABLES: Dict[str, Tuple[List[str], Callable[[List[dict]], Optional[str]]]] = {
     "dev_teachers.md": (["dev_teachers.jsonl"], dev_teachers.render),
     "law_sensitivity.md": (["law_sensitivity.jsonl"], law_sensitivity.render),
     "teacher_only.md": (["teacher_only.jsonl", "dev_teachers.jsonl"], teacher_only.render),
-    "gap_analysis.md": (["gap_analysis.jsonl"], gap_analysis.render),
+    "gap_analysis.md": (["gap_analysis.jsonl", "distill_holdout.jsonl"], gap_analysis.render),
     "regression.md": (["regression.jsonl"], regression_benchmark.render),
     "class_fidelity.md": (["class_fidelity.jsonl"], class_fidelity.render),
     "teachers.md": (["teachers.jsonl"], train_teachers.render),
