@@ -69,6 +69,8 @@ METHODS = {
     # Both: clique unions in the pool, and each class's quota taken where the student disagrees most.
     "prior-teacher-only+cliques+disagreement": dict(generator="prior", options={"clique_share": 0.5, "disagreement": 0.5},
                                                     teacher_only=True),
+    # Twice the student steps (800 epochs of 256 fresh graphs): is the default's student still under-trained?
+    "prior-teacher-only+long": dict(generator="prior", options={}, teacher_only=True, distill={"epochs": 800}),
     # Calibration of the targets: a softer KL (T = 4) and matching the teacher's logits themselves (MSE).
     "prior-teacher-only+t4": dict(generator="prior", options={}, teacher_only=True, distill={"temperature": 4.0}),
     "prior-teacher-only+logit-mse": dict(generator="prior", options={}, teacher_only=True, loss="mse"),
