@@ -43,49 +43,62 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import DEFAULT_DATA_ROOT, RUNS, append_run, fold_teacher, holdout_teacher, provenance, read_runs  # noqa: E402
 import paper_fidelity  # noqa: E402
 
+# The prior generator's default before disagreement mining (2026-12-06): its ablation rows below were run on
+# it, so they name disagreement=0.0, and ``against`` names the row they are compared with.
+BEFORE_MINING = {"disagreement": 0.0}
+TEACHER_ONLY_BEFORE = "prior-teacher-only-no-disagreement"
+
 METHODS = {
-    # dfkd's default: teacher-prior graphs, fresh every step (generators/prior.py).
+    # dfkd's default: teacher-prior graphs, fresh every step, each class's quota mined where the student
+    # disagrees with the teacher most (generators/prior.py).
     "prior": dict(generator="prior", options={}),
     # The same on the teacher's weights alone: the checkpoint's training statistics are dropped, so node counts
     # fall back to 10-30 and the degree law is inferred from the teacher (dfkd.generators.inference).
     "prior-teacher-only": dict(generator="prior", options={}, teacher_only=True),
     "gfkd-teacher-only": dict(generator="gfkd", options={}, teacher_only=True),
     "dfad-teacher-only": dict(generator="dfad", options={}, teacher_only=True),
-    # Ablations of the prior generator: no class balancing; Erdős–Rényi degrees (dispersion 1);
+    # The default before disagreement mining: within each class's quota, candidates at random.
+    "prior-no-disagreement": dict(generator="prior", options=BEFORE_MINING),
+    TEACHER_ONLY_BEFORE: dict(generator="prior", options=BEFORE_MINING, teacher_only=True),
+    # Ablations of the prior generator (before mining): no class balancing; Erdős–Rényi degrees (dispersion 1);
     # uniformly random node types (no BatchNorm inversion).
-    "prior-no-balance": dict(generator="prior", options={"balance": 1}),
-    "prior-er": dict(generator="prior", options={"degree_dispersion": 1.0}),
-    "prior-uniform-types": dict(generator="prior", options={"type_prior": False}),
+    "prior-no-balance": dict(generator="prior", options={**BEFORE_MINING, "balance": 1}),
+    "prior-er": dict(generator="prior", options={**BEFORE_MINING, "degree_dispersion": 1.0}),
+    "prior-uniform-types": dict(generator="prior", options={**BEFORE_MINING, "type_prior": False}),
     # Each graph draws its own node-type composition around the prior (logistic-normal, σ = 3).
-    "prior+type_spread": dict(generator="prior", options={"type_spread": 3.0}),
-    "prior-teacher-only+type_spread": dict(generator="prior", options={"type_spread": 3.0}, teacher_only=True),
+    "prior+type_spread": dict(generator="prior", options={**BEFORE_MINING, "type_spread": 3.0}),
+    "prior-teacher-only+type_spread": dict(generator="prior", options={**BEFORE_MINING, "type_spread": 3.0},
+                                           teacher_only=True, against=TEACHER_ONLY_BEFORE),
     # Each class's quota favours candidates near the teacher's decision boundary (smallest top-2 margin).
-    "prior-teacher-only+boundary": dict(generator="prior", options={"boundary": 0.5}, teacher_only=True),
-    # Each class's quota favours candidates the student disagrees with the teacher on most (hard-sample mining).
-    "prior-teacher-only+disagreement": dict(generator="prior", options={"disagreement": 0.5}, teacher_only=True),
+    "prior-teacher-only+boundary": dict(generator="prior", options={**BEFORE_MINING, "boundary": 0.5},
+                                        teacher_only=True, against=TEACHER_ONLY_BEFORE),
+    # Each class's quota taken only from the candidates the student disagrees with the teacher on most.
     "prior-teacher-only+disagreement-full": dict(generator="prior", options={"disagreement": 1.0}, teacher_only=True),
-    # Half the graphs drawn as random unions of cliques (many triangles, as co-membership networks have).
-    "prior-teacher-only+cliques": dict(generator="prior", options={"clique_share": 0.5}, teacher_only=True),
-    # Both: clique unions in the pool, and each class's quota taken where the student disagrees most.
-    "prior-teacher-only+cliques+disagreement": dict(generator="prior", options={"clique_share": 0.5, "disagreement": 0.5},
-                                                    teacher_only=True),
-    # Twice the student steps (800 epochs of 256 fresh graphs): is the default's student still under-trained?
-    "prior-teacher-only+long": dict(generator="prior", options={}, teacher_only=True, distill={"epochs": 800}),
+    # Half the graphs drawn as random unions of cliques (many triangles, as co-membership networks have):
+    # before mining, and with it.
+    "prior-teacher-only+cliques": dict(generator="prior", options={**BEFORE_MINING, "clique_share": 0.5},
+                                       teacher_only=True, against=TEACHER_ONLY_BEFORE),
+    "prior-teacher-only+cliques+disagreement": dict(generator="prior", options={"clique_share": 0.5}, teacher_only=True),
+    # Twice the student steps (800 epochs of 256 fresh graphs): is the student still under-trained?
+    "prior-teacher-only+long": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
+                                    distill={"epochs": 800}, against=TEACHER_ONLY_BEFORE),
     # Calibration of the targets: a softer KL (T = 4) and matching the teacher's logits themselves (MSE).
-    "prior-teacher-only+t4": dict(generator="prior", options={}, teacher_only=True, distill={"temperature": 4.0}),
-    "prior-teacher-only+logit-mse": dict(generator="prior", options={}, teacher_only=True, loss="mse"),
+    "prior-teacher-only+t4": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
+                                  distill={"temperature": 4.0}, against=TEACHER_ONLY_BEFORE),
+    "prior-teacher-only+logit-mse": dict(generator="prior", options=BEFORE_MINING, teacher_only=True, loss="mse",
+                                         against=TEACHER_ONLY_BEFORE),
     # The prior generator with representation losses from the GNN-KD literature, a learnt adversarial
-    # temperature, and a teacher-assistant chain (teacher → gin-3-48 → student).
-    "prior+lsp": dict(generator="prior", options={}, loss="kl,lsp=1"),
-    "prior+gsp": dict(generator="prior", options={}, loss="kl,gsp=1"),
-    "prior+gcrd": dict(generator="prior", options={}, loss="kl,gcrd=0.1"),
-    "prior+relation": dict(generator="prior", options={}, loss="kl,relation=1"),
-    "prior+dynamic_kl": dict(generator="prior", options={}, loss="dynamic_kl"),
-    "prior+assistant": dict(generator="prior", options={}, assistants=["gin-3-48"]),
+    # temperature, and a teacher-assistant chain (teacher → gin-3-48 → student), before mining.
+    "prior+lsp": dict(generator="prior", options=BEFORE_MINING, loss="kl,lsp=1"),
+    "prior+gsp": dict(generator="prior", options=BEFORE_MINING, loss="kl,gsp=1"),
+    "prior+gcrd": dict(generator="prior", options=BEFORE_MINING, loss="kl,gcrd=0.1"),
+    "prior+relation": dict(generator="prior", options=BEFORE_MINING, loss="kl,relation=1"),
+    "prior+dynamic_kl": dict(generator="prior", options=BEFORE_MINING, loss="dynamic_kl"),
+    "prior+assistant": dict(generator="prior", options=BEFORE_MINING, assistants=["gin-3-48"]),
     # Easy-to-hard curriculum inside every batch (teacher confidence), widening over the first half.
-    "prior+curriculum": dict(generator="prior", options={}, curriculum="confidence"),
+    "prior+curriculum": dict(generator="prior", options=BEFORE_MINING, curriculum="confidence"),
     # The student predicts through a projection and the teacher's own (frozen) classifier.
-    "prior+teacher_head": dict(generator="prior", options={}, teacher_head="frozen"),
+    "prior+teacher_head": dict(generator="prior", options=BEFORE_MINING, teacher_head="frozen"),
     "gfkd": dict(generator="gfkd", options={}),
     # GFKD's Erdős–Rényi start (the default before the degree-law start).
     "gfkd-er": dict(generator="gfkd", options={"degree_law": False}),

@@ -33,7 +33,7 @@ from dfkd.train import recorded_splits
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, holdout_teacher, provenance,  # noqa: E402
                     read_runs, table)
-from distill_benchmark import METHODS, distil, score  # noqa: E402
+from distill_benchmark import METHODS, TEACHER_ONLY_BEFORE, distil, score  # noqa: E402
 from leaderboard import DATASETS, mean  # noqa: E402
 
 RAW = os.path.join(RUNS, "gap_analysis.jsonl")
@@ -231,7 +231,8 @@ def pair_section(key: Tuple[str, str, str], by_method: Dict[str, List[Dict]], me
     return lines
 
 
-OPTION_PREFIX = "prior-teacher-only+"  # distill_benchmark.py's teacher-only variants of the default
+DEFAULT = "prior-teacher-only"
+OPTION_PREFIX = DEFAULT + "+"  # distill_benchmark.py's teacher-only variants of the default
 PAIRS = (("gin-5-64", "gin-2-32"), ("gcn-5-64", "gcn-3-32"))
 
 
@@ -244,61 +245,83 @@ def describe_option(method: str) -> str:
     return ", ".join(f"{k}={v}" for k, v in changes.items()) or "–"
 
 
+def baseline(method: str) -> Optional[str]:
+    """The row a teacher-only option is compared with: its ``against`` (the default before a later default
+    change it was run on), else the default; the default itself against the one before (``None``: no row)."""
+    if method == DEFAULT:
+        return TEACHER_ONLY_BEFORE
+    return METHODS.get(method, {}).get("against", DEFAULT) if method.startswith(OPTION_PREFIX) else None
+
+
+def option_label(method: str) -> str:
+    if method == DEFAULT:
+        return f"**default** (against `{TEACHER_ONLY_BEFORE[len(DEFAULT) + 1:]}`)"
+    suffix = "" if baseline(method) == DEFAULT else f" (against `{baseline(method)[len(DEFAULT) + 1:]}`)"
+    return f"`{method[len(OPTION_PREFIX):]}`{suffix}"
+
+
 def option_sections(runs: List[Dict]) -> Tuple[List[str], List[Dict]]:
-    """``(lines, the runs they use)``: every teacher-only option of the leaderboard runs (``distill_holdout.jsonl``) against the teacher-only
-    default, run for run (same dataset, pair and seed): the change of agreement with the teacher on its fitting
-    graphs (which a data-free student never sees; the selection criterion) and on its validation graphs."""
-    base, options = {}, defaultdict(dict)
+    """``(lines, the runs they use)``: every teacher-only option of the leaderboard runs (``distill_holdout.jsonl``)
+    against its baseline (:func:`baseline`), run for run (same dataset, pair and seed): the change of agreement
+    with the teacher on its fitting graphs (which a data-free student never sees; the selection criterion) and on
+    its validation graphs."""
+    by_method: Dict[str, Dict[tuple, Dict]] = defaultdict(dict)
     for r in runs:
-        if (r.get("benchmark") != "distill" or r["protocol"] != "holdout" or r.get("overrides")
-                or r.get("precision", "fp32") != "fp32" or r["epochs"] != 400 or r["num_graphs"] != 256
-                or (r["teacher"], r["student"]) not in PAIRS):
-            continue
-        key = (r["dataset"], r["teacher"], r["student"], r["seed"])
-        if r["method"] == "prior-teacher-only":
-            base[key] = r
-        elif r["method"].startswith(OPTION_PREFIX):
-            options[r["method"]][key] = r
-    names = sorted(m for m in options if any(k in base for k in options[m]))
-    if not names:
+        if (r.get("benchmark") == "distill" and r["protocol"] == "holdout" and not r.get("overrides")
+                and r.get("precision", "fp32") == "fp32" and r["epochs"] == 400 and r["num_graphs"] == 256
+                and (r["teacher"], r["student"]) in PAIRS):
+            by_method[r["method"]][(r["dataset"], r["teacher"], r["student"], r["seed"])] = r
+    pairs = {}  # option -> the keys both it and its baseline ran
+    for name in by_method:
+        against = baseline(name)
+        keys = sorted(k for k in by_method[name] if k in by_method.get(against or "", {}))
+        if keys:
+            pairs[name] = keys
+    if not pairs:
         return [], []
-    used = [base[k] for k in base] + [r for m in names for k, r in options[m].items() if k in base]
+    names = sorted(pairs, key=lambda m: (m != DEFAULT, m))
+    used = [by_method[m][k] for m in names for k in pairs[m]] + [by_method[baseline(m)][k] for m in names
+                                                                  for k in pairs[m]]
 
     def delta(name: str, keys, part: str) -> List[float]:
-        return [options[name][k][part]["agreement"] - base[k][part]["agreement"] for k in keys]
+        base = by_method[baseline(name)]
+        return [by_method[name][k][part]["agreement"] - base[k][part]["agreement"] for k in keys]
 
     summary = []
     for name in names:
-        keys = sorted(k for k in options[name] if k in base)
+        keys = pairs[name]
         fit = delta(name, keys, "fit")
-        wall = mean([options[name][k]["wall_s"] for k in keys]) / mean([base[k]["wall_s"] for k in keys])
-        summary.append([f"`{name[len(OPTION_PREFIX):]}`", describe_option(name), str(len(keys)),
+        wall = mean([by_method[name][k]["wall_s"] for k in keys]) / mean([by_method[baseline(name)][k]["wall_s"]
+                                                                         for k in keys])
+        summary.append([option_label(name), describe_option(name), str(len(keys)),
                         ", ".join(map(str, sorted({k[3] for k in keys}))), f"{mean(fit):+.3f}",
                         f"{sum(d > 0.01 for d in fit)} / {sum(d < -0.01 for d in fit)}",
                         f"{mean(delta(name, keys, 'val')):+.3f}", f"{wall:.2f}"])
-    cells = sorted({k[:3] for m in names for k in options[m] if k in base},
+    cells = sorted({k[:3] for m in names for k in pairs[m]},
                    key=lambda k: (DATASETS.index(k[0]) if k[0] in DATASETS else 99, k[1:]))
     grid = []
     for cell in cells:
         row = [cell[0], f"{cell[1]} → {cell[2]}"]
-        base_keys = [k for k in base if k[:3] == cell]
-        row.append(f"{mean([base[k]['fit']['agreement'] for k in base_keys]):.3f}")
+        for method in (DEFAULT, TEACHER_ONLY_BEFORE):
+            runs_here = [r for k, r in by_method.get(method, {}).items() if k[:3] == cell]
+            row.append(f"{mean([r['fit']['agreement'] for r in runs_here]):.3f}" if runs_here else "–")
         for name in names:
-            keys = sorted(k for k in options[name] if k[:3] == cell and k in base)
+            keys = [k for k in pairs[name] if k[:3] == cell]
             row.append(f"{mean(delta(name, keys, 'fit')):+.3f} ({len(keys)})" if keys else "–")
         grid.append(row)
     return ["## Options tried against the gap, on the teacher's weights alone", "",
-            "Each option of `benchmarks/distill_benchmark.py` (`prior-teacher-only+NAME`) against the teacher-only "
-            "default on the same teacher, student and seed (GIN and GCN pairs of the leaderboard). Selection "
-            "criterion: agreement with the teacher on its fitting graphs (the 70%, less the validation graphs, a "
-            "data-free student never sees); the test graphs play no part. Δ = option − default; better / worse: "
-            "runs moved by more than 0.01; wall = the option's wall time over the default's (runs share the "
-            "machine unevenly: a rough ratio).", "",
+            "Each option of `benchmarks/distill_benchmark.py` (`prior-teacher-only+NAME`) against its baseline on "
+            "the same teacher, student and seed (GIN and GCN pairs of the leaderboard): the teacher-only default, or "
+            f"for options run before the default changed, the default before it (`{TEACHER_ONLY_BEFORE}`). "
+            "Selection criterion: agreement with the teacher on its fitting graphs (the 70%, less the validation "
+            "graphs; a data-free student never sees them); the test graphs play no part. Δ = option − baseline; "
+            "better / worse: runs moved by more than 0.01; wall = the option's wall time over the baseline's (runs "
+            "share the machine unevenly: a rough ratio).", "",
             *table(["option", "changes", "runs", "seeds", "Δ agreement, fitting graphs", "better / worse",
                     "Δ agreement, validation graphs", "wall ×"], summary), "",
-            "Δ agreement on the fitting graphs by dataset and pair (runs); `default` = the teacher-only default's "
-            "agreement there (mean over its seeds):", "",
-            *table(["dataset", "teacher → student", "default", *[f"`{n[len(OPTION_PREFIX):]}`" for n in names]],
+            "Δ agreement on the fitting graphs by dataset and pair (runs); the first two columns are the agreement "
+            "there of the default and of the default before disagreement mining (means over their seeds):", "",
+            *table(["dataset", "teacher → student", "default", "before mining", *[option_label(n) for n in names]],
                    grid), ""], used
 
 
