@@ -267,9 +267,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         teacher logits) in the pool, scaled to ``[0, 1)``: 0 for the least sure."""
         top2 = torch.softmax(logits.float(), -1).topk(min(2, logits.size(-1)), -1).values
         margin = (top2[:, 0] - top2[:, -1]).cpu() if top2.size(-1) > 1 else torch.ones(logits.size(0))
-        rank = torch.empty(margin.numel())
-        rank[torch.argsort(margin, stable=True)] = torch.arange(margin.numel(), dtype=torch.float)
-        return rank / margin.numel()
+        return _scaled_rank(margin)
 
     def _disagreement_rank(self, pool: Batch, ctx: Optional[DistContext]) -> Tensor:
         """``[P]`` rank of each candidate by the student's disagreement with the teacher's ``pool.teacher_logits``
@@ -282,9 +280,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         finally:
             self.student.train(training)
         gap = per_graph_disagreement(student.float(), pool.teacher_logits.float(), self.regression).cpu()
-        rank = torch.empty(gap.numel())
-        rank[torch.argsort(-gap, stable=True)] = torch.arange(gap.numel(), dtype=torch.float)
-        return rank / gap.numel()
+        return _scaled_rank(-gap)
 
     def _pool_outputs(self, pool: Batch, ctx: Optional[DistContext], model: Optional[nn.Module] = None) -> Tensor:
         """``[P, C]`` outputs of ``model`` (default: the teacher) on the ``P`` candidates: all computed here
@@ -365,3 +361,10 @@ class PriorGraphGenerator(OnlineGraphGenerator):
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.type_probs = state["type_probs"]
+
+
+def _scaled_rank(values: Tensor) -> Tensor:
+    """``[P]`` ascending rank of each of ``values [P]`` (ties in order), scaled to ``[0, 1)``."""
+    rank = torch.empty(values.numel())
+    rank[torch.argsort(values, stable=True)] = torch.arange(values.numel(), dtype=torch.float)
+    return rank / values.numel()
