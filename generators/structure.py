@@ -106,9 +106,15 @@ def sparse_erdos_renyi(num_nodes: Tensor, prob: Tensor, generator: torch.Generat
     u = torch.rand(graph.numel(), generator=generator, dtype=torch.float64)
     a = start[graph] + (u * num_nodes[graph]).long().clamp(max=(num_nodes[graph] - 1))
     b = random_partners(a, node_to_graph(num_nodes), num_nodes, generator)
-    n = int(num_nodes.sum())
-    keys = torch.unique((torch.minimum(a, b) * n + torch.maximum(a, b))[a != b])
-    return torch.stack([keys // n, keys % n])
+    return unique_pairs(a, b, int(num_nodes.sum()))
+
+
+def unique_pairs(a: Tensor, b: Tensor, num_nodes: int) -> Tensor:
+    """``[2, M]`` the distinct unordered pairs ``i < j`` among ``(a[k], b[k])`` (``[K]`` global node indices of
+    ``num_nodes`` nodes), self-pairs dropped, sorted by first node (hence by graph)."""
+    keep = a != b
+    key = torch.unique(torch.minimum(a, b)[keep] * num_nodes + torch.maximum(a, b)[keep])  # 1-D: faster than dim=1
+    return torch.stack([key // num_nodes, key % num_nodes])
 
 
 def undirected(pairs: Tensor) -> Tensor:
@@ -177,10 +183,7 @@ def configuration_model(num_nodes: Tensor, degrees: Tensor, generator: torch.Gen
     # Stub 2t of a graph is paired with stub 2t + 1 of the same graph (a last odd stub is dropped).
     first = torch.nonzero((rank[:-1] % 2 == 0) & (owner[1:] == owner[:-1])).view(-1)
     a, b = stubs[first], stubs[first + 1]
-    keep = a != b
-    n = graph_of.numel()
-    key = torch.unique(torch.minimum(a, b)[keep] * n + torch.maximum(a, b)[keep])  # 1-D: much faster than dim=1
-    return torch.stack([key // n, key % n])
+    return unique_pairs(a, b, graph_of.numel())
 
 
 def sample_structure(num_nodes: Tensor, mean_degree: float, dispersion: float,
@@ -258,7 +261,4 @@ def _clique_union(num_nodes: Tensor, cliques: Tensor, scale: Tensor, generator: 
     member = node_offsets(num_nodes)[:-1][graph] + (u * num_nodes[graph]).long().clamp(max=num_nodes[graph] - 1)
     within, _ = candidate_pairs(sizes)  # all member pairs of every clique
     a, b = member[within[0]], member[within[1]]
-    keep = a != b  # a node drawn twice into one clique
-    n = int(num_nodes.sum())
-    key = torch.unique(torch.minimum(a, b)[keep] * n + torch.maximum(a, b)[keep])
-    return torch.stack([key // n, key % n])
+    return unique_pairs(a, b, int(num_nodes.sum()))  # drops a node drawn twice into one clique
