@@ -74,6 +74,12 @@ METHODS = {
                                         teacher_only=True, against=TEACHER_ONLY_BEFORE),
     # Each class's quota taken only from the candidates the student disagrees with the teacher on most.
     "prior-teacher-only+disagreement-full": dict(generator="prior", options={"disagreement": 1.0}, teacher_only=True),
+    # A pool twice as large for the mining to choose from (8 candidates per graph).
+    "prior-teacher-only+pool8": dict(generator="prior", options={"balance": 8}, teacher_only=True),
+    # Twice the student steps on the same graphs (batches of 16): more steps without more generation.
+    "prior-teacher-only+batch16": dict(generator="prior", options={}, teacher_only=True, distill={"batch_size": 16}),
+    # Node counts over 10-60 instead of the 10-30 fallback: real test graphs reach past 30 (IMDB-B, NCI1).
+    "prior-teacher-only+nodes60": dict(generator="prior", options={"max_nodes": 60}, teacher_only=True),
     # Half the graphs drawn as random unions of cliques (many triangles, as co-membership networks have):
     # before mining, and with it.
     "prior-teacher-only+cliques": dict(generator="prior", options={**BEFORE_MINING, "clique_share": 0.5},
@@ -217,7 +223,7 @@ def distil(teacher, student: str, spec: dict, options: dict, parts: dict, seed: 
     result = distill_student(
         teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
         generator_options=options, config=config, preset=spec.get("preset"),
-        assistants=spec.get("assistants", ()), eval_graphs=parts["test"],
+        assistants=spec.get("assistants", ()),  # no eval_graphs: the test graphs are scored once, after training
         real_graphs=parts["fit"] if spec["generator"] is None else None, show_progress=False)
     return result, teacher.build_model(), time.perf_counter() - start
 

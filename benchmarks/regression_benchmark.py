@@ -115,7 +115,7 @@ def distill_run(teacher: dfkd.Checkpoint, student: str, spec: dict, parts: dict,
     result = distill_student(
         teacher, student, generator=spec["generator"] or "random", num_graphs=args.num_graphs,
         generator_options=dict(spec["options"]), config=DistillConfig(epochs=args.epochs, seed=seed),
-        eval_graphs=parts["test"], real_graphs=parts["fit"] if spec["generator"] is None else None,
+        real_graphs=parts["fit"] if spec["generator"] is None else None,  # test graphs: scored once, below
         show_progress=False)
     wall = time.perf_counter() - start
     model = teacher.build_model()

@@ -95,7 +95,7 @@ TYPE_STEPS = 25  # Adam steps of each warm-started node-type fit along the mean-
 @dataclasses.dataclass
 class InferredDegreeLaw:
     """A degree law read off the teacher: ``mean_degree`` :math:`\\bar d`, ``dispersion`` ``var / mean``,
-    the weighted mismatch ``score`` at the optimum, the number of BatchNorm ``layers`` used, and the
+    the weighted mismatch ``score`` at the optimum, the number of BatchNorm ``layers`` it weighed, and the
     ``method`` (``batchnorm-grid``, or ``weight-support``: :func:`support_degree_law`)."""
 
     mean_degree: float
@@ -237,7 +237,7 @@ def infer_degree_law(teacher: nn.Module, spec: FeatureSpec, node_range: Tuple[in
     scores = (table * weights).sum(1) / weights.sum()
     best = int(scores.argmin())
     mean, dispersion = list(mismatch)[best]
-    law = InferredDegreeLaw(mean, dispersion, float(scores[best]), table.size(1), "batchnorm-grid")
+    law = InferredDegreeLaw(mean, dispersion, float(scores[best]), int((weights > 0).sum()), "batchnorm-grid")
     logger.info("degree law inferred from the teacher's %d BatchNorm layers: mean degree %.2f, dispersion %.2f "
                 "(weighted mismatch %.3f)", law.layers, mean, dispersion, law.score)
     return law

@@ -72,7 +72,7 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class PriorConfig(Config):
-    """Hyper-parameters of :class:`PriorGraphGenerator`.
+    r"""Hyper-parameters of :class:`PriorGraphGenerator`.
 
     Args:
         mean_degree: mean node degree (``None``: the teacher's training mean, else 2).

@@ -188,6 +188,8 @@ def _hand_made_runs():
                                synthetic=dict(mean_nodes=20.0, mean_edges=22.0), **PROVENANCE)
                           for seed in (0, 1) for st in ("gcn-3-32", "gin-2-32")
                           for v, acc in (("teacher-only", 0.78), ("with-statistics", 0.8))]
+    teacher_only += [dict(teacher_only[-1], seed=0, student=st, variant="teacher-only", method="real", test=scores(acc),
+                          val=scores(acc)) for st, acc in (("gcn-3-32", 0.82), ("gin-2-32", 0.76))]
     distributed = []
     for mode, sample, cpu, step in (("1 process", 0.02, 0.02, 0.038), ("2 processes, replicated (before)", 0.035, 0.017, 0.098),
                                     ("2 processes, sharded (now)", 0.019, 0.010, 0.066)):
@@ -315,6 +317,20 @@ def test_gap_analysis_splits_the_deficit_by_slice(bench):
     assert rows["teacher only"] == ["0.667", "0.667", "12.0", "2.50", "0.833", "50 |"]
     assert "`teacher class 0` (33% of the graphs, -1.000, 100% of the deficit)" in text
     assert gap_analysis.render([dict(benchmark="distill")]) is None
+
+
+def test_teacher_only_table_sets_every_cell_against_real_data_kd_on_shared_seeds(bench):
+    teacher_only = bench("teacher_only")
+    text = teacher_only.render(_hand_made_runs()["teacher_only.md"])
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| MUTAG | resgcn → ")]
+    # real-data KD ran seed 0 only: (0.82 - 0.65) / (0.85 - 0.65) = 0.85, beside the two seeds of the prior
+    assert rows[0][1:3] == ["resgcn → gcn-3-32", "prior"] and rows[0][7] == "0.820 ± 0.000 (0.85) [1]"
+    assert rows[1][7] == "0.760 ± 0.000 (0.55) [1]" and rows[1][-1] == "2 |"
+    summary = {tuple(r[:2]): r[2:] for r in (line[2:].split(" | ") for line in text.split("cell by cell")[1].splitlines()
+                                             if line.startswith("| prior"))}
+    # on seed 0: teacher only 0.65 in both cells (≥ 0.6), ahead of real-data KD's 0.55, behind its 0.85
+    assert summary[("prior", "teacher-only")] == ["2", "2", "1", "0.65", "0.70", "0.900", "0.900 |"]
+    assert summary[("prior", "with-statistics")][:4] == ["2", "2", "1", "0.75"]
 
 
 def test_every_registered_script_exposes_a_render_and_writes_no_markdown(renderers):
