@@ -67,6 +67,8 @@ METHODS = {
     "prior-uniform-types": dict(generator="prior", options={**BEFORE_MINING, "type_prior": False}),
     # Each graph draws its own node-type composition around the prior (logistic-normal, σ = 3).
     "prior+type_spread": dict(generator="prior", options={**BEFORE_MINING, "type_spread": 3.0}),
+    # The same on top of the default (mining): for teachers without BatchNorm, whose type prior is a guess.
+    "prior+type_spread+disagreement": dict(generator="prior", options={"type_spread": 3.0}),
     "prior-teacher-only+type_spread": dict(generator="prior", options={**BEFORE_MINING, "type_spread": 3.0},
                                            teacher_only=True, against=TEACHER_ONLY_BEFORE),
     # Each class's quota favours candidates near the teacher's decision boundary (smallest top-2 margin).

@@ -138,7 +138,7 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         *table(["dataset", "teacher → student", "method", "teacher acc", "majority", "teacher-only",
                 "with statistics", "real-data KD", "agreement (teacher-only)", "agreement (with statistics)",
                 "seeds"], rows), "",
-        *against_real_table(groups, real),
+        *summary_tables(groups, real),
         *structure_table(runs, [r for r in all_runs if r.get("benchmark") == "dev_teachers"])])
 
 
@@ -148,39 +148,48 @@ def _real_cell(items: List[Dict]) -> str:
     return f"{mean_std([r['test']['accuracy'] for r in items])} ({adjusted(items):.2f}) [{len(items)}]"
 
 
-def against_real_table(groups: Dict[tuple, List[Dict]], real: Dict[tuple, List[Dict]]) -> List[str]:
-    """Each method and variant against real-data KD, cell by cell on the seeds both ran: how many cells
-    (teacher meaningfully above the majority class on those seeds) keep >= 0.6 of the teacher's gain, how
-    many are at least real-data KD's chance-adjusted accuracy, the medians of both (a teacher a few test graphs
-    above the majority class swings a mean by whole units) and the mean agreements."""
-    rows = []
+def summary_tables(groups: Dict[tuple, List[Dict]], real: Dict[tuple, List[Dict]]) -> List[str]:
+    """Each method and variant over its cells (dataset × teacher × student whose teacher is meaningfully above
+    the majority class): how many keep >= 0.6 of the teacher's gain, the median chance-adjusted accuracy (a
+    teacher a few test graphs above the majority class swings a mean by whole units) and the mean agreement,
+    first over every seed the method ran, then cell by cell against real-data KD on the seeds both ran."""
+    every, against = [], []
     for method, variant in sorted({k[3:] for k in groups}):
-        adj, ref, agree, ref_agree = [], [], [], []
-        for (name, family, student, m, v), items in groups.items():
-            ref_runs = real.get((name, family, student), [])
-            shared = {r["seed"] for r in items} & {r["seed"] for r in ref_runs}
-            if (m, v) != (method, variant) or not shared:
-                continue
-            items, paired = [r for r in items if r["seed"] in shared], [r for r in ref_runs if r["seed"] in shared]
-            if gain(paired) < WEAK_TEACHER_GAIN:
-                continue
-            adj.append(adjusted(items))
-            ref.append(adjusted(paired))
-            agree.append(sum(r["test"]["agreement"] for r in items) / len(items))
-            ref_agree.append(sum(r["test"]["agreement"] for r in paired) / len(paired))
-        if adj:
-            n = len(adj)
-            rows.append([method, variant, n, sum(a >= 0.6 for a in adj), sum(a >= b - 1e-9 for a, b in zip(adj, ref)),
-                         f"{statistics.median(adj):.2f}", f"{statistics.median(ref):.2f}", f"{sum(agree) / n:.3f}",
-                         f"{sum(ref_agree) / n:.3f}"])
-    if not rows:
-        return []
-    return ["## Against real-data KD, cell by cell", "",
-            "- cells: dataset × teacher × student whose teacher is at least "
-            f"{WEAK_TEACHER_GAIN} above the majority class, each on the seeds both the method and real-data KD "
-            "ran (chance-adjusted accuracy from the means over those seeds).", "",
-            *table(["method", "variant", "cells", "≥ 0.6 of the gain", "≥ real-data KD", "median chance-adjusted",
-                    "real-data KD's", "mean agreement", "real-data KD's"], rows), ""]
+        cells = {k[:3]: items for k, items in groups.items() if k[3:] == (method, variant)}
+        own = [(adjusted(items), _agreement(items)) for items in cells.values() if gain(items) >= WEAK_TEACHER_GAIN]
+        if own:
+            seeds = sorted({r["seed"] for items in cells.values() for r in items})
+            every.append([method, variant, ", ".join(map(str, seeds)), len(own), sum(a >= 0.6 for a, _ in own),
+                          f"{statistics.median(a for a, _ in own):.2f}", f"{sum(g for _, g in own) / len(own):.3f}"])
+        pairs = []
+        for cell, items in cells.items():
+            shared = {r["seed"] for r in items} & {r["seed"] for r in real.get(cell, [])}
+            mine, ref = [r for r in items if r["seed"] in shared], [r for r in real.get(cell, []) if r["seed"] in shared]
+            if shared and gain(ref) >= WEAK_TEACHER_GAIN:
+                pairs.append((adjusted(mine), adjusted(ref), _agreement(mine), _agreement(ref)))
+        if pairs:
+            n = len(pairs)
+            against.append([method, variant, n, sum(p[0] >= 0.6 for p in pairs), sum(p[0] >= p[1] - 1e-9 for p in pairs),
+                            f"{statistics.median(p[0] for p in pairs):.2f}", f"{statistics.median(p[1] for p in pairs):.2f}",
+                            f"{sum(p[2] for p in pairs) / n:.3f}", f"{sum(p[3] for p in pairs) / n:.3f}"])
+    lines = []
+    if every:
+        lines += ["## Summary over the cells", "",
+                  f"- cells: dataset × teacher × student whose teacher is at least {WEAK_TEACHER_GAIN} above the "
+                  "majority class over the method's seeds; chance-adjusted accuracy from the means over seeds.", "",
+                  *table(["method", "variant", "seeds", "cells", "≥ 0.6 of the gain", "median chance-adjusted",
+                          "mean agreement"], every), ""]
+    if against:
+        lines += ["## Against real-data KD, cell by cell", "",
+                  "- the same on the seeds both the method and real-data KD ran, each cell set against real-data KD's "
+                  "own figure there.", "",
+                  *table(["method", "variant", "cells", "≥ 0.6 of the gain", "≥ real-data KD", "median chance-adjusted",
+                          "real-data KD's", "mean agreement", "real-data KD's"], against), ""]
+    return lines
+
+
+def _agreement(items: List[Dict]) -> float:
+    return sum(r["test"]["agreement"] for r in items) / len(items)
 
 
 def structure_table(runs: List[Dict], teachers: List[Dict]) -> List[str]:

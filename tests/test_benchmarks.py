@@ -319,13 +319,17 @@ def test_gap_analysis_splits_the_deficit_by_slice(bench):
     assert gap_analysis.render([dict(benchmark="distill")]) is None
 
 
-def test_teacher_only_table_sets_every_cell_against_real_data_kd_on_shared_seeds(bench):
+def test_teacher_only_table_summarises_cells_and_sets_them_against_real_data_kd_on_shared_seeds(bench):
     teacher_only = bench("teacher_only")
     text = teacher_only.render(_hand_made_runs()["teacher_only.md"])
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| MUTAG | resgcn → ")]
     # real-data KD ran seed 0 only: (0.82 - 0.65) / (0.85 - 0.65) = 0.85, beside the two seeds of the prior
     assert rows[0][1:3] == ["resgcn → gcn-3-32", "prior"] and rows[0][7] == "0.820 ± 0.000 (0.85) [1]"
     assert rows[1][7] == "0.760 ± 0.000 (0.55) [1]" and rows[1][-1] == "2 |"
+    every = [line for line in text.split("Summary over the cells")[1].split("##")[0].splitlines()
+             if line.startswith("| prior")]
+    assert every == ["| prior | teacher-only | 0, 1 | 2 | 2 | 0.65 | 0.900 |",
+                     "| prior | with-statistics | 0, 1 | 2 | 2 | 0.75 | 0.900 |"]
     summary = {tuple(r[:2]): r[2:] for r in (line[2:].split(" | ") for line in text.split("cell by cell")[1].splitlines()
                                              if line.startswith("| prior"))}
     # on seed 0: teacher only 0.65 in both cells (≥ 0.6), ahead of real-data KD's 0.55, behind its 0.85
