@@ -6,9 +6,11 @@ statistics of its training graphs: the **teacher-only** variant is dfkd's defaul
 The **with-statistics** variant hands the same teacher the size and degree statistics of its training
 graphs (what a dfkd checkpoint would carry). Students: one of the teacher's family (or the nearest zoo
 model) and one of another family. Scores as in ``distill_benchmark.py``: test graphs (the teacher's 30%),
-the teacher's validation graphs, and agreement on its fitting graphs.
+the teacher's validation graphs, and agreement on its fitting graphs. ``--methods real`` distils the same
+students on the teacher's fitting graphs (real-data KD), the figure every data-free cell is set against.
 
     python benchmarks/teacher_only.py --datasets MUTAG --families resgcn --seeds 0
+    python benchmarks/teacher_only.py --variants teacher-only --methods prior real
 """
 from __future__ import annotations
 
