@@ -340,7 +340,8 @@ READING = [
     "of the same mean degree are unions of cliques (ego-networks) and which are not; degree-law graphs of that "
     "degree get the other class from the teacher, so the student learns a rule that real graphs break. "
     "Drawing half the graphs as clique unions (`cliques`) helps on IMDB-B without the default's mining, not on "
-    "top of it (`cliques+disagreement`), and hurts on molecules (MUTAG, PROTEINS); the teacher's BatchNorm statistics cannot tell the two families apart (a batch of its own training "
+    "top of it (`cliques+disagreement`), and hurts on molecules (MUTAG, PROTEINS); the teacher's BatchNorm "
+    "statistics cannot tell the two families apart (a batch of its own training "
     "graphs matches them no better than degree-law graphs do), so it is an option for teachers of "
     "co-membership networks, off by default.",
     "- **Tuned targets do not help.** A softer KL (`t4`) and logit matching (`logit-mse`) lose agreement; "

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dev_teachers  # noqa: E402
 from common import DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, mean_std, provenance, read_runs, table  # noqa: E402
 from distill_benchmark import METHODS, distill_run  # noqa: E402
-from leaderboard import adjusted, gain  # noqa: E402
+from leaderboard import adjusted, gain, mean  # noqa: E402
 
 from dfkd.evaluate import WEAK_TEACHER_GAIN  # noqa: E402
 
@@ -126,7 +126,8 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         rows.append([key[0], f"{key[1]} → {key[2]}", key[3],
                      mean_std([r["test"]["teacher_accuracy"] for r in any_items]) + weak,
                      f"{sum(r['test']['majority_accuracy'] for r in any_items) / len(any_items):.3f}",
-                     *cells, _real_cell(real.get(key[:3], [])), *agree, len(any_items)])
+                     *cells, _real_cell(real.get(key[:3], [])), *agree,
+                     len(any_items)])
     return "\n".join([
         "# Teacher-only distillation of development teachers", "",
         *header_lines(runs, ["teacher_only.jsonl", "dev_teachers.jsonl"]),
@@ -160,20 +161,22 @@ def summary_tables(groups: Dict[tuple, List[Dict]], real: Dict[tuple, List[Dict]
         cells = {k[:3]: items for k, items in groups.items() if k[3:] == (method, variant)}
         own = [(adjusted(items), _agreement(items)) for items in cells.values() if gain(items) >= WEAK_TEACHER_GAIN]
         if own:
+            adj, agree = zip(*own)
             seeds = sorted({r["seed"] for items in cells.values() for r in items})
-            every.append([method, variant, ", ".join(map(str, seeds)), len(own), sum(a >= 0.6 for a, _ in own),
-                          f"{statistics.median(a for a, _ in own):.2f}", f"{sum(g for _, g in own) / len(own):.3f}"])
-        pairs = []
+            every.append([method, variant, ", ".join(map(str, seeds)), len(own), sum(a >= 0.6 for a in adj),
+                          f"{statistics.median(adj):.2f}", f"{mean(agree):.3f}"])
+        pairs = []  # (chance-adjusted, real-data KD's, agreement, real-data KD's) per cell, on shared seeds
         for cell, items in cells.items():
             shared = {r["seed"] for r in items} & {r["seed"] for r in real.get(cell, [])}
-            mine, ref = [r for r in items if r["seed"] in shared], [r for r in real.get(cell, []) if r["seed"] in shared]
+            mine = [r for r in items if r["seed"] in shared]
+            ref = [r for r in real.get(cell, []) if r["seed"] in shared]
             if shared and gain(ref) >= WEAK_TEACHER_GAIN:
                 pairs.append((adjusted(mine), adjusted(ref), _agreement(mine), _agreement(ref)))
         if pairs:
-            n = len(pairs)
-            against.append([method, variant, n, sum(p[0] >= 0.6 for p in pairs), sum(p[0] >= p[1] - 1e-9 for p in pairs),
-                            f"{statistics.median(p[0] for p in pairs):.2f}", f"{statistics.median(p[1] for p in pairs):.2f}",
-                            f"{sum(p[2] for p in pairs) / n:.3f}", f"{sum(p[3] for p in pairs) / n:.3f}"])
+            adj, ref_adj, agree, ref_agree = zip(*pairs)
+            against.append([method, variant, len(pairs), sum(a >= 0.6 for a in adj),
+                            sum(a >= b - 1e-9 for a, b in zip(adj, ref_adj)), f"{statistics.median(adj):.2f}",
+                            f"{statistics.median(ref_adj):.2f}", f"{mean(agree):.3f}", f"{mean(ref_agree):.3f}"])
     lines = []
     if every:
         lines += ["## Summary over the cells", "",
@@ -183,15 +186,15 @@ def summary_tables(groups: Dict[tuple, List[Dict]], real: Dict[tuple, List[Dict]
                           "mean agreement"], every), ""]
     if against:
         lines += ["## Against real-data KD, cell by cell", "",
-                  "- the same on the seeds both the method and real-data KD ran, each cell set against real-data KD's "
-                  "own figure there.", "",
-                  *table(["method", "variant", "cells", "≥ 0.6 of the gain", "≥ real-data KD", "median chance-adjusted",
-                          "real-data KD's", "mean agreement", "real-data KD's"], against), ""]
+                  "- the same on the seeds both the method and real-data KD ran, each cell set against real-data "
+                  "KD's own figure there.", "",
+                  *table(["method", "variant", "cells", "≥ 0.6 of the gain", "≥ real-data KD",
+                          "median chance-adjusted", "real-data KD's", "mean agreement", "real-data KD's"], against), ""]
     return lines
 
 
 def _agreement(items: List[Dict]) -> float:
-    return sum(r["test"]["agreement"] for r in items) / len(items)
+    return mean([r["test"]["agreement"] for r in items])
 
 
 def structure_table(runs: List[Dict], teachers: List[Dict]) -> List[str]:
