@@ -4,7 +4,9 @@ Each teacher is a bare ``state_dict`` of a plain PyTorch Geometric model, loaded
 (:func:`dfkd.checkpoint.load_code_teacher`, as ``--teacher-module benchmarks.dev_teachers:build``) with no
 statistics of its training graphs: the **teacher-only** variant is dfkd's default recipe on exactly that.
 The **with-statistics** variant hands the same teacher the size and degree statistics of its training
-graphs (what a dfkd checkpoint would carry). Students: one of the teacher's family (or the nearest zoo
+graphs (what a dfkd checkpoint carried before it recorded node-type shares); **type-frequencies** hands it only
+the share of each one-hot node type among its training nodes (``--set type_frequencies=[...]``), which a
+teacher without BatchNorm gives nothing to infer from. Students: one of the teacher's family (or the nearest zoo
 model) and one of another family. Scores as in ``distill_benchmark.py``: test graphs (the teacher's 30%),
 the teacher's validation graphs, and agreement on its fitting graphs. ``--methods real`` distils the same
 students on the teacher's fitting graphs (real-data KD), the figure every data-free cell is set against.
@@ -41,7 +43,9 @@ RAW = os.path.join(RUNS, "teacher_only.jsonl")
 # teacher family -> (a student of its family or the nearest zoo model, a student of another family)
 STUDENTS = {"resgcn": ("gcn-3-32", "gin-2-32"), "sage": ("sage-3-32", "gin-2-32"),
             "gin_nobn": ("gin-2-32", "gcn-3-32"), "gat": ("gcn-3-32", "gin-2-32")}
-VARIANTS = ("teacher-only", "with-statistics")
+VARIANTS = ("teacher-only", "with-statistics", "type-frequencies")
+TITLES = {"teacher-only": "teacher-only", "with-statistics": "with statistics",
+          "type-frequencies": "with type frequencies"}
 REAL = "real"  # KD on the teacher's own fitting graphs: the ceiling every data-free cell is set against
 
 
@@ -74,17 +78,24 @@ def main(argv=None) -> int:
                                                         num_classes=dataset.num_classes))
                 for student in STUDENTS[family]:
                     for variant in args.variants:
-                        stats = size_stats(parts["fit"] + parts["val"]) if variant == "with-statistics" else None
+                        stats = size_stats(parts["fit"] + parts["val"])
                         for method in args.methods:
+                            options = dict(METHODS[method]["options"])
+                            if variant == "type-frequencies":
+                                if METHODS[method]["generator"] != "prior" or dataset.feature_spec.encoding != "one_hot":
+                                    continue  # an option of the prior generator, for one-hot node types
+                                options["type_frequencies"] = stats.type_frequencies
                             run = dict(benchmark="teacher_only", dataset=name, family=family, seed=seed,
                                        student=student, variant=variant, method=method, epochs=args.epochs,
                                        num_graphs=args.num_graphs)
                             # Re-read: processes working through the datasets in different orders share the file.
                             if run_key(run) in {run_key(r) for r in read_runs([args.raw])}:
                                 continue
-                            run.update(distill_run(dataclasses.replace(teacher, size_stats=stats), student,
-                                                   METHODS[method], dict(METHODS[method]["options"]), parts, seed,
-                                                   args))
+                            # Size and degree statistics only, as the variant's runs before type shares were kept.
+                            given = (dataclasses.replace(stats, type_frequencies=None)
+                                     if variant == "with-statistics" else None)
+                            run.update(distill_run(dataclasses.replace(teacher, size_stats=given), student,
+                                                   METHODS[method], options, parts, seed, args))
                             append_run(args.raw, {**run, **provenance()})
                             print(json.dumps({k: run[k] for k in ("dataset", "family", "seed", "student", "variant",
                                                                   "method")}),
@@ -134,13 +145,13 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         "- teachers: `dev_teachers.py` (plain PyG models trained outside dfkd), loaded as bare state_dicts through "
         "`--teacher-module`; **teacher-only**: no statistics of the training graphs (dfkd's default recipe infers "
         "what it needs from the teacher); **with-statistics**: the same teacher given its training graphs' size "
-        "and degree statistics.",
+        "and degree statistics; **with type frequencies**: teacher-only but for the share of each node type among "
+        "its training nodes (`--set type_frequencies=[...]`).",
         "- cell: student test accuracy, mean ± std over seeds (chance-adjusted accuracy from the means); "
         f"⚠: teacher less than {WEAK_TEACHER_GAIN} above the majority class; **real-data KD**: the same student "
         "distilled on the teacher's own fitting graphs (`--methods real`; its seeds in brackets).", "",
-        *table(["dataset", "teacher → student", "method", "teacher acc", "majority", "teacher-only",
-                "with statistics", "real-data KD", "agreement (teacher-only)", "agreement (with statistics)",
-                "seeds"], rows), "",
+        *table(["dataset", "teacher → student", "method", "teacher acc", "majority", *(TITLES[v] for v in VARIANTS),
+                "real-data KD", *(f"agreement ({TITLES[v]})" for v in VARIANTS), "seeds"], rows), "",
         *summary_tables(groups, real),
         *structure_table(runs, [r for r in all_runs if r.get("benchmark") == "dev_teachers"])])
 

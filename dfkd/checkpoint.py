@@ -421,7 +421,8 @@ class Checkpoint:
 
 # Field annotations (strings under ``from __future__ import annotations``) -> accepted Python types.
 _FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list,),
-                "Optional[float]": (int, float, type(None)), "Optional[int]": (int, type(None))}
+                "Optional[float]": (int, float, type(None)), "Optional[int]": (int, type(None)),
+                "Optional[List[float]]": (list, type(None))}
 
 
 def _short(value: Any) -> str:
@@ -459,6 +460,9 @@ def _inconsistency(config: ModelConfig, spec: Optional[FeatureSpec], stats: Opti
     if stats is not None and not (0 <= stats.min_nodes <= stats.max_nodes and stats.mean_degree >= 0):
         return (f"size_stats out of order (min_nodes {stats.min_nodes}, max_nodes {stats.max_nodes}, "
                 f"mean_degree {stats.mean_degree})")
+    if stats is not None and stats.type_frequencies is not None and spec is not None and spec.categorical \
+            and len(stats.type_frequencies) != spec.dim:
+        return f"size_stats.type_frequencies has {len(stats.type_frequencies)} entries for feature_spec.dim {spec.dim}"
     return ""
 
 

@@ -7,7 +7,8 @@ the object it describes with one call.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional, Type, TypeVar
+import math
+from typing import Any, Dict, List, Optional, Sequence, Type, TypeVar
 
 T = TypeVar("T", bound="Config")
 
@@ -108,6 +109,18 @@ class FeatureSpec(Config):
         return self.encoding in ("one_hot", "degree")
 
 
+def check_frequencies(values: Sequence[float], name: str) -> List[float]:
+    """``values`` as a list of floats, or a one-line ``ValueError`` naming ``name`` when they are not a
+    distribution's weights (finite, non-negative, not all zero)."""
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers, one per node type, got {values!r}") from None
+    if not out or any(not math.isfinite(v) or v < 0 for v in out) or sum(out) <= 0:
+        raise ValueError(f"{name} must be non-negative numbers, one per node type, not all zero, got {values!r}")
+    return out
+
+
 @dataclasses.dataclass
 class GraphSizeStats(Config):
     """Size statistics of the graphs a model was trained on (no graphs themselves).
@@ -119,6 +132,9 @@ class GraphSizeStats(Config):
         mean_degree: mean node degree over all nodes.
         degree_var: variance of the node degree over all nodes (``None`` in checkpoints written before
             dfkd 0.2): with ``mean_degree`` it sets how regular the synthetic structure is.
+        type_frequencies: ``[F]`` share of the nodes in each column of a one-hot node feature (node types;
+            degree buckets for a degree encoding), summing to 1; ``None`` for continuous features and in
+            checkpoints written before it was recorded. The generators draw node types from it.
     """
 
     min_nodes: int
@@ -126,6 +142,11 @@ class GraphSizeStats(Config):
     mean_nodes: float
     mean_degree: float
     degree_var: Optional[float] = None
+    type_frequencies: Optional[List[float]] = None
+
+    def __post_init__(self) -> None:
+        if self.type_frequencies is not None:
+            self.type_frequencies = check_frequencies(self.type_frequencies, "size_stats.type_frequencies")
 
     @property
     def degree_dispersion(self) -> Optional[float]:

@@ -215,7 +215,8 @@ class GraphGenerator(ABC):
         """The distribution of the one-hot node features (types, or degrees for degree encodings) and its
         source entry (:meth:`log_sources`).
 
-        Inverted from the teacher's first BatchNorm layer on the structure given
+        Given frequencies win (:meth:`given_type_frequencies`: the config's ``type_frequencies``, else the
+        checkpoint's training-set ones). Otherwise inverted from the teacher's first BatchNorm layer on the structure given
         (:func:`~dfkd.generators.priors.estimate_type_prior`; on BatchNorm teachers it puts 0.03-0.5% on types
         never seen in training, so nothing is masked: the weight test below can miss a column that short
         training left inside its initial bound). A teacher without BatchNorm gets, with ``uniform_fallback``,
@@ -228,6 +229,9 @@ class GraphGenerator(ABC):
         """
         if not enabled:
             return None, ("option", "uniform")
+        given = self.given_type_frequencies()
+        if given is not None:
+            return given[0].to(edge_index.device), given[1]
         dim = self.feature_spec.dim
         fitted, _ = estimate_type_prior(self.teacher, dim, edge_index, node_graph, num_graphs)
         if fitted is not None:
@@ -238,6 +242,29 @@ class GraphGenerator(ABC):
                     ("teacher", f"uniform among the {int(columns.sum())} of {dim} its first layer was trained on"))
         return None, ("fallback", "uniform (the teacher has no BatchNorm running statistics to invert a "
                                   "distribution from)")
+
+    def given_type_frequencies(self) -> Optional[Tuple[Tensor, Tuple[str, str]]]:
+        """``([F] distribution, source entry)`` of the one-hot node features when it is known rather than
+        inferred: the config's ``type_frequencies`` (an option), else the checkpoint's
+        ``size_stats.type_frequencies`` (its training nodes' shares); ``None`` when neither is given.
+
+        A teacher without BatchNorm has no statistics to read types from; on an NCI1 GIN without normalisation
+        its student's agreement on the teacher's fitting graphs went from 0.48 (uniform among the trained types)
+        to 0.95 with the training frequencies (``benchmarks/results/gap_analysis.md``).
+        """
+        dim = self.feature_spec.dim
+        stats = self.size_stats.type_frequencies if self.size_stats is not None else None
+        for values, source, name in ((getattr(self.config, "type_frequencies", None), "option", "type_frequencies"),
+                                     (stats, "checkpoint", "the checkpoint's size_stats.type_frequencies")):
+            if values is None:
+                continue
+            if len(values) != dim:
+                raise ValueError(f"{name} has {len(values)} entries for a {dim}-wide one-hot node feature: give one "
+                                 "per column, in the feature's column order")
+            probs = torch.tensor([float(v) for v in values])
+            entry = "as set" if source == "option" else "its training nodes' shares"
+            return probs / probs.sum(), (source, entry)
+        return None
 
     def log_sources(self, quantities: Dict[str, Tuple[str, str]]) -> None:
         """Say at the start of a run where its structure comes from, one line per source: set by options,

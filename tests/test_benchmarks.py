@@ -188,6 +188,8 @@ def _hand_made_runs():
                                synthetic=dict(mean_nodes=20.0, mean_edges=22.0), **PROVENANCE)
                           for seed in (0, 1) for st in ("gcn-3-32", "gin-2-32")
                           for v, acc in (("teacher-only", 0.78), ("with-statistics", 0.8))]
+    teacher_only += [dict(teacher_only[-1], seed=seed, student="gcn-3-32", variant="type-frequencies",
+                          test=scores(acc), val=scores(acc)) for seed, acc in ((0, 0.83), (1, 0.85))]
     teacher_only += [dict(teacher_only[-1], seed=0, student=st, variant="teacher-only", method="real", test=scores(acc),
                           val=scores(acc)) for st, acc in (("gcn-3-32", 0.82), ("gin-2-32", 0.76))]
     distributed = []
@@ -324,11 +326,14 @@ def test_teacher_only_table_summarises_cells_and_sets_them_against_real_data_kd_
     text = teacher_only.render(_hand_made_runs()["teacher_only.md"])
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| MUTAG | resgcn → ")]
     # real-data KD ran seed 0 only: (0.82 - 0.65) / (0.85 - 0.65) = 0.85, beside the two seeds of the prior
-    assert rows[0][1:3] == ["resgcn → gcn-3-32", "prior"] and rows[0][7] == "0.820 ± 0.000 (0.85) [1]"
-    assert rows[1][7] == "0.760 ± 0.000 (0.55) [1]" and rows[1][-1] == "2 |"
+    assert rows[0][1:3] == ["resgcn → gcn-3-32", "prior"] and rows[0][8] == "0.820 ± 0.000 (0.85) [1]"
+    assert rows[1][8] == "0.760 ± 0.000 (0.55) [1]" and rows[1][-1] == "2 |"
+    # type frequencies ran for the GCN student only: (0.84 - 0.65) / (0.85 - 0.65) = 0.95
+    assert rows[0][7] == "0.840 ± 0.014 (0.95)" and rows[1][7] == "–" and rows[1][11] == "–"
     every = [line for line in text.split("Summary over the cells")[1].split("##")[0].splitlines()
              if line.startswith("| prior")]
     assert every == ["| prior | teacher-only | 0, 1 | 2 | 2 | 0.65 | 0.900 |",
+                     "| prior | type-frequencies | 0, 1 | 1 | 1 | 0.95 | 0.900 |",
                      "| prior | with-statistics | 0, 1 | 2 | 2 | 0.75 | 0.900 |"]
     summary = {tuple(r[:2]): r[2:] for r in (line[2:].split(" | ") for line in text.split("cell by cell")[1].splitlines()
                                              if line.startswith("| prior"))}

@@ -183,12 +183,23 @@ def test_generate_conditional_class(cli_teacher, tmp_path, capsys):
     assert SyntheticGraphSet.load(out).target.tolist() == [1] * 6
 
 
+def test_generate_draws_node_types_from_the_shares_set(cli_teacher, tmp_path):
+    from dfkd.generators import SyntheticGraphSet
+
+    out = str(tmp_path / "carbon.pt")
+    assert main(["generate", "--teacher", cli_teacher, "--num-graphs", "8", "--out", out,
+                 "--set", "type_frequencies=[0,0,1,0,0,0,0]", "--quiet"]) == 0
+    x = SyntheticGraphSet.load(out).x
+    assert bool((x.argmax(-1) == 2).all())  # every node of the one type given a share
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--nodes", "ten:20"], "write MIN:MAX"),
         (["--set", "bogus=1"], "has no option(s) ['bogus']"),
         (["--set", "novalue"], "write KEY=VALUE"),
+        (["--set", "type_frequencies=[1,0]"], "2 entries for a 7-wide one-hot node feature"),
         (["--generator", "gfkd", "--estimator", "magic"], "unknown estimator"),
         (["--iterations", "5"], "generator 'prior' does not optimise anything"),
         (["--generator", "vae"], "no generator 'vae' registered"),

@@ -81,14 +81,28 @@ def encode_graphs(raw: List[RawGraph]) -> Tuple[List[Data], FeatureSpec, List[in
 
 
 def size_stats(data_list) -> GraphSizeStats:
-    """Aggregate node-count and degree statistics of a list of graphs."""
+    """Aggregate node-count and degree statistics of a list of graphs, and the share of each one-hot node
+    feature column when every graph's ``x`` is one-hot."""
     nodes = torch.tensor([d.num_nodes for d in data_list], dtype=torch.float)
     degrees = torch.cat([torch.bincount(d.edge_index[0], minlength=d.num_nodes) for d in data_list]).float()
     return GraphSizeStats(
         min_nodes=int(nodes.min()), max_nodes=int(nodes.max()), mean_nodes=round(float(nodes.mean()), 3),
         mean_degree=round(float(degrees.mean()), 3) if degrees.numel() else 0.0,
         degree_var=round(float(degrees.var(unbiased=False)), 3) if degrees.numel() else 0.0,
+        type_frequencies=one_hot_frequencies(data_list),
     )
+
+
+def one_hot_frequencies(data_list) -> Optional[List[float]]:
+    """``[F]`` share of the nodes in each column of the graphs' one-hot ``x`` (rounded to 1e-5), or ``None``
+    when some graph has no ``x`` or a row that is not one-hot."""
+    xs = [getattr(d, "x", None) for d in data_list]
+    if not xs or any(x is None or x.dim() != 2 for x in xs) or len({x.size(1) for x in xs}) != 1:
+        return None
+    x = torch.cat(xs)
+    if x.size(0) == 0 or not bool(((x == 0) | (x == 1)).all()) or not bool((x.sum(1) == 1).all()):
+        return None
+    return [round(float(v), 5) for v in x.sum(0) / x.size(0)]
 
 
 class GINFormatDataset(InMemoryDataset):

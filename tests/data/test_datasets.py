@@ -65,6 +65,21 @@ def test_size_stats(mutag):
     assert 0.15 < stats.degree_dispersion < 0.4
 
 
+def test_size_stats_type_frequencies_by_hand(mutag):
+    from torch_geometric.data import Data
+    import torch
+
+    ei = torch.tensor([[0, 1], [1, 0]])
+    a = Data(x=torch.tensor([[1.0, 0, 0], [0, 0, 1]]), edge_index=ei, num_nodes=2)
+    b = Data(x=torch.tensor([[1.0, 0, 0], [1, 0, 0]]), edge_index=ei, num_nodes=2)
+    assert size_stats([a, b]).type_frequencies == [0.75, 0.0, 0.25]
+    # Not one-hot (continuous features, or no features): nothing to count.
+    assert size_stats([a, Data(x=torch.tensor([[0.5, 0.5, 0], [1, 0, 0]]), edge_index=ei)]).type_frequencies is None
+    assert size_stats([Data(edge_index=ei, num_nodes=2)]).type_frequencies is None
+    shares = size_stats(list(mutag)).type_frequencies
+    assert len(shares) == 7 and abs(sum(shares) - 1) < 1e-3 and max(shares) > 0.7  # mostly carbon
+
+
 def test_size_stats_degree_moments_by_hand():
     from torch_geometric.data import Data
     import torch

@@ -31,11 +31,18 @@ def test_run_says_where_its_structure_comes_from(tiny_teacher, caplog):
 
     with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
         make_generator("prior", tiny_teacher).build(0)
+    [line] = [r for r in caplog.records if r.name == "dfkd.generators.base"]
+    assert line.levelno == logging.INFO and "from the checkpoint's training statistics: node counts" in line.getMessage()
+    assert "degree dispersion" in line.getMessage() and "node types its training nodes' shares" in line.getMessage()
+
+    caplog.clear()  # a checkpoint without node-type shares: read off the teacher's BatchNorm layer
+    older = dataclasses.replace(tiny_teacher, size_stats=tiny_teacher.size_stats.replace(type_frequencies=None))
+    with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
+        make_generator("prior", older).build(0)
     lines = [r for r in caplog.records if r.name == "dfkd.generators.base"]
     assert [r.levelno for r in lines] == [logging.INFO, logging.INFO]
     assert "inferred from the teacher: node types from its first BatchNorm layer" in lines[0].getMessage()
     assert "from the checkpoint's training statistics: node counts" in lines[1].getMessage()
-    assert "degree dispersion" in lines[1].getMessage()
 
     caplog.clear()
     bare = dataclasses.replace(tiny_teacher, size_stats=None)

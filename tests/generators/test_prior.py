@@ -58,7 +58,8 @@ def test_degree_law_follows_the_checkpoint_statistics(tiny_teacher):
 
 
 def test_node_types_follow_the_inverted_prior(tiny_teacher):
-    gen = PriorGraphGenerator.from_checkpoint(tiny_teacher, balance=1).build(0)
+    stats = tiny_teacher.size_stats.replace(type_frequencies=None)  # a checkpoint without node-type shares
+    gen = PriorGraphGenerator(tiny_teacher.build_model(), tiny_teacher.feature_spec, 2, stats, balance=1).build(0)
     graphs = gen.generate(300, seed=3)
     freq = graphs.x.mean(0)
     assert torch.allclose(freq, gen.type_probs, atol=0.03)
@@ -232,3 +233,32 @@ def test_teacher_without_batchnorm_gets_uniform_types_with_a_warning(caplog):
         gen = PriorGraphGenerator(teacher, spec, 2).build(0)
     assert torch.allclose(gen.type_probs, torch.full((4,), 0.25))
     assert "no BatchNorm running statistics" in caplog.text
+
+
+def test_node_types_follow_given_frequencies_from_the_option_or_the_checkpoint(tiny_teacher):
+    model, spec = tiny_teacher.build_model(), tiny_teacher.feature_spec
+    shares = [0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 1.0]  # normalised: 0.75 and 0.25
+    by_option = PriorGraphGenerator(model, spec, 2, balance=1, type_frequencies=shares).build(0)
+    expected = torch.tensor([0, 0, 0.75, 0, 0, 0, 0.25])
+    assert torch.allclose(by_option.type_probs, expected)
+    x = by_option.generate(200, seed=1, show_progress=False).x
+    assert x[:, [0, 1, 3, 4, 5]].sum() == 0 and abs(float(x[:, 2].mean()) - 0.75) < 0.03
+    # The checkpoint's training shares are used when no option is set; the option wins over them.
+    stats = tiny_teacher.size_stats
+    assert stats.type_frequencies is not None and len(stats.type_frequencies) == spec.dim
+    from_stats = PriorGraphGenerator.from_checkpoint(tiny_teacher).build(0)
+    assert torch.allclose(from_stats.type_probs, torch.tensor(stats.type_frequencies) / sum(stats.type_frequencies))
+    assert torch.allclose(PriorGraphGenerator.from_checkpoint(tiny_teacher, type_frequencies=shares).build(0).type_probs,
+                          expected)
+
+
+def test_given_type_frequencies_of_the_wrong_width_or_sign_are_refused(tiny_teacher):
+    with pytest.raises(ValueError, match="3 entries for a 7-wide one-hot node feature"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, type_frequencies=[0.5, 0.3, 0.2]).build(0)
+    with pytest.raises(ValueError, match="type_frequencies must be non-negative"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, type_frequencies=[1.0, -0.5] + [0.0] * 5)
+    with pytest.raises(ValueError, match="one per node type"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, type_frequencies="carbon")
+    degree = dfkd.build_model("gin-2-8", in_channels=5, out_channels=2)
+    with pytest.raises(ValueError, match="degree-encoded: drop the option"):
+        PriorGraphGenerator(degree, FeatureSpec(dim=5, encoding="degree"), 2, type_frequencies=[1.0] * 5).build(0)

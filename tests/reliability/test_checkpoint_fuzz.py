@@ -121,3 +121,17 @@ def test_huge_size_statistics_are_refused_before_generating(corpus, tmp_path, ca
                  "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "beyond 1,000,000 nodes per graph" in err and "--nodes MIN:MAX" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("shares, message", [([0.5, 0.5], "type_frequencies has 2 entries for feature_spec.dim"),
+                                             ([-1.0] * 7, "must be non-negative"), ("CCO", "expected Optional[List[float]]")])
+def test_bad_node_type_shares_are_a_damaged_checkpoint_in_one_line(corpus, tmp_path, shares, message):
+    base = corpus.base_checkpoint()
+    path = str(tmp_path / "types.pt")
+    torch.save({**base, "size_stats": {**base["size_stats"], "type_frequencies": shares}}, path)
+    with pytest.raises(CheckpointError, match="damaged dfkd checkpoint") as info:
+        load_checkpoint(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    good = [0.7] + [0.05] * 6
+    torch.save({**base, "size_stats": {**base["size_stats"], "type_frequencies": good}}, path)
+    assert load_checkpoint(path).size_stats.type_frequencies == good
