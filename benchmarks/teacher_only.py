@@ -6,7 +6,8 @@ statistics of its training graphs: the **teacher-only** variant is dfkd's defaul
 The **with-statistics** variant hands the same teacher the size and degree statistics of its training
 graphs (what a dfkd checkpoint carried before it recorded node-type shares); **type-frequencies** hands it only
 the share of each one-hot node type among its training nodes (``--set type_frequencies=[...]``), which a
-teacher without BatchNorm gives nothing to infer from. Students: one of the teacher's family (or the nearest zoo
+teacher without BatchNorm gives nothing to infer from; **all-statistics** hands it both (what a dfkd checkpoint
+carries now). Students: one of the teacher's family (or the nearest zoo
 model) and one of another family. Scores as in ``distill_benchmark.py``: test graphs (the teacher's 30%),
 the teacher's validation graphs, and agreement on its fitting graphs. ``--methods real`` distils the same
 students on the teacher's fitting graphs (real-data KD), the figure every data-free cell is set against.
@@ -43,9 +44,10 @@ RAW = os.path.join(RUNS, "teacher_only.jsonl")
 # teacher family -> (a student of its family or the nearest zoo model, a student of another family)
 STUDENTS = {"resgcn": ("gcn-3-32", "gin-2-32"), "sage": ("sage-3-32", "gin-2-32"),
             "gin_nobn": ("gin-2-32", "gcn-3-32"), "gat": ("gcn-3-32", "gin-2-32")}
-VARIANTS = ("teacher-only", "with-statistics", "type-frequencies")
+VARIANTS = ("teacher-only", "with-statistics", "type-frequencies", "all-statistics")
 TITLES = {"teacher-only": "teacher-only", "with-statistics": "with statistics",
-          "type-frequencies": "with type frequencies"}
+          "type-frequencies": "with type frequencies", "all-statistics": "with statistics and type frequencies"}
+TYPE_VARIANTS = ("type-frequencies", "all-statistics")  # only for one-hot node types
 REAL = "real"  # KD on the teacher's own fitting graphs: the ceiling every data-free cell is set against
 
 
@@ -81,9 +83,10 @@ def main(argv=None) -> int:
                         stats = size_stats(parts["fit"] + parts["val"])
                         for method in args.methods:
                             options = dict(METHODS[method]["options"])
+                            if variant in TYPE_VARIANTS and (METHODS[method]["generator"] != "prior"
+                                                             or dataset.feature_spec.encoding != "one_hot"):
+                                continue  # the prior generator's node types, for one-hot features
                             if variant == "type-frequencies":
-                                if METHODS[method]["generator"] != "prior" or dataset.feature_spec.encoding != "one_hot":
-                                    continue  # an option of the prior generator, for one-hot node types
                                 options["type_frequencies"] = stats.type_frequencies
                             run = dict(benchmark="teacher_only", dataset=name, family=family, seed=seed,
                                        student=student, variant=variant, method=method, epochs=args.epochs,
@@ -91,9 +94,9 @@ def main(argv=None) -> int:
                             # Re-read: processes working through the datasets in different orders share the file.
                             if run_key(run) in {run_key(r) for r in read_runs([args.raw])}:
                                 continue
-                            # Size and degree statistics only, as the variant's runs before type shares were kept.
-                            given = (dataclasses.replace(stats, type_frequencies=None)
-                                     if variant == "with-statistics" else None)
+                            # with-statistics: size and degree only, as its runs before type shares were kept.
+                            given = {"with-statistics": dataclasses.replace(stats, type_frequencies=None),
+                                     "all-statistics": stats}.get(variant)
                             run.update(distill_run(dataclasses.replace(teacher, size_stats=given), student,
                                                    METHODS[method], options, parts, seed, args))
                             append_run(args.raw, {**run, **provenance()})
@@ -146,7 +149,8 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         "`--teacher-module`; **teacher-only**: no statistics of the training graphs (dfkd's default recipe infers "
         "what it needs from the teacher); **with-statistics**: the same teacher given its training graphs' size "
         "and degree statistics; **with type frequencies**: teacher-only but for the share of each node type among "
-        "its training nodes (`--set type_frequencies=[...]`).",
+        "its training nodes (`--set type_frequencies=[...]`); **with statistics and type frequencies**: both, as a "
+        "dfkd checkpoint now carries them.",
         "- cell: student test accuracy, mean ± std over seeds (chance-adjusted accuracy from the means); "
         f"⚠: teacher less than {WEAK_TEACHER_GAIN} above the majority class; **real-data KD**: the same student "
         "distilled on the teacher's own fitting graphs (`--methods real`; its seeds in brackets).", "",

@@ -326,10 +326,10 @@ def test_teacher_only_table_summarises_cells_and_sets_them_against_real_data_kd_
     text = teacher_only.render(_hand_made_runs()["teacher_only.md"])
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| MUTAG | resgcn → ")]
     # real-data KD ran seed 0 only: (0.82 - 0.65) / (0.85 - 0.65) = 0.85, beside the two seeds of the prior
-    assert rows[0][1:3] == ["resgcn → gcn-3-32", "prior"] and rows[0][8] == "0.820 ± 0.000 (0.85) [1]"
-    assert rows[1][8] == "0.760 ± 0.000 (0.55) [1]" and rows[1][-1] == "2 |"
+    assert rows[0][1:3] == ["resgcn → gcn-3-32", "prior"] and rows[0][9] == "0.820 ± 0.000 (0.85) [1]"
+    assert rows[1][9] == "0.760 ± 0.000 (0.55) [1]" and rows[1][-1] == "2 |"
     # type frequencies ran for the GCN student only: (0.84 - 0.65) / (0.85 - 0.65) = 0.95
-    assert rows[0][7] == "0.840 ± 0.014 (0.95)" and rows[1][7] == "–" and rows[1][11] == "–"
+    assert rows[0][7] == "0.840 ± 0.014 (0.95)" and rows[1][7] == "–" and rows[1][12] == "–"
     every = [line for line in text.split("Summary over the cells")[1].split("##")[0].splitlines()
              if line.startswith("| prior")]
     assert every == ["| prior | teacher-only | 0, 1 | 2 | 2 | 0.65 | 0.900 |",
