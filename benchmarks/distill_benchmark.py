@@ -35,6 +35,7 @@ import time
 import torch
 
 import dfkd
+from dfkd.data.datasets import one_hot_frequencies
 from dfkd.distill import DistillConfig, distill_student, preset_config
 from dfkd.evaluate import classification_metrics, labels_of, predict
 from dfkd.train import recorded_splits
@@ -80,6 +81,10 @@ METHODS = {
     "prior-teacher-only+pool8": dict(generator="prior", options={"balance": 8}, teacher_only=True),
     # Twice the student steps on the same graphs (batches of 16): more steps without more generation.
     "prior-teacher-only+batch16": dict(generator="prior", options={}, teacher_only=True, distill={"batch_size": 16}),
+    # Not an option but a hint: the teacher-only default handed the share of each node type among the teacher's
+    # training nodes (--set type_frequencies=[...]) instead of reading them off its first BatchNorm layer; one-hot
+    # datasets only. How much of the gap is the type inversion's?
+    "prior-teacher-only+type-shares": dict(generator="prior", options={}, teacher_only=True, type_shares=True),
     # Node counts over 10-60 instead of the 10-30 fallback: real test graphs reach past 30 (IMDB-B, NCI1).
     "prior-teacher-only+nodes60": dict(generator="prior", options={"max_nodes": 60}, teacher_only=True),
     # Half the graphs drawn as random unions of cliques (many triangles, as co-membership networks have):
@@ -176,6 +181,10 @@ def main(argv=None) -> int:
                 for method in args.methods:
                     spec = METHODS[method]
                     options = dict(spec["options"], **(overrides if spec["generator"] not in (None, "random") else {}))
+                    if spec.get("type_shares"):
+                        if dataset.feature_spec.encoding != "one_hot":
+                            continue  # node-type shares are for one-hot node types
+                        options["type_frequencies"] = one_hot_frequencies(parts["fit"] + parts["val"])
                     run = dict(benchmark="distill", protocol=args.protocol, dataset=name, seed=seed,
                                fold=None if args.protocol == "holdout" else split, teacher=args.teacher,
                                student=student, method=method, precision=args.precision, epochs=args.epochs,

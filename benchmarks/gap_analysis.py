@@ -242,6 +242,8 @@ def describe_option(method: str) -> str:
     changes = {**spec.get("options", {}), **spec.get("distill", {})}
     if spec.get("loss"):
         changes["loss"] = spec["loss"]
+    if spec.get("type_shares"):
+        changes["type_frequencies"] = "the training nodes' shares (a hint)"
     return ", ".join(f"{k}={v}" for k, v in changes.items()) or "–"
 
 

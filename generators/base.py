@@ -216,8 +216,8 @@ class GraphGenerator(ABC):
         source entry (:meth:`log_sources`).
 
         Given frequencies win (:meth:`given_type_frequencies`: the config's ``type_frequencies``, else the
-        checkpoint's training-set ones). Otherwise inverted from the teacher's first BatchNorm layer on the structure given
-        (:func:`~dfkd.generators.priors.estimate_type_prior`; on BatchNorm teachers it puts 0.03-0.5% on types
+        checkpoint's training-set ones). Otherwise inverted from the teacher's first BatchNorm layer on the
+        structure given (:func:`~dfkd.generators.priors.estimate_type_prior`; on BatchNorm teachers it puts 0.03-0.5% on types
         never seen in training, so nothing is masked: the weight test below can miss a column that short
         training left inside its initial bound). A teacher without BatchNorm gets, with ``uniform_fallback``,
         the uniform distribution over the columns its first layer was trained on
@@ -238,8 +238,11 @@ class GraphGenerator(ABC):
             return fitted, ("teacher", "from its first BatchNorm layer")
         columns = trained_columns(self.teacher, dim)
         if uniform_fallback and columns is not None and not bool(columns.all()):
+            # A warning: the students of such teachers hinge on the shares (given_type_frequencies).
             return ((columns.float() / columns.sum()).to(edge_index.device),
-                    ("teacher", f"uniform among the {int(columns.sum())} of {dim} its first layer was trained on"))
+                    ("fallback", f"uniform among the {int(columns.sum())} of {dim} its first layer was trained on "
+                                 "(no BatchNorm statistics to read their shares from: --set type_frequencies=[...] "
+                                 "if you know them)"))
         return None, ("fallback", "uniform (the teacher has no BatchNorm running statistics to invert a "
                                   "distribution from)")
 
