@@ -217,12 +217,12 @@ class GraphGenerator(ABC):
 
         Given frequencies win (:meth:`given_type_frequencies`: the config's ``type_frequencies``, else the
         checkpoint's training-set ones). Otherwise inverted from the teacher's first BatchNorm layer on the
-        structure given (:func:`~dfkd.generators.priors.estimate_type_prior`; on BatchNorm teachers it puts 0.03-0.5% on types
-        never seen in training, so nothing is masked: the weight test below can miss a column that short
-        training left inside its initial bound). A teacher without BatchNorm gets, with ``uniform_fallback``,
-        the uniform distribution over the columns its first layer was trained on
-        (:func:`~dfkd.generators.inference.trained_columns`) when some are untrained. ``None`` (uniform over
-        all) when disabled by option or the teacher gives nothing.
+        structure given (:func:`~dfkd.generators.priors.estimate_type_prior`; on BatchNorm teachers it puts
+        0.03-0.5% on types never seen in training, so nothing is masked: the weight test below can miss a
+        column that short training left inside its initial bound). A teacher without BatchNorm gets, with
+        ``uniform_fallback``, the uniform distribution over the columns its first layer was trained on
+        (:func:`~dfkd.generators.inference.trained_columns`) when some are untrained, with a warning that names
+        the option. ``None`` (uniform over all) when disabled by option or the teacher gives nothing.
 
         Args:
             edge_index: ``[2, E]`` structure to run the teacher on; node_graph: ``[N]``.

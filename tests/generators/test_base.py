@@ -32,7 +32,8 @@ def test_run_says_where_its_structure_comes_from(tiny_teacher, caplog):
     with caplog.at_level(logging.INFO, logger="dfkd.generators.base"):
         make_generator("prior", tiny_teacher).build(0)
     [line] = [r for r in caplog.records if r.name == "dfkd.generators.base"]
-    assert line.levelno == logging.INFO and "from the checkpoint's training statistics: node counts" in line.getMessage()
+    assert line.levelno == logging.INFO
+    assert "from the checkpoint's training statistics: node counts" in line.getMessage()
     assert "degree dispersion" in line.getMessage() and "node types its training nodes' shares" in line.getMessage()
 
     caplog.clear()  # a checkpoint without node-type shares: read off the teacher's BatchNorm layer

@@ -124,7 +124,8 @@ def test_huge_size_statistics_are_refused_before_generating(corpus, tmp_path, ca
 
 
 @pytest.mark.parametrize("shares, message", [([0.5, 0.5], "type_frequencies has 2 entries for feature_spec.dim"),
-                                             ([-1.0] * 7, "must be non-negative"), ("CCO", "expected Optional[List[float]]")])
+                                             ([-1.0] * 7, "must be non-negative"),
+                                             ("CCO", "expected Optional[List[float]]")])
 def test_bad_node_type_shares_are_a_damaged_checkpoint_in_one_line(corpus, tmp_path, shares, message):
     base = corpus.base_checkpoint()
     path = str(tmp_path / "types.pt")
