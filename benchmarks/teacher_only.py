@@ -78,9 +78,12 @@ def main(argv=None) -> int:
                                             features=dataset.feature_spec.encoding, trust=True,
                                             kwargs=dict(name=family, in_channels=dataset.num_features,
                                                         num_classes=dataset.num_classes))
+                stats = size_stats(parts["fit"] + parts["val"])
+                # What each variant hands over (with-statistics: size and degree only, as its runs before type
+                # shares were recorded; type-frequencies passes the shares as an option instead).
+                given = {"with-statistics": dataclasses.replace(stats, type_frequencies=None), "all-statistics": stats}
                 for student in STUDENTS[family]:
                     for variant in args.variants:
-                        stats = size_stats(parts["fit"] + parts["val"])
                         for method in args.methods:
                             options = dict(METHODS[method]["options"])
                             if variant in TYPE_VARIANTS and (METHODS[method]["generator"] != "prior"
@@ -94,10 +97,7 @@ def main(argv=None) -> int:
                             # Re-read: processes working through the datasets in different orders share the file.
                             if run_key(run) in {run_key(r) for r in read_runs([args.raw])}:
                                 continue
-                            # with-statistics: size and degree only, as its runs before type shares were kept.
-                            given = {"with-statistics": dataclasses.replace(stats, type_frequencies=None),
-                                     "all-statistics": stats}.get(variant)
-                            run.update(distill_run(dataclasses.replace(teacher, size_stats=given), student,
+                            run.update(distill_run(dataclasses.replace(teacher, size_stats=given.get(variant)), student,
                                                    METHODS[method], options, parts, seed, args))
                             append_run(args.raw, {**run, **provenance()})
                             print(json.dumps({k: run[k] for k in ("dataset", "family", "seed", "student", "variant",

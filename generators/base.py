@@ -264,7 +264,7 @@ class GraphGenerator(ABC):
             if len(values) != dim:
                 raise ValueError(f"{name} has {len(values)} entries for a {dim}-wide one-hot node feature: give one "
                                  "per column, in the feature's column order")
-            probs = torch.tensor([float(v) for v in values])
+            probs = torch.tensor(values, dtype=torch.float)
             entry = "as set" if source == "option" else "its training nodes' shares"
             return probs / probs.sum(), (source, entry)
         return None
