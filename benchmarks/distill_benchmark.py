@@ -85,6 +85,10 @@ METHODS = {
     # training nodes (--set type_frequencies=[...]) instead of reading them off its first BatchNorm layer; one-hot
     # datasets only. How much of the gap is the type inversion's?
     "prior-teacher-only+type-shares": dict(generator="prior", options={}, teacher_only=True, type_shares=True),
+    # Node types that follow their neighbours': a pairwise model fitted to the mean and variance of the teacher's
+    # first BatchNorm layer (generators/type_pairs.py); one-hot node types and BatchNorm teachers only.
+    "prior-teacher-only+type-pairs": dict(generator="prior", options={"type_pairs": True}, teacher_only=True),
+    "prior+type_pairs": dict(generator="prior", options={"type_pairs": True}),
     # Node counts over 10-60 instead of the 10-30 fallback: real test graphs reach past 30 (IMDB-B, NCI1).
     "prior-teacher-only+nodes60": dict(generator="prior", options={"max_nodes": 60}, teacher_only=True),
     # Half the graphs drawn as random unions of cliques (many triangles, as co-membership networks have):

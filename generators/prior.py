@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +62,7 @@ from dfkd.generators.structure import (
     clique_unions, node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected,
 )
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
+from dfkd.generators.type_pairs import TypePairModel, fit_type_pairs
 from dfkd.losses import per_graph_disagreement
 from dfkd.nn import call_model
 from dfkd.parallel import DistContext, all_gather_rows, shard_bounds, shard_sizes
@@ -92,6 +93,11 @@ class PriorConfig(Config):
             type prior :math:`p` (0: every graph draws from :math:`p`). Real graphs are not draws from one
             pooled distribution (a molecule is mostly carbon or not); a spread covers compositions the prior
             averages away, which matters most where the prior is a guess (a teacher without BatchNorm).
+        type_pairs: draw one-hot node types from a pairwise model on each graph's structure, so that a node's
+            type depends on its neighbours' (helices next to helices, oxygen next to nitrogen), fitted to the
+            mean and variance of the teacher's first BatchNorm layer (:mod:`dfkd.generators.type_pairs`)
+            around the type prior; ignored, with a log line, for a teacher without BatchNorm statistics. Not
+            with ``type_spread``.
         clique_share: fraction of the graphs drawn as random unions of cliques
             (:func:`~dfkd.generators.structure.clique_unions`) at the same mean degree instead of from the degree
             law: structures full of triangles, as co-membership networks are (an IMDB-B ego-network is the union
@@ -141,6 +147,7 @@ class PriorConfig(Config):
     type_prior: bool = True
     type_frequencies: Optional[List[float]] = None
     type_spread: float = 0.0
+    type_pairs: bool = False
     clique_share: float = 0.0
     min_nodes: Optional[int] = None
     max_nodes: Optional[int] = None
@@ -160,6 +167,8 @@ class PriorConfig(Config):
             self.type_frequencies = check_frequencies(self.type_frequencies, "type_frequencies")
         if self.type_spread < 0:
             raise ValueError(f"type_spread must be >= 0, got {self.type_spread}")
+        if self.type_pairs and self.type_spread > 0:
+            raise ValueError("type_pairs and type_spread are two ways to vary node types within the batch: set one")
         for name in ("boundary", "disagreement", "clique_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -179,6 +188,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
 
     config_cls = PriorConfig
     type_probs: Optional[Tensor] = None  # [F] node-type distribution (one-hot encodings)
+    type_pairs: Optional[TypePairModel] = None  # node types that follow their neighbours' (config type_pairs)
     _built = False
 
     @property
@@ -200,7 +210,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         mean, dispersion = self.degree_law()
         sources = self.structure_sources(cfg.mean_degree)
         sources["degree dispersion"] = self.dispersion_entry(cfg.degree_dispersion)
-        self.type_probs = None
+        self.type_probs, self.type_pairs = None, None
         if cfg.type_frequencies is not None and spec.encoding != "one_hot":
             raise ValueError(f"type_frequencies sets one-hot node types; this teacher's node features are "
                              f"{spec.encoding}-encoded: drop the option")
@@ -212,9 +222,25 @@ class PriorGraphGenerator(OnlineGraphGenerator):
                 undirected(pairs).to(self.device), node_to_graph(counts).to(self.device), counts.numel(),
                 self.config.type_prior)
             self.type_probs = prior.cpu() if prior is not None else torch.full((spec.dim,), 1.0 / spec.dim)
+            if cfg.type_pairs:
+                sources["type pairs"] = self._fit_type_pairs(undirected(pairs).to(self.device), counts, gen)
         self.log_sources(sources)
         self._built = True
         return self
+
+    def _fit_type_pairs(self, edge_index: Tensor, counts: Tensor, generator: torch.Generator) -> Tuple[str, str]:
+        """Fit :attr:`type_pairs` on the structure ``edge_index`` of graphs with node counts ``counts [G]``; its
+        source entry (:meth:`log_sources`)."""
+        fitted = fit_type_pairs(self.teacher, self.type_probs, edge_index, node_to_graph(counts).to(self.device),
+                                counts.numel(), generator)
+        if fitted is None:
+            return "fallback", "independent (the teacher has no BatchNorm statistics to fit them to)"
+        model, before, after = fitted
+        self.type_pairs, edges = model.to("cpu"), edge_index.cpu()
+        same = [m.same_type_share(m.sample(edges, int(counts.sum()), generator), edges)
+                for m in (self.type_pairs, self.type_pairs.independent())]
+        return "teacher", (f"from its first BatchNorm layer's mean and variance: {same[0]:.0%} of edges join one type "
+                           f"({same[1]:.0%} independent), residual {before:.3f} -> {after:.3f}")
 
     def output_strata(self, outputs: Tensor) -> Tensor:
         """``[P]`` stratum of each pool graph for a regression teacher: its equal-width bin (0..bins-1) over
@@ -319,7 +345,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         if spec.encoding == "degree":
             x = degree_features(edge_index, n, spec)
         elif spec.encoding == "one_hot":
-            x = F.one_hot(self._node_types(graph_of, counts.numel(), generator), spec.dim).float()
+            x = F.one_hot(self._node_types(graph_of, counts.numel(), edge_index, generator), spec.dim).float()
         else:
             x = torch.randn(n, spec.dim, generator=generator)
         return Batch(x=x, edge_index=edge_index, batch=graph_of, ptr=node_offsets(counts)).to(self.device)
@@ -340,9 +366,12 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         pairs = torch.cat(parts, 1)
         return pairs[:, torch.argsort(pairs[0] * graph_of.numel() + pairs[1])]
 
-    def _node_types(self, graph_of: Tensor, num_graphs: int, generator: torch.Generator) -> Tensor:
-        """``[N]`` type of every node: drawn from the type prior, or with ``type_spread`` from its graph's own
-        logistic-normal distribution around it (:class:`PriorConfig`)."""
+    def _node_types(self, graph_of: Tensor, num_graphs: int, edge_index: Tensor, generator: torch.Generator) -> Tensor:
+        """``[N]`` type of every node: drawn from the type prior, with ``type_spread`` from its graph's own
+        logistic-normal distribution around it, or with ``type_pairs`` from the pairwise model on the structure
+        ``edge_index`` (:class:`PriorConfig`)."""
+        if self.type_pairs is not None:
+            return self.type_pairs.sample(edge_index, graph_of.numel(), generator)
         spread = self.config.type_spread
         if spread == 0:
             return torch.multinomial(self.type_probs, graph_of.numel(), replacement=True, generator=generator)
@@ -370,10 +399,13 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         return {}
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"type_probs": self.type_probs}
+        pairs = self.type_pairs.state_dict() if self.type_pairs is not None else None
+        return {"type_probs": self.type_probs, "type_pairs": pairs}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.type_probs = state["type_probs"]
+        pairs = state.get("type_pairs")  # absent from states saved before the option existed
+        self.type_pairs = TypePairModel.from_state_dict(pairs) if pairs is not None else None
 
 
 def _scaled_rank(values: Tensor) -> Tensor:

@@ -30,6 +30,44 @@ class _StopForward(Exception):
     """Raised by a hook once the first BatchNorm layer's input is captured: the rest of the teacher is not run."""
 
 
+class FirstBatchNormInput:
+    """Runs a teacher up to its first BatchNorm layer and returns that layer's ``[N, C]`` input.
+
+    With ``truncate`` (default) a pre-hook captures the input and aborts the forward pass, so the rest of the
+    teacher is not run (a fraction of the cost, ``benchmarks/results/archive/speed.md``). Use as a context
+    manager (the hook lives inside it); ``layer`` is ``None`` for a teacher without BatchNorm statistics.
+    """
+
+    def __init__(self, teacher: nn.Module, truncate: bool = True):
+        self.teacher, self.truncate = teacher, truncate
+        self.layer = first_batchnorm(teacher)
+        self._captured: Optional[Tensor] = None
+        self._handle = None
+
+    def __enter__(self) -> "FirstBatchNormInput":
+        if self.layer is not None:
+            self._handle = self.layer.register_forward_pre_hook(self._capture)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def _capture(self, module: nn.Module, inputs: Tuple[Tensor, ...]) -> None:
+        self._captured = inputs[0]
+        if self.truncate:
+            raise _StopForward
+
+    def __call__(self, x: Tensor, edge_index: Tensor, node_graph: Tensor, num_graphs: int) -> Tensor:
+        """``[N, C]`` input of the first BatchNorm layer for node features ``x [N, F]``."""
+        try:
+            call_model(self.teacher, x, edge_index, node_graph, num_graphs)
+        except _StopForward:
+            pass
+        return self._captured
+
+
 def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, node_graph: Tensor,
                         num_graphs: int, steps: int = 300, lr: float = 0.1,
                         truncate: bool = True, verbose: bool = True,
@@ -53,36 +91,23 @@ def estimate_type_prior(teacher: nn.Module, num_types: int, edge_index: Tensor, 
         ``(pi [F], residual)``: the distribution and the relative error of the fit, or ``(None, nan)``
         when the teacher has no usable BatchNorm layer.
     """
-    layer = first_batchnorm(teacher)
-    if layer is None:
+    first = FirstBatchNormInput(teacher, truncate)
+    if first.layer is None:
         return None, float("nan")
-    captured = {}
-
-    def capture(module: nn.Module, inputs: Tuple[Tensor, ...]) -> None:
-        captured["x"] = inputs[0]
-        if truncate:
-            raise _StopForward
-
-    handle = layer.register_forward_pre_hook(capture)
     logits = (torch.zeros(num_types, device=edge_index.device) if init is None
               else init.to(edge_index.device).clamp(min=1e-8).log()).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)
-    target = layer.running_mean
+    target = first.layer.running_mean
     residual = float("nan")
-    try:
+    with first:
         for _ in range(steps):
             x = torch.softmax(logits, 0).expand(node_graph.numel(), num_types)
-            try:
-                call_model(teacher, x, edge_index, node_graph, num_graphs)
-            except _StopForward:
-                pass
-            loss = torch.linalg.vector_norm(captured["x"].mean(0) - target) / (torch.linalg.vector_norm(target) + 1e-8)
+            loss = torch.linalg.vector_norm(first(x, edge_index, node_graph, num_graphs).mean(0) - target) / (
+                torch.linalg.vector_norm(target) + 1e-8)
             opt.zero_grad()
             loss.backward()
             opt.step()
             residual = loss.item()
-    finally:
-        handle.remove()
     pi = torch.softmax(logits.detach(), 0)
     logger.log(logging.INFO if verbose else logging.DEBUG,
                "node-type prior from the first BatchNorm layer: %s (relative residual %.3f)",
