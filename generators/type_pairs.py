@@ -58,7 +58,7 @@ class TypePairModel:
         return float((types[edge_index[0]] == types[edge_index[1]]).float().mean()) if edge_index.numel() else 0.0
 
     def independent(self) -> "TypePairModel":
-        """The same fields without couplings: independent types from :math:`\mathrm{softmax}(h)`."""
+        """The same fields without couplings: independent types from softmax(h)."""
         return TypePairModel(self.h, torch.zeros_like(self.theta))
 
     def to(self, device) -> "TypePairModel":
