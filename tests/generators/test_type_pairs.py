@@ -1,3 +1,5 @@
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -6,6 +8,7 @@ from torch_geometric.utils import to_undirected
 import dfkd
 from dfkd.config import FeatureSpec
 from dfkd.generators import PriorGraphGenerator
+from dfkd.generators import prior as prior_module
 from dfkd.generators.structure import node_to_graph, sample_structure, undirected
 from dfkd.generators.type_pairs import GibbsNoise, TypePairModel, _pack_couplings, fit_type_pairs, gibbs_types
 
@@ -76,26 +79,27 @@ def _structure(num_graphs: int, seed: int):
 
 
 def test_fit_recovers_how_types_pair_from_the_first_batchnorm_layer():
-    """The teacher's running statistics are those of types from a known model with like-type pairs (Θ = 1.5 on the
-    diagonal); fitted on other structures from the independent marginal, the model finds the pairing back."""
-    teacher = NeighbourTeacher(3).eval()
-    truth = TypePairModel(torch.tensor([0.5, 0.0, -1.0]), 1.5 * torch.eye(3))
+    """The teacher's running statistics are those of types from a known model with like-type pairs (89% of edges);
+    fitted on other structures from the independent marginal, the model finds the pairing back."""
+    teacher = NeighbourTeacher(2).eval()
+    truth = TypePairModel(torch.tensor([0.3, 0.0]), torch.tensor([[1.0, -1.0], [-1.0, 1.0]]))
     edges, counts = _structure(200, 0)
     types = truth.sample(edges, int(counts.sum()), torch.Generator().manual_seed(1))
-    x = torch.eye(3)[types]
+    x = torch.eye(2)[types]
     with torch.no_grad():
         z = teacher.lin(torch.cat([x, torch.zeros_like(x).index_add_(0, edges[1], x[edges[0]])], -1))
     teacher.norm.running_mean.copy_(z.mean(0))
     teacher.norm.running_var.copy_(z.var(0, unbiased=False))
     true_same = _same_share(types, edges)
-    marginal = torch.bincount(types, minlength=3).float() / types.numel()
+    marginal = torch.bincount(types, minlength=2).float() / types.numel()
 
-    edges, counts = _structure(64, 2)
+    edges, counts = _structure(32, 2)
     model, before, after = fit_type_pairs(teacher, marginal, edges, node_to_graph(counts), counts.numel(),
-                                          torch.Generator().manual_seed(3), iterations=25)
+                                          torch.Generator().manual_seed(3), population=16, iterations=10)
     drawn = model.sample(edges, int(counts.sum()), torch.Generator().manual_seed(4))
     independent = model.independent().sample(edges, int(counts.sum()), torch.Generator().manual_seed(4))
-    assert after < 0.5 * before  # measured
+    assert after < 0.5 * before  # measured 0.49 -> 0.07
+    # measured: 0.92 fitted, 0.89 true, 0.47 independent
     assert abs(_same_share(drawn, edges) - true_same) < 0.08 < true_same - _same_share(independent, edges)
 
 
@@ -106,7 +110,13 @@ def test_fit_needs_batchnorm_statistics():
                           torch.Generator()) is None
 
 
-def test_prior_generator_draws_paired_types_and_keeps_them_on_resume(tiny_teacher, caplog):
+@pytest.fixture
+def small_fit(monkeypatch):
+    """The generator's fit on a smaller search budget: the search itself is tested above."""
+    monkeypatch.setattr(prior_module, "fit_type_pairs", functools.partial(fit_type_pairs, population=16, iterations=4))
+
+
+def test_prior_generator_draws_paired_types_and_keeps_them_on_resume(tiny_teacher, caplog, small_fit):
     stats = tiny_teacher.size_stats.replace(type_frequencies=None)
     model, spec = tiny_teacher.build_model(), tiny_teacher.feature_spec
     with caplog.at_level("INFO"):
@@ -127,7 +137,7 @@ def test_prior_generator_draws_paired_types_and_keeps_them_on_resume(tiny_teache
     assert plain.type_pairs is None
 
 
-def test_prior_generator_type_pairs_fall_back_without_batchnorm_and_refuse_type_spread(tiny_teacher, caplog):
+def test_prior_generator_type_pairs_fall_back_without_batchnorm_and_refuse_type_spread(tiny_teacher, caplog, small_fit):
     teacher = dfkd.build_model("gin-2-8", in_channels=4, out_channels=2, batch_norm=False)
     with caplog.at_level("INFO"):
         gen = PriorGraphGenerator(teacher, FeatureSpec(dim=4, encoding="one_hot"), 2, type_pairs=True).build(0)
