@@ -97,7 +97,9 @@ class PriorConfig(Config):
             type depends on its neighbours' (helices next to helices, oxygen next to nitrogen), fitted to the
             mean and variance of the teacher's first BatchNorm layer (:mod:`dfkd.generators.type_pairs`)
             around the type prior; ignored, with a log line, for a teacher without BatchNorm statistics. Not
-            with ``type_spread``.
+            with ``type_spread``. Off by default: teacher only, agreement on the fitting graphs moved by -0.011 on
+            the leaderboard's GIN and GCN teachers (24 runs) and +0.021 on the development GraphSAGE teachers (24
+            runs; ``benchmarks/results/gap_analysis.md``, ``teacher_only.md``), for about 25 s more per build.
         clique_share: fraction of the graphs drawn as random unions of cliques
             (:func:`~dfkd.generators.structure.clique_unions`) at the same mean degree instead of from the degree
             law: structures full of triangles, as co-membership networks are (an IMDB-B ego-network is the union

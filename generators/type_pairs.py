@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from dfkd.generators.priors import FirstBatchNormInput
+from dfkd.losses.bn import BatchNormStatsLoss
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ class TypePairModel:
 
     def sample(self, edge_index: Tensor, num_nodes: int, generator: torch.Generator, sweeps: int = 20) -> Tensor:
         """``[N]`` node types on the structure ``edge_index [2, E]`` (both directions), drawn by :func:`gibbs_types`."""
-        noise = GibbsNoise.draw(num_nodes, self.h.numel(), sweeps, generator)
-        return gibbs_types(self.h, self.theta, edge_index, noise)
+        noise = GibbsNoise.draw(num_nodes, self.h.numel(), sweeps, generator).to(edge_index.device)
+        return gibbs_types(self.h.to(edge_index.device), self.theta.to(edge_index.device), edge_index, noise)
 
     def same_type_share(self, types: Tensor, edge_index: Tensor) -> float:
         """Share of the edges of ``edge_index`` joining two nodes of one type under ``types [N]``."""
@@ -85,6 +86,9 @@ class GibbsNoise:
     def draw(cls, num_nodes: int, num_types: int, sweeps: int, generator: torch.Generator) -> "GibbsNoise":
         u = torch.rand(sweeps + 1, num_nodes, num_types, generator=generator).clamp_(1e-9, 1 - 1e-9)
         return cls(-torch.log(-torch.log(u)), torch.rand(sweeps, num_nodes, generator=generator))
+
+    def to(self, device) -> "GibbsNoise":
+        return GibbsNoise(self.gumbel.to(device), self.update.to(device))
 
 
 def gibbs_types(h: Tensor, theta: Tensor, edge_index: Tensor, noise: GibbsNoise) -> Tensor:
@@ -146,19 +150,19 @@ def fit_type_pairs(teacher: nn.Module, prior: Tensor, edge_index: Tensor, node_g
         return None
     num_types, num_nodes = prior.numel(), node_graph.numel()
     mean_r, var_r = first.layer.running_mean.float(), first.layer.running_var.float()
-    noise = GibbsNoise.draw(num_nodes, num_types, sweeps, generator)
+    divergence = BatchNormStatsLoss(teacher, kind="relative").layer_loss
+    noise = GibbsNoise.draw(num_nodes, num_types, sweeps, generator).to(edge_index.device)
     kept = prior.argsort(descending=True)[:min(top, num_types)].cpu()
     eye = torch.eye(num_types, device=edge_index.device)
-    norm = torch.linalg.vector_norm
 
     def unpack(v: Tensor) -> Tuple[Tensor, Tensor]:
-        return v[:num_types].to(edge_index.device), _pack_couplings(v[num_types:], kept, num_types).to(edge_index.device)
+        theta = _pack_couplings(v[num_types:], kept, num_types)
+        return v[:num_types].to(edge_index.device), theta.to(edge_index.device)
 
     def loss(v: Tensor) -> float:
         types = gibbs_types(*unpack(v), edge_index, noise)
         z = first(eye[types], edge_index, node_graph, num_graphs).float()
-        return float(norm(z.mean(0) - mean_r) / (norm(mean_r) + 1e-8)
-                     + norm(z.var(0, unbiased=False) - var_r) / (norm(var_r) + 1e-8))
+        return float(divergence(z.mean(0), z.var(0, unbiased=False), mean_r, var_r))
 
     pairs = kept.numel() * (kept.numel() + 1) // 2
     mean = torch.cat([prior.detach().float().cpu().clamp_min(1e-6).log(), torch.zeros(pairs)])

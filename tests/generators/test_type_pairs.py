@@ -49,7 +49,8 @@ def test_couplings_set_how_often_neighbours_share_a_type():
 
 
 def test_couplings_are_symmetric_and_only_among_the_kept_types():
-    theta = _pack_couplings(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([3, 1]), 4)  # upper triangle of [[1, 2], [2, 3]]
+    # the upper triangle of [[1, 2], [2, 3]] over types 3 and 1
+    theta = _pack_couplings(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([3, 1]), 4)
     expected = torch.zeros(4, 4)
     expected[3, 3], expected[1, 1], expected[3, 1], expected[1, 3] = 1.0, 3.0, 2.0, 2.0
     assert torch.equal(theta, expected)
