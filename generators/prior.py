@@ -99,7 +99,8 @@ class PriorConfig(Config):
             around the type prior; ignored, with a log line, for a teacher without BatchNorm statistics. Not
             with ``type_spread``. Off by default: teacher only, agreement on the fitting graphs moved by -0.011 on
             the leaderboard's GIN and GCN teachers (24 runs) and +0.021 on the development GraphSAGE teachers (24
-            runs; ``benchmarks/results/gap_analysis.md``, ``teacher_only.md``), for about 25 s more per build.
+            runs), +0.055 on the latter given their size and degree statistics (PROTEINS, PTC; 12 runs;
+            ``benchmarks/results/gap_analysis.md``, ``teacher_only.md``), for 8-13 s more per build.
         clique_share: fraction of the graphs drawn as random unions of cliques
             (:func:`~dfkd.generators.structure.clique_unions`) at the same mean degree instead of from the degree
             law: structures full of triangles, as co-membership networks are (an IMDB-B ego-network is the union
