@@ -62,7 +62,7 @@ from dfkd.generators.structure import (
     clique_unions, node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected,
 )
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
-from dfkd.generators.type_pairs import TypePairModel, fit_type_pairs
+from dfkd.generators.type_pairs import TypePairModel, fit_type_pairs, same_type_share
 from dfkd.losses import per_graph_disagreement
 from dfkd.nn import call_model
 from dfkd.parallel import DistContext, all_gather_rows, shard_bounds, shard_sizes
@@ -220,27 +220,26 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         if spec.encoding == "one_hot":
             gen = torch.Generator().manual_seed(seed)
             counts = sample_node_counts(64, *self.node_range(), gen)
-            pairs = sample_structure(counts, mean, dispersion, gen)
-            prior, sources["node types"] = self.fit_type_prior(
-                undirected(pairs).to(self.device), node_to_graph(counts).to(self.device), counts.numel(),
-                self.config.type_prior)
+            edges = undirected(sample_structure(counts, mean, dispersion, gen)).to(self.device)
+            node_graph = node_to_graph(counts).to(self.device)
+            prior, sources["node types"] = self.fit_type_prior(edges, node_graph, counts.numel(), cfg.type_prior)
             self.type_probs = prior.cpu() if prior is not None else torch.full((spec.dim,), 1.0 / spec.dim)
             if cfg.type_pairs:
-                sources["type pairs"] = self._fit_type_pairs(undirected(pairs).to(self.device), counts, gen)
+                sources["type pairs"] = self._fit_type_pairs(edges, node_graph, counts.numel(), gen)
         self.log_sources(sources)
         self._built = True
         return self
 
-    def _fit_type_pairs(self, edge_index: Tensor, counts: Tensor, generator: torch.Generator) -> Tuple[str, str]:
-        """Fit :attr:`type_pairs` on the structure ``edge_index`` of graphs with node counts ``counts [G]``; its
-        source entry (:meth:`log_sources`)."""
-        fitted = fit_type_pairs(self.teacher, self.type_probs, edge_index, node_to_graph(counts).to(self.device),
-                                counts.numel(), generator)
+    def _fit_type_pairs(self, edge_index: Tensor, node_graph: Tensor, num_graphs: int,
+                        generator: torch.Generator) -> Tuple[str, str]:
+        """Fit :attr:`type_pairs` on the structure ``edge_index [2, E]`` (``node_graph [N]``); its source entry
+        (:meth:`log_sources`)."""
+        fitted = fit_type_pairs(self.teacher, self.type_probs, edge_index, node_graph, num_graphs, generator)
         if fitted is None:
             return "fallback", "independent (the teacher has no BatchNorm statistics to fit them to)"
         model, before, after = fitted
         self.type_pairs, edges = model.to("cpu"), edge_index.cpu()
-        same = [m.same_type_share(m.sample(edges, int(counts.sum()), generator), edges)
+        same = [same_type_share(m.sample(edges, node_graph.numel(), generator), edges)
                 for m in (self.type_pairs, self.type_pairs.independent())]
         return "teacher", (f"from its first BatchNorm layer's mean and variance: {same[0]:.0%} of edges join one type "
                            f"({same[1]:.0%} independent), residual {before:.3f} -> {after:.3f}")

@@ -54,10 +54,6 @@ class TypePairModel:
         noise = GibbsNoise.draw(num_nodes, self.h.numel(), sweeps, generator).to(edge_index.device)
         return gibbs_types(self.h.to(edge_index.device), self.theta.to(edge_index.device), edge_index, noise)
 
-    def same_type_share(self, types: Tensor, edge_index: Tensor) -> float:
-        """Share of the edges of ``edge_index`` joining two nodes of one type under ``types [N]``."""
-        return float((types[edge_index[0]] == types[edge_index[1]]).float().mean()) if edge_index.numel() else 0.0
-
     def independent(self) -> "TypePairModel":
         """The same fields without couplings: independent types from softmax(h)."""
         return TypePairModel(self.h, torch.zeros_like(self.theta))
@@ -113,6 +109,12 @@ def gibbs_types(h: Tensor, theta: Tensor, edge_index: Tensor, noise: GibbsNoise)
         drawn = torch.argmax(score + noise.gumbel[sweep + 1], 1)
         types = torch.where(noise.update[sweep] < 0.5, drawn, types)
     return types
+
+
+def same_type_share(types: Tensor, edge_index: Tensor) -> float:
+    """Share of the edges of ``edge_index [2, E]`` joining two nodes of one type under ``types [N]`` (0 without
+    edges)."""
+    return float((types[edge_index[0]] == types[edge_index[1]]).float().mean()) if edge_index.numel() else 0.0
 
 
 def _pack_couplings(values: Tensor, top: Tensor, num_types: int) -> Tensor:

@@ -10,15 +10,13 @@ from dfkd.config import FeatureSpec
 from dfkd.generators import PriorGraphGenerator
 from dfkd.generators import prior as prior_module
 from dfkd.generators.structure import node_to_graph, sample_structure, undirected
-from dfkd.generators.type_pairs import GibbsNoise, TypePairModel, _pack_couplings, fit_type_pairs, gibbs_types
+from dfkd.generators.type_pairs import (
+    GibbsNoise, TypePairModel, _pack_couplings, fit_type_pairs, gibbs_types, same_type_share,
+)
 
 
 def _path(n: int) -> torch.Tensor:
     return to_undirected(torch.stack([torch.arange(n - 1), torch.arange(1, n)]))
-
-
-def _same_share(types, edge_index):
-    return (types[edge_index[0]] == types[edge_index[1]]).float().mean().item()
 
 
 def test_one_sweep_draws_each_node_from_its_conditional_given_its_neighbours():
@@ -40,8 +38,8 @@ def test_couplings_set_how_often_neighbours_share_a_type():
     like = TypePairModel(h, torch.tensor([[2.0, -2.0], [-2.0, 2.0]])).sample(edge_index, 4000, gen)
     unlike = TypePairModel(h, torch.tensor([[-2.0, 2.0], [2.0, -2.0]])).sample(edge_index, 4000, gen)
     independent = TypePairModel(h, torch.zeros(2, 2)).sample(edge_index, 4000, gen)
-    assert _same_share(like, edge_index) > 0.85 and _same_share(unlike, edge_index) < 0.15
-    assert abs(_same_share(independent, edge_index) - 0.5) < 0.05
+    assert same_type_share(like, edge_index) > 0.85 and same_type_share(unlike, edge_index) < 0.15
+    assert abs(same_type_share(independent, edge_index) - 0.5) < 0.05
     # without couplings the types are independent draws from softmax(h)
     skewed = TypePairModel(torch.tensor([0.0, 1.0, 2.0]), torch.zeros(3, 3)).sample(edge_index, 4000, gen)
     share = torch.bincount(skewed, minlength=3).float() / 4000
@@ -91,7 +89,7 @@ def test_fit_recovers_how_types_pair_from_the_first_batchnorm_layer():
         z = teacher.lin(torch.cat([x, torch.zeros_like(x).index_add_(0, edges[1], x[edges[0]])], -1))
     teacher.norm.running_mean.copy_(z.mean(0))
     teacher.norm.running_var.copy_(z.var(0, unbiased=False))
-    true_same = _same_share(types, edges)
+    true_same = same_type_share(types, edges)
     marginal = torch.bincount(types, minlength=2).float() / types.numel()
 
     edges, counts = _structure(32, 2)
@@ -101,7 +99,7 @@ def test_fit_recovers_how_types_pair_from_the_first_batchnorm_layer():
     independent = model.independent().sample(edges, int(counts.sum()), torch.Generator().manual_seed(4))
     assert after < 0.5 * before  # measured 0.49 -> 0.07
     # measured: 0.92 fitted, 0.89 true, 0.47 independent
-    assert abs(_same_share(drawn, edges) - true_same) < 0.08 < true_same - _same_share(independent, edges)
+    assert abs(same_type_share(drawn, edges) - true_same) < 0.08 < true_same - same_type_share(independent, edges)
 
 
 def test_fit_needs_batchnorm_statistics():
