@@ -42,6 +42,7 @@ from dfkd.train import recorded_splits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import DEFAULT_DATA_ROOT, RUNS, append_run, fold_teacher, holdout_teacher, provenance, read_runs  # noqa: E402
+import oracles  # noqa: E402  (registers the oracle-prior generator)
 import paper_fidelity  # noqa: E402
 
 # The prior generator's default before disagreement mining (2026-12-06): its ablation rows below were run on
@@ -89,6 +90,19 @@ METHODS = {
     # first BatchNorm layer (generators/type_pairs.py); one-hot node types and BatchNorm teachers only.
     "prior-teacher-only+type-pairs": dict(generator="prior", options={"type_pairs": True}, teacher_only=True),
     "prior+type_pairs": dict(generator="prior", options={"type_pairs": True}),
+    # Per-graph compositions around the inverted type prior (a molecule is mostly carbon or not), with mining.
+    "prior-teacher-only+spread1": dict(generator="prior", options={"type_spread": 1.0}, teacher_only=True),
+    # Half the mining pool, half again the student steps: about the default's wall time, more student updates.
+    "prior-teacher-only+pool2-600": dict(generator="prior", options={"balance": 2}, teacher_only=True,
+                                         distill={"epochs": 600}),
+    # Oracles, not methods (benchmarks/oracles.py): the teacher-only default with one factor of its graphs taken from
+    # the teacher's training graphs, to split the gap to real-data KD into the parts a generator must get right.
+    **{f"oracle:{name}": dict(generator="oracle-prior", options=dict(structures=structures, node_types=types),
+                              teacher_only=True, oracle=True)
+       for name, structures, types in (("structures", "real", "prior"), ("degree-types", "drawn", "degree"),
+                                       ("structures+shares", "real", "shares"),
+                                       ("structures+degree-types", "real", "degree"),
+                                       ("shuffled-types", "real", "shuffled"), ("real-graphs", "real", "real"))},
     # Node counts over 10-60 instead of the 10-30 fallback: real test graphs reach past 30 (IMDB-B, NCI1).
     "prior-teacher-only+nodes60": dict(generator="prior", options={"max_nodes": 60}, teacher_only=True),
     # Half the graphs drawn as random unions of cliques (many triangles, as co-membership networks have):
@@ -185,10 +199,11 @@ def main(argv=None) -> int:
                 for method in args.methods:
                     spec = METHODS[method]
                     options = dict(spec["options"], **(overrides if spec["generator"] not in (None, "random") else {}))
+                    if (spec.get("type_shares") or spec.get("oracle")) and dataset.feature_spec.encoding != "one_hot":
+                        continue  # node-type shares and the oracles are for one-hot node types
                     if spec.get("type_shares"):
-                        if dataset.feature_spec.encoding != "one_hot":
-                            continue  # node-type shares are for one-hot node types
                         options["type_frequencies"] = one_hot_frequencies(parts["fit"] + parts["val"])
+                    oracles.OraclePriorGenerator.reference = parts["fit"] + parts["val"] if spec.get("oracle") else []
                     run = dict(benchmark="distill", protocol=args.protocol, dataset=name, seed=seed,
                                fold=None if args.protocol == "holdout" else split, teacher=args.teacher,
                                student=student, method=method, precision=args.precision, epochs=args.epochs,

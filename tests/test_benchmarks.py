@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = os.path.join(ROOT, "benchmarks")
@@ -423,3 +424,97 @@ def test_teacher_table_shows_majority_and_gain(bench):
     assert rows[0].startswith("| MUTAG | gin-5-64 | 2 | 0.875 ± 0.035 | 0.660 | +0.215 |")
     assert rows[1].startswith("| PTC | gin-5-64 | 1 | 0.600 ± 0.000 | 0.580 | +0.020 ⚠ |")
     assert "GIN paper" in text and rows[0].endswith("| 26 |")
+
+
+def _typed_graph(types, pairs):
+    from torch_geometric.data import Data
+    from torch_geometric.utils import to_undirected
+
+    x = torch.nn.functional.one_hot(torch.tensor(types), 3).float()
+    return Data(x=x, edge_index=to_undirected(torch.tensor(pairs).t()), num_nodes=len(types))
+
+
+def test_oracle_type_shares_by_degree_are_counted_per_degree(bench):
+    oracles = bench("oracles")
+    # a star 0-1, 0-2, 0-3 (centre type 0, leaves 1, 1, 2) and a path 0-1-2 (types 2, 0, 1)
+    graphs = [_typed_graph([0, 1, 1, 2], [(0, 1), (0, 2), (0, 3)]), _typed_graph([2, 0, 1], [(0, 1), (1, 2)])]
+    table = oracles.type_given_degree(graphs)
+    assert table.shape == (4, 3)
+    assert torch.allclose(table[1], torch.tensor([0.0, 3.0, 2.0]) / 5)  # the star's leaves and the path's ends
+    assert torch.allclose(table[2], torch.tensor([1.0, 0.0, 0.0]))  # the path's middle
+    assert torch.allclose(table[3], torch.tensor([1.0, 0.0, 0.0]))  # the star's centre
+    assert torch.allclose(table[0], torch.tensor([2.0, 3.0, 2.0]) / 7)  # no node of degree 0: the overall shares
+    with pytest.raises(ValueError, match="needs structures='real'"):
+        oracles.OracleConfig(node_types="shuffled")
+    with pytest.raises(ValueError, match="node_types must be one of"):
+        oracles.OracleConfig(node_types="guess")
+
+
+@pytest.fixture(scope="module")
+def oracle_setup(bench, tiny_teacher, mutag):
+    oracles = bench("oracles")
+    reference = [mutag[i] for i in range(40)]
+    oracles.OraclePriorGenerator.reference = reference
+    yield oracles, tiny_teacher, reference
+    oracles.OraclePriorGenerator.reference = []
+
+
+def _batch_graphs(batch):
+    from torch_geometric.data import Data
+
+    graphs = []
+    for i in range(int(batch.num_graphs)):
+        nodes = (batch.batch == i).nonzero().view(-1)
+        edges = batch.edge_index[:, batch.batch[batch.edge_index[0]] == i] - nodes[0]
+        graphs.append(Data(x=batch.x[nodes], edge_index=edges, num_nodes=nodes.numel()))
+    return graphs
+
+
+def test_oracle_generator_takes_the_named_factors_from_the_reference_graphs(oracle_setup):
+    oracles, teacher, reference = oracle_setup
+
+    def draw(**options):
+        generator = oracles.OraclePriorGenerator.from_checkpoint(teacher, **options).build(0)
+        return _batch_graphs(generator._draw(24, torch.Generator().manual_seed(1)))
+
+    edge_sets = {(g.num_nodes, frozenset(map(tuple, g.edge_index.t().tolist()))) for g in reference}
+    real = draw(structures="real", node_types="real")
+    assert all((g.num_nodes, frozenset(map(tuple, g.edge_index.t().tolist()))) in edge_sets for g in real)
+    by_structure = {(g.num_nodes, frozenset(map(tuple, g.edge_index.t().tolist()))): g.x for g in reference}
+    assert all(torch.equal(by_structure[(g.num_nodes, frozenset(map(tuple, g.edge_index.t().tolist())))], g.x)
+               for g in real)
+    shuffled = draw(structures="real", node_types="shuffled")  # each graph keeps its own composition
+    for g in shuffled:
+        own = by_structure[(g.num_nodes, frozenset(map(tuple, g.edge_index.t().tolist())))]
+        assert torch.equal(own.sum(0), g.x.sum(0))
+    assert any(not torch.equal(by_structure[(g.num_nodes, frozenset(map(tuple, g.edge_index.t().tolist())))], g.x)
+               for g in shuffled)
+    # true shares by degree: a degree at which the reference graphs have no node of some type never draws it
+    table = oracles.type_given_degree(reference)
+    for g in draw(structures="drawn", node_types="degree"):
+        deg = torch.bincount(g.edge_index[0], minlength=g.num_nodes).clamp(max=table.size(0) - 1)
+        assert bool((table[deg, g.x.argmax(1)] > 0).all())
+    assert all(g.num_nodes <= 30 for g in draw(structures="drawn", node_types="shares"))  # the default's counts
+
+
+def test_gap_analysis_oracle_table_reports_the_share_of_the_gap_each_factor_closes(bench):
+    gap_analysis = bench("gap_analysis")
+    fits = dict(zip([m for m, _, _ in gap_analysis.ORACLE_COLUMNS], [0.80, 0.84, 0.86, 0.80, 0.85, 0.88, 0.90, 0.90]))
+
+    def run(method, fit, seed=0):
+        parts = dict(test=dict(agreement=fit + 0.01), val=dict(agreement=fit))
+        if method != "real":
+            parts["fit"] = dict(agreement=fit)
+        return dict(benchmark="distill", protocol="holdout", dataset="MUTAG", seed=seed, fold=None,
+                    teacher="gin-5-64", student="gin-2-32", method=method, precision="fp32", epochs=400,
+                    num_graphs=256, overrides={}, wall_s=1.0, **parts, **PROVENANCE)
+
+    runs = [run(m, f) for m, f in fits.items()] + [run("real", 0.95)]
+    lines, used = gap_analysis.oracle_section(runs + [run(gap_analysis.DEFAULT, 0.7, seed=1)])  # seed 1: no oracles
+    assert len(used) == len(runs)
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in lines if line.startswith("| ")}
+    assert rows["MUTAG"][2:4] == ["0.800 / 0.810", "0.840 / 0.850"] and rows["MUTAG"][-1] == "– / 0.960 |"
+    # (0.86 - 0.80) / (0.90 - 0.80) of the gap by the true shares by degree; the real graphs close all of it
+    closed = rows["**share of the gap closed** (fitting graphs)"]
+    assert closed[2:10] == ["0.00", "0.40", "0.60", "0.00", "0.50", "0.80", "1.00", "1.00"]
+    assert gap_analysis.oracle_section(runs[:-1]) == ([], [])  # without real-data KD: no table
