@@ -236,6 +236,15 @@ OPTION_PREFIX = DEFAULT + "+"  # distill_benchmark.py's teacher-only variants of
 PAIRS = (("gin-5-64", "gin-2-32"), ("gcn-5-64", "gcn-3-32"))
 
 
+def leaderboard_pair_runs(runs: List[Dict]) -> List[Dict]:
+    """The leaderboard's hold-out runs of its GIN and GCN pairs under the default protocol (fp32, 400 epochs, 256
+    graphs, no ``--set``): the runs the options and oracle tables compare."""
+    return [r for r in runs
+            if r.get("benchmark") == "distill" and r["protocol"] == "holdout" and not r.get("overrides")
+            and r.get("precision", "fp32") == "fp32" and r["epochs"] == 400 and r["num_graphs"] == 256
+            and (r["teacher"], r["student"]) in PAIRS]
+
+
 def describe_option(method: str) -> str:
     """What a :data:`METHODS` variant changes: its generator options and student-recipe fields."""
     spec = METHODS.get(method, {})
@@ -268,11 +277,8 @@ def option_sections(runs: List[Dict]) -> Tuple[List[str], List[Dict]]:
     with the teacher on its fitting graphs (which a data-free student never sees; the selection criterion) and on
     its validation graphs."""
     by_method: Dict[str, Dict[tuple, Dict]] = defaultdict(dict)
-    for r in runs:
-        if (r.get("benchmark") == "distill" and r["protocol"] == "holdout" and not r.get("overrides")
-                and r.get("precision", "fp32") == "fp32" and r["epochs"] == 400 and r["num_graphs"] == 256
-                and (r["teacher"], r["student"]) in PAIRS):
-            by_method[r["method"]][(r["dataset"], r["teacher"], r["student"], r["seed"])] = r
+    for r in leaderboard_pair_runs(runs):
+        by_method[r["method"]][(r["dataset"], r["teacher"], r["student"], r["seed"])] = r
     pairs = {}  # option -> the keys both it and its baseline ran
     for name in by_method:
         against = baseline(name)
@@ -341,11 +347,8 @@ def oracle_section(runs: List[Dict]) -> Tuple[List[str], List[Dict]]:
     real-data KD, on the seeds where every oracle ran: agreement with the teacher on its fitting graphs and on the
     test graphs, per pair and on average."""
     by_key: Dict[tuple, Dict[str, Dict]] = defaultdict(dict)
-    for r in runs:
-        if (r.get("benchmark") == "distill" and r["protocol"] == "holdout" and not r.get("overrides")
-                and r.get("precision", "fp32") == "fp32" and r["epochs"] == 400 and r["num_graphs"] == 256
-                and (r["teacher"], r["student"]) in PAIRS):
-            by_key[(r["dataset"], r["teacher"], r["student"], r["seed"])][r["method"]] = r
+    for r in leaderboard_pair_runs(runs):
+        by_key[(r["dataset"], r["teacher"], r["student"], r["seed"])][r["method"]] = r
     wanted = [m for m, _, _ in ORACLE_COLUMNS] + ["real"]
     keys = sorted((k for k, got in by_key.items() if all(m in got for m in wanted)),
                   key=lambda k: (DATASETS.index(k[0]) if k[0] in DATASETS else 99, k[1:]))

@@ -30,6 +30,7 @@ from torch_geometric.utils import degree
 from dfkd.data.datasets import one_hot_frequencies
 from dfkd.generators.prior import PriorConfig, PriorGraphGenerator
 from dfkd.generators.registry import register_generator
+from dfkd.generators.synthetic import SyntheticGraphSet
 
 STRUCTURES = ("drawn", "real")
 NODE_TYPES = ("prior", "shares", "degree", "shuffled", "real")
@@ -56,11 +57,10 @@ def type_given_degree(graphs: Sequence) -> Tensor:
     """``[D + 1, F]`` share of each one-hot node type among the nodes of degree ``0..D`` of ``graphs`` (``D``: the
     largest degree); a degree no node has gets the overall shares."""
     batch = Batch.from_data_list(list(graphs))
+    x = batch.x.float()
     deg = degree(batch.edge_index[0], batch.num_nodes).long()
-    counts = torch.zeros(int(deg.max()) + 1, batch.x.size(1)).index_add_(0, deg, batch.x.float())
-    shares = torch.tensor(one_hot_frequencies(graphs))
-    empty = counts.sum(1) == 0
-    counts[empty] = shares
+    counts = torch.zeros(int(deg.max()) + 1, x.size(1)).index_add_(0, deg, x)
+    counts[counts.sum(1) == 0] = x.mean(0)
     return counts / counts.sum(1, keepdim=True)
 
 
@@ -77,6 +77,9 @@ class OraclePriorGenerator(PriorGraphGenerator):
             raise ValueError("OraclePriorGenerator.reference is empty: set it to the teacher's training graphs")
         self._shares = torch.tensor(one_hot_frequencies(self.reference))
         self._by_degree = type_given_degree(self.reference)
+        real = Batch.from_data_list(list(self.reference))  # flat once; each draw slices it (SyntheticGraphSet.batch)
+        self._real = SyntheticGraphSet.from_edges(real.x.float(), real.edge_index, real.batch, real.num_graphs,
+                                                  torch.zeros(real.num_graphs, dtype=torch.long), self.feature_spec)
         return self
 
     def _draw(self, num_graphs: int, generator: torch.Generator) -> Batch:
@@ -84,9 +87,8 @@ class OraclePriorGenerator(PriorGraphGenerator):
         if cfg.structures == "drawn":
             batch = super()._draw(num_graphs, generator).cpu()
         else:
-            picks = torch.randint(len(self.reference), (num_graphs,), generator=generator).tolist()
-            real = Batch.from_data_list([self.reference[i] for i in picks])
-            batch = Batch(x=real.x.float(), edge_index=real.edge_index, batch=real.batch, ptr=real.ptr)
+            real = self._real.batch(torch.randint(len(self._real), (num_graphs,), generator=generator).tolist())
+            batch = Batch(x=real.x, edge_index=real.edge_index, batch=real.batch, ptr=real.ptr)
         types = self._oracle_types(batch, num_graphs, generator)
         if types is not None:
             batch.x = F.one_hot(types, self.feature_spec.dim).float()

@@ -460,14 +460,12 @@ def oracle_setup(bench, tiny_teacher, mutag):
 
 
 def _batch_graphs(batch):
-    from torch_geometric.data import Data
+    from dfkd.config import FeatureSpec
+    from dfkd.generators.synthetic import SyntheticGraphSet
 
-    graphs = []
-    for i in range(int(batch.num_graphs)):
-        nodes = (batch.batch == i).nonzero().view(-1)
-        edges = batch.edge_index[:, batch.batch[batch.edge_index[0]] == i] - nodes[0]
-        graphs.append(Data(x=batch.x[nodes], edge_index=edges, num_nodes=nodes.numel()))
-    return graphs
+    spec = FeatureSpec(dim=batch.x.size(1), encoding="one_hot")
+    return SyntheticGraphSet.from_edges(batch.x, batch.edge_index, batch.batch, int(batch.num_graphs),
+                                        torch.zeros(int(batch.num_graphs)), spec).to_data_list()
 
 
 def test_oracle_generator_takes_the_named_factors_from_the_reference_graphs(oracle_setup):
@@ -495,6 +493,10 @@ def test_oracle_generator_takes_the_named_factors_from_the_reference_graphs(orac
         deg = torch.bincount(g.edge_index[0], minlength=g.num_nodes).clamp(max=table.size(0) - 1)
         assert bool((table[deg, g.x.argmax(1)] > 0).all())
     assert all(g.num_nodes <= 30 for g in draw(structures="drawn", node_types="shares"))  # the default's counts
+    oracles.OraclePriorGenerator.reference = []
+    with pytest.raises(ValueError, match="reference is empty: set it to the teacher's training graphs"):
+        oracles.OraclePriorGenerator.from_checkpoint(teacher).build(0)
+    oracles.OraclePriorGenerator.reference = reference
 
 
 def test_gap_analysis_oracle_table_reports_the_share_of_the_gap_each_factor_closes(bench):
