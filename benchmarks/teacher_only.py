@@ -6,7 +6,9 @@ statistics of its training graphs: the **teacher-only** variant is dfkd's defaul
 The **with-statistics** variant hands the same teacher the size and degree statistics of its training
 graphs (what a dfkd checkpoint carried before it recorded node-type shares); **type-frequencies** hands it only
 the share of each one-hot node type among its training nodes (``--set type_frequencies=[...]``), which a
-teacher without BatchNorm gives nothing to infer from; **all-statistics** hands it both (what a dfkd checkpoint
+teacher without BatchNorm gives nothing to infer from; **top-type-shares** only those of its three commonest
+types (``--set type_frequencies={column: share, ...}``: what a chemist knows of the atoms, say, without the
+data), the rest spread as the teacher-only recipe spreads types; **all-statistics** hands it both (what a dfkd checkpoint
 carries now). Students: one of the teacher's family (or the nearest zoo
 model) and one of another family. Scores as in ``distill_benchmark.py``: test graphs (the teacher's 30%),
 the teacher's validation graphs, and agreement on its fitting graphs. ``--methods real`` distils the same
@@ -44,10 +46,12 @@ RAW = os.path.join(RUNS, "teacher_only.jsonl")
 # teacher family -> (a student of its family or the nearest zoo model, a student of another family)
 STUDENTS = {"resgcn": ("gcn-3-32", "gin-2-32"), "sage": ("sage-3-32", "gin-2-32"),
             "gin_nobn": ("gin-2-32", "gcn-3-32"), "gat": ("gcn-3-32", "gin-2-32")}
-VARIANTS = ("teacher-only", "with-statistics", "type-frequencies", "all-statistics")
+VARIANTS = ("teacher-only", "with-statistics", "type-frequencies", "top-type-shares", "all-statistics")
 TITLES = {"teacher-only": "teacher-only", "with-statistics": "with statistics",
-          "type-frequencies": "with type frequencies", "all-statistics": "with statistics and type frequencies"}
-TYPE_VARIANTS = ("type-frequencies", "all-statistics")  # only for one-hot node types
+          "type-frequencies": "with type frequencies", "top-type-shares": "with the top types' shares",
+          "all-statistics": "with statistics and type frequencies"}
+TYPE_VARIANTS = ("type-frequencies", "top-type-shares", "all-statistics")  # only for one-hot node types
+TOP_TYPES = 3  # top-type-shares: the shares of this many commonest types
 REAL = "real"  # KD on the teacher's own fitting graphs: the ceiling every data-free cell is set against
 
 
@@ -91,6 +95,8 @@ def main(argv=None) -> int:
                                 continue  # the prior generator's node types, for one-hot features
                             if variant == "type-frequencies":
                                 options["type_frequencies"] = stats.type_frequencies
+                            if variant == "top-type-shares":
+                                options["type_frequencies"] = top_shares(stats.type_frequencies, TOP_TYPES)
                             run = dict(benchmark="teacher_only", dataset=name, family=family, seed=seed,
                                        student=student, variant=variant, method=method, epochs=args.epochs,
                                        num_graphs=args.num_graphs)
@@ -105,6 +111,12 @@ def main(argv=None) -> int:
                                   json.dumps({k: round(v, 4) for k, v in run["test"].items()}), flush=True)
     print(f"runs in {args.raw}; tables: python benchmarks/regenerate.py")
     return 0
+
+
+def top_shares(shares: List[float], count: int) -> Dict[int, float]:
+    """``{column: share}`` of the ``count`` largest ``shares``."""
+    order = sorted(range(len(shares)), key=lambda c: -shares[c])[:count]
+    return {c: shares[c] for c in order}
 
 
 def run_key(run: Dict) -> tuple:

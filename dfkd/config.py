@@ -121,6 +121,22 @@ def check_frequencies(values: Sequence[float], name: str) -> List[float]:
     return out
 
 
+def check_known_shares(values: Dict[Any, float], name: str) -> Dict[int, float]:
+    """``values`` (``{column: share}`` of the node types whose shares are known) with integer columns and float
+    shares, or a one-line ``ValueError`` naming ``name`` when the columns are not indices or the shares are not
+    non-negative numbers summing to at most 1."""
+    try:
+        out = {int(column): float(share) for column, share in values.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must map feature columns to shares, e.g. {{2: 0.7, 0: 0.15}}, got {values!r}") \
+            from None
+    if not out or any(c < 0 for c in out) or any(not math.isfinite(v) or v < 0 for v in out.values()) \
+            or sum(out.values()) > 1 + 1e-6:
+        raise ValueError(f"{name} must map column indices >= 0 to non-negative shares summing to at most 1, "
+                         f"got {values!r}")
+    return out
+
+
 @dataclasses.dataclass
 class GraphSizeStats(Config):
     """Size statistics of the graphs a model was trained on (no graphs themselves).

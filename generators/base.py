@@ -216,7 +216,9 @@ class GraphGenerator(ABC):
         source entry (:meth:`log_sources`).
 
         Given frequencies win (:meth:`given_type_frequencies`: the config's ``type_frequencies``, else the
-        checkpoint's training-set ones). Otherwise inverted from the teacher's first BatchNorm layer on the
+        checkpoint's training-set ones); shares given for some types only (:meth:`known_type_shares`) replace
+        theirs in whatever distribution the rest of this method finds, the others scaled to the remaining mass
+        (:func:`with_known_shares`). Otherwise inverted from the teacher's first BatchNorm layer on the
         structure given (:func:`~dfkd.generators.priors.estimate_type_prior`; on BatchNorm teachers it puts
         0.03-0.5% on types never seen in training, so nothing is masked: the weight test below can miss a
         column that short training left inside its initial bound). A teacher without BatchNorm gets, with
@@ -229,6 +231,17 @@ class GraphGenerator(ABC):
         """
         if not enabled:
             return None, ("option", "uniform")
+        probs, entry = self._type_prior(edge_index, node_graph, num_graphs, uniform_fallback)
+        known = self.known_type_shares()
+        if known is None:
+            return probs, entry
+        rest = 1.0 - sum(known.values())
+        return (with_known_shares(known, probs, self.feature_spec.dim).to(edge_index.device),
+                ("option", f"{len(known)} shares as set, the other {rest:.1%} of the nodes {entry[1]}"))
+
+    def _type_prior(self, edge_index: Tensor, node_graph: Tensor, num_graphs: int,
+                    uniform_fallback: bool) -> Tuple[Optional[Tensor], Tuple[str, str]]:
+        """:meth:`fit_type_prior` before the shares known by option (``type_frequencies`` as a dict)."""
         given = self.given_type_frequencies()
         if given is not None:
             return given[0].to(edge_index.device), given[1]
@@ -242,9 +255,22 @@ class GraphGenerator(ABC):
             return ((columns.float() / columns.sum()).to(edge_index.device),
                     ("fallback", f"uniform among the {int(columns.sum())} of {dim} its first layer was trained on "
                                  "(no BatchNorm statistics to read their shares from: --set type_frequencies=[...] "
-                                 "if you know them)"))
+                                 "if you know them, or {column: share, ...} for the commonest types)"))
         return None, ("fallback", "uniform (the teacher has no BatchNorm running statistics to invert a "
                                   "distribution from)")
+
+    def known_type_shares(self) -> Optional[Dict[int, float]]:
+        """The config's ``type_frequencies`` when it names the shares of some node types only (``{column:
+        share}``), checked against the feature width; ``None`` otherwise."""
+        known = getattr(self.config, "type_frequencies", None)
+        if not isinstance(known, dict):
+            return None
+        dim = self.feature_spec.dim
+        outside = sorted(c for c in known if c >= dim)
+        if outside:
+            raise ValueError(f"type_frequencies names column(s) {outside}, but the one-hot node feature has {dim} "
+                             f"columns (0-{dim - 1}): give shares by column index")
+        return known
 
     def given_type_frequencies(self) -> Optional[Tuple[Tensor, Tuple[str, str]]]:
         """``([F] distribution, source entry)`` of the one-hot node features when it is known rather than
@@ -259,7 +285,7 @@ class GraphGenerator(ABC):
         stats = self.size_stats.type_frequencies if self.size_stats is not None else None
         for values, source, name in ((getattr(self.config, "type_frequencies", None), "option", "type_frequencies"),
                                      (stats, "checkpoint", "the checkpoint's size_stats.type_frequencies")):
-            if values is None:
+            if values is None or isinstance(values, dict):  # shares of some types only: known_type_shares
                 continue
             if len(values) != dim:
                 raise ValueError(f"{name} has {len(values)} entries for a {dim}-wide one-hot node feature: give one "
@@ -436,3 +462,24 @@ class OnlineGraphGenerator(GraphGenerator):
             batch.x.cpu(), batch.edge_index.cpu(), batch.batch.cpu(), num_graphs, target, self.feature_spec,
             teacher_logits=batch.teacher_logits.cpu(),
             meta={"generator": self.registered_name, "config": self.config.to_dict(), "seed": seed})
+
+
+def with_known_shares(known: Dict[int, float], probs: Optional[Tensor], dim: int) -> Tensor:
+    """``[F]`` distribution with the ``known`` shares (``{column: share}``, summing to at most 1) in their
+    columns and the remaining mass spread over the other columns in proportion to ``probs [F]`` (``None``:
+    uniform); evenly over them when ``probs`` puts nothing there. Normalised, so shares summing to less than 1
+    over every column are scaled up."""
+    base = probs.detach().float().cpu().clone() if probs is not None else torch.full((dim,), 1.0 / dim)
+    named = torch.tensor(sorted(known))
+    base[named] = 0.0
+    rest = max(1.0 - sum(known.values()), 0.0)
+    if float(base.sum()) > 0:
+        base *= rest / float(base.sum())
+    elif named.numel() < dim:
+        others = torch.ones(dim, dtype=torch.bool)
+        others[named] = False
+        base[others] = rest / int(others.sum())
+    base[named] = torch.tensor([known[int(c)] for c in named], dtype=torch.float)
+    if float(base.sum()) <= 0:
+        raise ValueError("type_frequencies gives every column a zero share: name at least one type that occurs")
+    return base / base.sum()

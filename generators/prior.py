@@ -48,14 +48,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from dfkd.config import Config, check_frequencies
+from dfkd.config import Config, check_frequencies, check_known_shares
 from dfkd.generators.base import OnlineGraphGenerator, check_structure, graph_range
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import (
@@ -86,8 +86,11 @@ class PriorConfig(Config):
             here), when you know it without the training graphs (e.g. the atom shares of your chemistry): a
             teacher without BatchNorm gives nothing to infer them from, and its students depend on them (an
             NCI1 GIN without normalisation: its GIN student's test agreement 0.51 uniform among the trained
-            types, 0.94 at the training shares; ``benchmarks/results/teacher_only.md``). ``None`` (default): as
-            ``type_prior`` says.
+            types, 0.94 at the training shares; ``benchmarks/results/teacher_only.md``). Or a dict
+            ``{column: share}`` of the types you know (summing to at most 1): the rest of the nodes are spread
+            over the other columns as ``type_prior`` would spread them (on NCI1 teachers without
+            normalisation, the shares of the three commonest atoms do as well as all 37:
+            ``teacher_only.md``, *with the top types' shares*). ``None`` (default): as ``type_prior`` says.
         type_spread: σ of a per-graph logistic-normal spread of the node-type distribution: graph ``g`` draws
             its types from :math:`p_g \propto p \odot \exp(\sigma z_g)`, :math:`z_g \sim N(0, I)`, around the
             type prior :math:`p` (0: every graph draws from :math:`p`). Real graphs are not draws from one
@@ -148,7 +151,7 @@ class PriorConfig(Config):
     mean_degree: Optional[float] = None
     degree_dispersion: Optional[float] = None
     type_prior: bool = True
-    type_frequencies: Optional[List[float]] = None
+    type_frequencies: Optional[Union[List[float], Dict[int, float]]] = None
     type_spread: float = 0.0
     type_pairs: bool = False
     clique_share: float = 0.0
@@ -167,7 +170,9 @@ class PriorConfig(Config):
         if self.balance < 1:
             raise ValueError(f"balance must be >= 1, got {self.balance}")
         if self.type_frequencies is not None:
-            self.type_frequencies = check_frequencies(self.type_frequencies, "type_frequencies")
+            self.type_frequencies = (check_known_shares(self.type_frequencies, "type_frequencies")
+                                     if isinstance(self.type_frequencies, dict)
+                                     else check_frequencies(self.type_frequencies, "type_frequencies"))
         if self.type_spread < 0:
             raise ValueError(f"type_spread must be >= 0, got {self.type_spread}")
         if self.type_pairs and self.type_spread > 0:

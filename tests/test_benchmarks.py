@@ -327,10 +327,11 @@ def test_teacher_only_table_summarises_cells_and_sets_them_against_real_data_kd_
     text = teacher_only.render(_hand_made_runs()["teacher_only.md"])
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| MUTAG | resgcn → ")]
     # real-data KD ran seed 0 only: (0.82 - 0.65) / (0.85 - 0.65) = 0.85, beside the two seeds of the prior
-    assert rows[0][1:3] == ["resgcn → gcn-3-32", "prior"] and rows[0][9] == "0.820 ± 0.000 (0.85) [1]"
-    assert rows[1][9] == "0.760 ± 0.000 (0.55) [1]" and rows[1][-1] == "2 |"
+    assert rows[0][1:3] == ["resgcn → gcn-3-32", "prior"] and rows[0][10] == "0.820 ± 0.000 (0.85) [1]"
+    assert rows[1][10] == "0.760 ± 0.000 (0.55) [1]" and rows[1][-1] == "2 |"
     # type frequencies ran for the GCN student only: (0.84 - 0.65) / (0.85 - 0.65) = 0.95
-    assert rows[0][7] == "0.840 ± 0.014 (0.95)" and rows[1][7] == "–" and rows[1][12] == "–"
+    assert rows[0][7] == "0.840 ± 0.014 (0.95)" and rows[1][7] == "–" and rows[1][13] == "–"
+    assert rows[0][8] == rows[0][14] == "–"  # no top-type-shares runs
     every = [line for line in text.split("Summary over the cells")[1].split("##")[0].splitlines()
              if line.startswith("| prior")]
     assert every == ["| prior | teacher-only | 0, 1 | 2 | 2 | 0.65 | 0.900 |",
@@ -341,6 +342,12 @@ def test_teacher_only_table_summarises_cells_and_sets_them_against_real_data_kd_
     # on seed 0: teacher only 0.65 in both cells (≥ 0.6), ahead of real-data KD's 0.55, behind its 0.85
     assert summary[("prior", "teacher-only")] == ["2", "2", "1", "0.65", "0.70", "0.900", "0.900 |"]
     assert summary[("prior", "with-statistics")][:4] == ["2", "2", "1", "0.75"]
+
+
+def test_top_type_shares_are_the_largest_by_hand(bench):
+    top_shares = bench("teacher_only").top_shares
+    assert top_shares([0.1, 0.5, 0.05, 0.3, 0.05], 3) == {1: 0.5, 3: 0.3, 0: 0.1}
+    assert top_shares([0.6, 0.4], 3) == {0: 0.6, 1: 0.4}
 
 
 def test_every_registered_script_exposes_a_render_and_writes_no_markdown(renderers):

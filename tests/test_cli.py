@@ -191,6 +191,9 @@ def test_generate_draws_node_types_from_the_shares_set(cli_teacher, tmp_path):
                  "--set", "type_frequencies=[0,0,1,0,0,0,0]", "--quiet"]) == 0
     x = SyntheticGraphSet.load(out).x
     assert bool((x.argmax(-1) == 2).all())  # every node of the one type given a share
+    assert main(["generate", "--teacher", cli_teacher, "--num-graphs", "8", "--out", out,
+                 "--set", "type_frequencies={2: 1.0}", "--quiet"]) == 0  # the shares of some types only
+    assert bool((SyntheticGraphSet.load(out).x.argmax(-1) == 2).all())
 
 
 @pytest.mark.parametrize(
@@ -200,6 +203,7 @@ def test_generate_draws_node_types_from_the_shares_set(cli_teacher, tmp_path):
         (["--set", "bogus=1"], "has no option(s) ['bogus']"),
         (["--set", "novalue"], "write KEY=VALUE"),
         (["--set", "type_frequencies=[1,0]"], "2 entries for a 7-wide one-hot node feature"),
+        (["--set", "type_frequencies={7: 0.5}"], "names column(s) [7], but the one-hot node feature has 7 columns"),
         (["--generator", "gfkd", "--estimator", "magic"], "unknown estimator"),
         (["--iterations", "5"], "generator 'prior' does not optimise anything"),
         (["--generator", "vae"], "no generator 'vae' registered"),

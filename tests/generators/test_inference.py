@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 import dfkd
 from dfkd.config import FeatureSpec
-from dfkd.generators.inference import infer_degree_law, layer_mismatch, support_degree_law, trained_columns
+from dfkd.generators.inference import (infer_degree_law, layer_mismatch, looks_initialised, support_degree_law,
+                                       trained_columns)
 from dfkd.generators.structure import node_to_graph, sample_node_counts, sample_structure, undirected
 from dfkd.generators.synthetic import degree_features
 from dfkd.nn import call_model
@@ -163,6 +164,22 @@ def test_trained_columns_are_exactly_those_training_switched_on(arch):
     _train_on_columns(model, 6, [0, 2, 3])
     assert trained_columns(model, 6).tolist() == [True, False, True, True, False, False]
     assert trained_columns(model, 5) is None  # no weight of that width
+
+
+def test_trained_columns_test_for_the_initial_draw_not_for_the_larger_bound():
+    # A Glorot-initialised layer on 7 types (bound sqrt(6/71) = 0.29, Kaiming's 1/sqrt(7) = 0.38), as in a
+    # PyG convolution: training moved column 2 to 0.32, inside the Kaiming bound but off its own draw.
+    layer = torch.nn.Linear(7, 64)
+    glorot = (6 / 71) ** 0.5
+    with torch.no_grad():
+        layer.weight.uniform_(-glorot, glorot, generator=torch.Generator().manual_seed(0))
+        layer.weight[:, 2] *= 1.1
+        layer.weight[:, 4] *= 0.5  # shrunk (weight decay): no entry near the bound any more
+    assert trained_columns(layer, 7).tolist() == [False, False, True, False, True, False, False]
+    assert looks_initialised(layer.weight, glorot).tolist() == [True, True, False, True, False, True, True]
+    with torch.no_grad():  # a custom initialisation (normal, small): no column is a uniform draw
+        layer.weight.normal_(0, 0.01, generator=torch.Generator().manual_seed(1))
+    assert trained_columns(layer, 7) is None
 
 
 def test_support_law_is_log_uniform_over_the_first_run_of_trained_degrees():

@@ -252,6 +252,45 @@ def test_node_types_follow_given_frequencies_from_the_option_or_the_checkpoint(t
     assert torch.allclose(both.type_probs, expected)
 
 
+def test_known_shares_replace_theirs_and_scale_the_rest_by_hand():
+    from dfkd.generators.base import with_known_shares
+
+    probs = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    # Column 3 set to 0.5; the other 0.5 follows 0.1 : 0.2 : 0.3.
+    assert torch.allclose(with_known_shares({3: 0.5}, probs, 4), torch.tensor([1 / 12, 2 / 12, 3 / 12, 0.5]))
+    assert torch.allclose(with_known_shares({0: 0.7, 2: 0.1}, None, 4), torch.tensor([0.7, 0.1, 0.1, 0.1]))
+    # Nothing left in the others' columns: the rest is spread evenly over them.
+    assert torch.allclose(with_known_shares({0: 0.4}, torch.tensor([1.0, 0, 0]), 3), torch.tensor([0.4, 0.3, 0.3]))
+    # Every column named: shares summing to less than 1 are normalised.
+    assert torch.allclose(with_known_shares({0: 0.2, 1: 0.2}, probs[:2], 2), torch.tensor([0.5, 0.5]))
+    with pytest.raises(ValueError, match="every column a zero share"):
+        with_known_shares({0: 0.0, 1: 0.0}, None, 2)
+
+
+def test_known_shares_of_a_few_types_on_a_teacher_without_batchnorm(caplog):
+    spec = FeatureSpec(dim=5, encoding="one_hot")
+    teacher = dfkd.build_model("gin-2-8", in_channels=5, out_channels=2, batch_norm=False)
+    with caplog.at_level("INFO"):
+        gen = PriorGraphGenerator(teacher, spec, 2, balance=1, type_frequencies={"3": 0.6, 1: 0.2}).build(0)
+    assert gen.config.type_frequencies == {3: 0.6, 1: 0.2}
+    assert torch.allclose(gen.type_probs, torch.tensor([0.2 / 3, 0.2, 0.2 / 3, 0.6, 0.2 / 3]))
+    assert "2 shares as set, the other 20.0% of the nodes uniform" in caplog.text
+    x = gen.generate(300, seed=1, show_progress=False).x
+    assert abs(float(x[:, 3].mean()) - 0.6) < 0.03
+    # The config round-trips (a checkpoint's generator section) with its shares.
+    assert PriorGraphGenerator(teacher, spec, 2, **gen.config.to_dict()).config.type_frequencies == {3: 0.6, 1: 0.2}
+
+
+@pytest.mark.parametrize("shares, message", [
+    ({0: 0.7, 1: 0.5}, "summing to at most 1"), ({0: -0.1}, "summing to at most 1"), ({-1: 0.1}, "indices >= 0"),
+    ({"carbon": 0.7}, "map feature columns to shares"), ({9: 0.5}, r"names column\(s\) \[9\], but the one-hot node "
+                                                                     r"feature has 7 columns"),
+])
+def test_known_shares_that_are_not_shares_of_columns_are_refused(tiny_teacher, shares, message):
+    with pytest.raises(ValueError, match=message):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, type_frequencies=shares).build(0)
+
+
 def test_given_type_frequencies_of_the_wrong_width_or_sign_are_refused(tiny_teacher):
     with pytest.raises(ValueError, match="3 entries for a 7-wide one-hot node feature"):
         PriorGraphGenerator.from_checkpoint(tiny_teacher, type_frequencies=[0.5, 0.3, 0.2]).build(0)
