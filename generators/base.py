@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from abc import ABC, abstractmethod
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -254,8 +254,9 @@ class GraphGenerator(ABC):
             # A warning: the students of such teachers hinge on the shares (given_type_frequencies).
             return ((columns.float() / columns.sum()).to(edge_index.device),
                     ("fallback", f"uniform among the {int(columns.sum())} of {dim} its first layer was trained on "
-                                 "(no BatchNorm statistics to read their shares from: --set type_frequencies=[...] "
-                                 "if you know them, or {column: share, ...} for the commonest types)"))
+                                 f"(columns {column_ranges(columns)}; no BatchNorm statistics to read their shares "
+                                 "from: --set type_frequencies=[...] if you know them, or {column: share, ...} for "
+                                 "the commonest types)"))
         return None, ("fallback", "uniform (the teacher has no BatchNorm running statistics to invert a "
                                   "distribution from)")
 
@@ -483,3 +484,14 @@ def with_known_shares(known: Dict[int, float], probs: Optional[Tensor], dim: int
     if float(base.sum()) <= 0:
         raise ValueError("type_frequencies gives every column a zero share: name at least one type that occurs")
     return base / base.sum()
+
+
+def column_ranges(mask: Tensor) -> str:
+    """The set columns of ``mask [F]`` as ranges, e.g. ``0-3, 5, 7-9``."""
+    ranges: List[List[int]] = []
+    for column in mask.nonzero().flatten().tolist():
+        if ranges and column == ranges[-1][1] + 1:
+            ranges[-1][1] = column
+        else:
+            ranges.append([column, column])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)

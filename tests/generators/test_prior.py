@@ -252,6 +252,15 @@ def test_node_types_follow_given_frequencies_from_the_option_or_the_checkpoint(t
     assert torch.allclose(both.type_probs, expected)
 
 
+def test_column_ranges_by_hand():
+    from dfkd.generators.base import column_ranges
+
+    mask = torch.zeros(12, dtype=torch.bool)
+    mask[[0, 1, 2, 3, 5, 7, 8, 9, 11]] = True
+    assert column_ranges(mask) == "0-3, 5, 7-9, 11"
+    assert column_ranges(torch.zeros(3, dtype=torch.bool)) == ""
+
+
 def test_known_shares_replace_theirs_and_scale_the_rest_by_hand():
     from dfkd.generators.base import with_known_shares
 
