@@ -161,7 +161,9 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         "`--teacher-module`; **teacher-only**: no statistics of the training graphs (dfkd's default recipe infers "
         "what it needs from the teacher); **with-statistics**: the same teacher given its training graphs' size "
         "and degree statistics; **with type frequencies**: teacher-only but for the share of each node type among "
-        "its training nodes (`--set type_frequencies=[...]`); **with statistics and type frequencies**: both, as a "
+        "its training nodes (`--set type_frequencies=[...]`); **with the top types' shares**: teacher-only but for "
+        f"the shares of its {TOP_TYPES} commonest node types (`--set type_frequencies={{column: share, ...}}`, the "
+        "rest spread uniformly over the other trained types); **with statistics and type frequencies**: both, as a "
         "dfkd checkpoint now carries them.",
         "- cell: student test accuracy, mean ± std over seeds (chance-adjusted accuracy from the means); "
         f"⚠: teacher less than {WEAK_TEACHER_GAIN} above the majority class; **real-data KD**: the same student "
