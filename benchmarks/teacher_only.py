@@ -8,8 +8,8 @@ graphs (what a dfkd checkpoint carried before it recorded node-type shares); **t
 the share of each one-hot node type among its training nodes (``--set type_frequencies=[...]``), which a
 teacher without BatchNorm gives nothing to infer from; **top-type-shares** only those of its three commonest
 types (``--set type_frequencies={column: share, ...}``: what a chemist knows of the atoms, say, without the
-data), the rest spread as the teacher-only recipe spreads types; **all-statistics** hands it both (what a dfkd checkpoint
-carries now). Students: one of the teacher's family (or the nearest zoo
+data), the rest spread as the teacher-only recipe spreads types; **all-statistics** hands it both (what a dfkd
+checkpoint carries now). Students: one of the teacher's family (or the nearest zoo
 model) and one of another family. Scores as in ``distill_benchmark.py``: test graphs (the teacher's 30%),
 the teacher's validation graphs, and agreement on its fitting graphs. ``--methods real`` distils the same
 students on the teacher's fitting graphs (real-data KD), the figure every data-free cell is set against.
