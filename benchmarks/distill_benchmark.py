@@ -95,6 +95,22 @@ METHODS = {
     # Half the mining pool, half again the student steps: about the default's wall time, more student updates.
     "prior-teacher-only+pool2-600": dict(generator="prior", options={"balance": 2}, teacher_only=True,
                                          distill={"epochs": 600}),
+    # Boundary-seeking samples on top of the prior: half the chosen graphs get 5% of their node types switched
+    # towards the student's disagreement with the teacher (HotFlip), then relabelled; one-hot node types only.
+    "prior-teacher-only+perturb": dict(generator="prior", options={"perturb": 0.5}, teacher_only=True,
+                                       one_hot_only=True),
+    # Diversity over the stream: the choice also favours candidates isolated in the student's embedding space.
+    "prior-teacher-only+diversity": dict(generator="prior", options={"diversity": 0.5}, teacher_only=True),
+    # A curriculum over graph complexity: of every batch the smallest (sparsest) half first, all graphs after
+    # half the epochs (dfkd.distill.curriculum).
+    "prior-teacher-only+curriculum-size": dict(generator="prior", options={}, teacher_only=True, curriculum="size"),
+    "prior-teacher-only+curriculum-density": dict(generator="prior", options={}, teacher_only=True,
+                                                  curriculum="density"),
+    # A smoother student: Adam weight decay 5e-4 (the GNN benchmarks' usual setting), against extrapolating wildly
+    # from synthetic graphs to real ones.
+    "prior-teacher-only+wd": dict(generator="prior", options={}, teacher_only=True, distill={"weight_decay": 5e-4}),
+    "prior-teacher-only+wd2e-3": dict(generator="prior", options={}, teacher_only=True,
+                                      distill={"weight_decay": 2e-3}),
     # Oracles, not methods (benchmarks/oracles.py): the teacher-only default with one factor of its graphs taken from
     # the teacher's training graphs, to split the gap to real-data KD into the parts a generator must get right.
     **{f"oracle:{name}": dict(generator="oracle-prior", options=dict(structures=structures, node_types=types),
@@ -199,8 +215,9 @@ def main(argv=None) -> int:
                 for method in args.methods:
                     spec = METHODS[method]
                     options = dict(spec["options"], **(overrides if spec["generator"] not in (None, "random") else {}))
-                    if (spec.get("type_shares") or spec.get("oracle")) and dataset.feature_spec.encoding != "one_hot":
-                        continue  # node-type shares and the oracles are for one-hot node types
+                    one_hot_only = spec.get("type_shares") or spec.get("oracle") or spec.get("one_hot_only")
+                    if one_hot_only and dataset.feature_spec.encoding != "one_hot":
+                        continue  # node-type shares, type switches and the oracles are for one-hot node types
                     if spec.get("type_shares"):
                         options["type_frequencies"] = one_hot_frequencies(parts["fit"] + parts["val"])
                     oracles.OraclePriorGenerator.reference = parts["fit"] + parts["val"] if spec.get("oracle") else []

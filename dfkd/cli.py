@@ -20,6 +20,7 @@ import torch
 from dfkd.checkpoint import CheckpointError, load_checkpoint
 from dfkd.data import DatasetFormatError, load_dataset, split_from_record, split_indices
 from dfkd.distill.api import DEFAULT_GENERATOR
+from dfkd.distill.curriculum import CRITERIA as CURRICULA
 from dfkd.nn.precision import PRECISIONS, check_precision, use_precision
 from dfkd.recipes import RecipeError, dump_recipe, load_recipe, recipe_path, resolved_recipe, write_recipe
 from dfkd.version import __version__
@@ -200,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=None, help="softmax temperature of the KL loss (default 2)")
     g.add_argument("--grad-clip", type=float, default=0.0, metavar="MAX_NORM",
                    help="clip the student's gradient to this L2 norm every step (0 = off); may change on --resume")
-    g.add_argument("--curriculum", choices=["confidence", "disagreement"], default=None,
-                   help="train on the easiest graphs of every batch first (highest teacher confidence, or lowest "
-                        "teacher-student disagreement), widening to all graphs")
+    g.add_argument("--curriculum", choices=list(CURRICULA), default=None,
+                   help="train on the easiest graphs of every batch first (highest teacher confidence, lowest "
+                        "teacher-student disagreement, fewest nodes or lowest mean degree), widening to all graphs")
     g.add_argument("--curriculum-start", type=float, default=0.5, help="fraction of every batch kept at first")
     g.add_argument("--curriculum-ramp", type=float, default=0.5,
                    help="fraction of the epochs after which every graph is kept")

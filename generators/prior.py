@@ -134,6 +134,29 @@ class PriorConfig(Config):
             leaderboard's GIN and GCN pairs, teacher only, 3 seeds, agreement with the teacher on its fitting
             graphs rose by 0.018 on average (7 of 10 dataset/pair cells up, none down by more than 0.01; 1.0
             gained nothing on seed 0: ``benchmarks/results/gap_analysis.md``).
+        diversity: with ``balance > 1``: how much the choice among candidates favours those in the sparsest
+            parts of the pool as the student being trained represents them (coverage of its graph-embedding
+            space, in the spirit of CMI's contrastive diversity): the key becomes ``(1 - diversity) · key +
+            diversity · r``, ``r`` the candidate's rank by its Euclidean distance to its ``k``-th nearest other
+            candidate (``k = 8``) among the L2-normalised ``[P, D]`` pooled student embeddings, scaled to
+            ``[0, 1)``, 0 for the most isolated (:func:`isolation_rank`). Needs a dfkd student (its
+            ``return_embeddings``); without a student attached the choice stays random. 0 = off (the default):
+            0.5 on top of the default's mining moved agreement on the fitting graphs by -0.008 (teacher only,
+            the leaderboard's GIN and GCN pairs, seed 0: 2 of 10 runs up, 3 down;
+            ``benchmarks/results/gap_analysis.md``).
+        perturb: share of the chosen graphs whose node types are then moved towards the student's
+            disagreement with the teacher (boundary-seeking samples on top of the prior, DFAD-style but one
+            step from a prior graph): HotFlip's first-order rule on the one-hot features, ``perturb_nodes`` of
+            each such graph's nodes switched to the type with the largest gain
+            :math:`g_{v,f} - g_{v,t(v)}`, ``g = ∂ KL(teacher ‖ student) / ∂x``, among the types the prior
+            draws; the teacher then labels the perturbed graphs afresh (class quotas are not redone).
+            One-hot node types only; without a student attached nothing is perturbed. In multi-process
+            distillation every rank decides the switches of the whole batch (so all make the same ones) and
+            relabels its own share. 0 = off (the default):
+            0.5 (5% of the nodes) moved agreement on the fitting graphs by -0.033 (teacher only, the eight
+            one-hot GIN and GCN pairs, seed 0: 1 up, 4 down, NCI1 -0.05 and -0.09): graphs pushed off the
+            prior's law show the student parts of the teacher's function real graphs do not reach.
+        perturb_nodes: with ``perturb``: fraction of a perturbed graph's nodes switched (at least one).
         output_bins: regression teachers: equal-width bins over the pool's range of teacher outputs that
             ``balance`` gives equal quotas (see the module docstring); ignored for classification.
         output_quantile: regression teachers: the bins span the pool's ``[q, 1 - q]`` quantiles of the
@@ -160,6 +183,9 @@ class PriorConfig(Config):
     balance: int = 4
     boundary: float = 0.0
     disagreement: float = 0.5
+    diversity: float = 0.0
+    perturb: float = 0.0
+    perturb_nodes: float = 0.05
     output_bins: int = 8
     output_quantile: float = 0.05
     collapse_threshold: float = 0.95
@@ -177,9 +203,11 @@ class PriorConfig(Config):
             raise ValueError(f"type_spread must be >= 0, got {self.type_spread}")
         if self.type_pairs and self.type_spread > 0:
             raise ValueError("type_pairs and type_spread are two ways to vary node types within the batch: set one")
-        for name in ("boundary", "disagreement", "clique_share"):
+        for name in ("boundary", "disagreement", "diversity", "perturb", "clique_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.perturb_nodes <= 1.0:
+            raise ValueError(f"perturb_nodes must be in (0, 1], got {self.perturb_nodes}")
         if self.output_bins < 1:
             raise ValueError(f"output_bins must be >= 1, got {self.output_bins}")
         if not 0.0 <= self.output_quantile < 0.5:
@@ -219,6 +247,9 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         sources = self.structure_sources(cfg.mean_degree)
         sources["degree dispersion"] = self.dispersion_entry(cfg.degree_dispersion)
         self.type_probs, self.type_pairs = None, None
+        if cfg.perturb > 0 and spec.encoding != "one_hot":
+            raise ValueError(f"perturb switches one-hot node types; this teacher's node features are "
+                             f"{spec.encoding}-encoded: drop the option")
         if cfg.type_frequencies is not None and spec.encoding != "one_hot":
             raise ValueError(f"type_frequencies sets one-hot node types; this teacher's node features are "
                              f"{spec.encoding}-encoded: drop the option")
@@ -281,7 +312,7 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         self._require_built()
         k = self.config.balance
         if k == 1:
-            return self._label(graph_range(self._draw(num_graphs, generator), lo, hi))
+            return self._label(graph_range(self._perturbed(self._draw(num_graphs, generator), generator), lo, hi))
         pool = self._draw(num_graphs * k, generator)
         self._label(pool, self._pool_outputs(pool, ctx))
         # Equal quota per predicted class (regression: per bin of the teacher's value), random within a
@@ -293,8 +324,14 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         key = torch.rand(y.numel(), generator=generator)
         if self.config.boundary > 0 and not self.regression:
             key = (1 - self.config.boundary) * key + self.config.boundary * self._margin_rank(pool.teacher_logits)
-        if self.config.disagreement > 0 and self.student is not None:
-            key = (1 - self.config.disagreement) * key + self.config.disagreement * self._disagreement_rank(pool, ctx)
+        cfg = self.config
+        if (cfg.disagreement > 0 or cfg.diversity > 0) and self.student is not None:
+            student, embedding = self._student_pool_outputs(pool, ctx, embeddings=cfg.diversity > 0)
+            if cfg.disagreement > 0:
+                gap = per_graph_disagreement(student.float(), pool.teacher_logits.float(), self.regression).cpu()
+                key = (1 - cfg.disagreement) * key + cfg.disagreement * _scaled_rank(-gap)
+            if cfg.diversity > 0:
+                key = (1 - cfg.diversity) * key + cfg.diversity * isolation_rank(embedding.cpu())
         rank = torch.empty_like(y)
         order = torch.argsort(y.double() * 2 + key.double())
         counts = torch.bincount(y, minlength=strata)
@@ -305,6 +342,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         chosen = torch.argsort(rank.double() + key.double() * 0.5)[:num_graphs]
         flat = SyntheticGraphSet.from_edges(pool.x, pool.edge_index, pool.batch, pool.num_graphs, pool.y,
                                             self.feature_spec, teacher_logits=pool.teacher_logits)
+        if self.config.perturb > 0:  # types switched on the whole batch (the same on every rank), then relabelled
+            return self._label(graph_range(self._perturbed(flat.batch(chosen.tolist()), generator), lo, hi))
         return flat.batch(chosen[lo:hi].tolist())
 
     @staticmethod
@@ -315,32 +354,66 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         margin = (top2[:, 0] - top2[:, -1]).cpu() if top2.size(-1) > 1 else torch.ones(logits.size(0))
         return _scaled_rank(margin)
 
-    def _disagreement_rank(self, pool: Batch, ctx: Optional[DistContext]) -> Tensor:
-        """``[P]`` rank of each candidate by the student's disagreement with the teacher's ``pool.teacher_logits``
-        (:func:`~dfkd.losses.per_graph_disagreement`), scaled to ``[0, 1)``: 0 for the largest. The student runs
-        in eval mode (its running statistics untouched) and is put back as it was."""
+    def _student_pool_outputs(self, pool: Batch, ctx: Optional[DistContext],
+                              embeddings: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
+        """The student's ``[P, C]`` outputs on the pool and, with ``embeddings``, its ``[P, D]`` pooled graph
+        embeddings (else ``None``). The student runs in eval mode (its running statistics untouched) and is
+        put back as it was."""
         training = self.student.training
         self.student.eval()
         try:
-            student = self._pool_outputs(pool, ctx, self.student)
+            rows = self._pool_outputs(pool, ctx, self.student, embeddings=embeddings)
         finally:
             self.student.train(training)
-        gap = per_graph_disagreement(student.float(), pool.teacher_logits.float(), self.regression).cpu()
-        return _scaled_rank(-gap)
+        if not embeddings:
+            return rows, None
+        return rows[:, :self.num_classes], rows[:, self.num_classes:]
 
-    def _pool_outputs(self, pool: Batch, ctx: Optional[DistContext], model: Optional[nn.Module] = None) -> Tensor:
-        """``[P, C]`` outputs of ``model`` (default: the teacher) on the ``P`` candidates: all computed here
-        without ``ctx``, else this rank's :func:`~dfkd.parallel.shard_bounds` share computed and every rank's
-        gathered."""
+    def _pool_outputs(self, pool: Batch, ctx: Optional[DistContext], model: Optional[nn.Module] = None,
+                      embeddings: bool = False) -> Tensor:
+        """``[P, C]`` outputs of ``model`` (default: the teacher) on the ``P`` candidates, with ``embeddings``
+        followed by its ``[P, D]`` pooled graph embeddings (``[P, C + D]``; a dfkd model's
+        ``return_embeddings``): all computed here without ``ctx``, else this rank's
+        :func:`~dfkd.parallel.shard_bounds` share computed and every rank's gathered."""
         model = self.teacher if model is None else model
+
+        def rows(batch: Batch) -> Tensor:
+            if not embeddings:
+                return self._outputs(model, batch)
+            out = call_model(model, batch.x, batch.edge_index, batch.batch, int(batch.num_graphs),
+                             return_embeddings=True)
+            return torch.cat([out.logits, out.graph_embedding], -1)
+
         if ctx is None:
-            return self._outputs(model, pool)
+            return rows(pool)
         lo, hi = shard_bounds(int(pool.num_graphs), ctx.rank, ctx.world_size)
-        if hi > lo:
-            local = self._outputs(model, graph_range(pool, lo, hi))
-        else:  # fewer candidates than ranks
-            local = torch.zeros(0, self.num_classes, device=self.device)
+        # fewer candidates than ranks: an empty share, as wide as a real one
+        local = rows(graph_range(pool, lo, hi)) if hi > lo else rows(graph_range(pool, 0, 1))[:0]
         return all_gather_rows(local, shard_sizes(int(pool.num_graphs), ctx.world_size))
+
+    @torch.no_grad()
+    def _perturbed(self, batch: Batch, generator: torch.Generator) -> Batch:
+        """``batch`` (a whole batch, not a rank's share: the switches are decided on all of it, so every rank
+        and a single process make the same ones) with the node types of a ``perturb`` share of its graphs moved
+        towards the student's disagreement with the teacher (:class:`PriorConfig`); not relabelled."""
+        share = self.config.perturb
+        if share == 0:
+            return batch
+        picked = torch.rand(int(batch.num_graphs), generator=generator) < share
+        if self.student is None or not picked.any():
+            return batch
+        training = self.student.training
+        self.student.eval()
+        try:
+            with torch.enable_grad():
+                gain = hotflip_gain(self.teacher, self.student, batch, self.regression)
+        finally:
+            self.student.train(training)
+        gain[:, self.type_probs.to(gain.device) <= 0] = -float("inf")  # only types the prior draws
+        types = flip_types(batch.x.argmax(-1), gain, batch.batch, picked.to(batch.x.device),
+                           self.config.perturb_nodes)
+        batch.x = F.one_hot(types, batch.x.size(-1)).to(batch.x.dtype)
+        return batch
 
     def _draw(self, num_graphs: int, generator: torch.Generator) -> Batch:
         """The random part of ``num_graphs`` graphs: node counts, structures, node features (no teacher)."""
@@ -413,6 +486,51 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         self.type_probs = state["type_probs"]
         pairs = state.get("type_pairs")  # absent from states saved before the option existed
         self.type_pairs = TypePairModel.from_state_dict(pairs) if pairs is not None else None
+
+
+def isolation_rank(points: Tensor, k: int = 8) -> Tensor:
+    """``[P]`` rank of each of the ``[P, D]`` points by how isolated it is among the others: the Euclidean
+    distance, after L2 normalisation, to its ``k``-th nearest other point (fewer points: the farthest),
+    scaled to ``[0, 1)``, 0 for the most isolated."""
+    z = F.normalize(points.float(), dim=-1)
+    dist = torch.cdist(z, z)
+    dist.fill_diagonal_(float("inf"))
+    kth = dist.topk(min(k, max(z.size(0) - 1, 1)), dim=-1, largest=False).values[:, -1]
+    return _scaled_rank(-kth)
+
+
+def hotflip_gain(teacher: nn.Module, student: nn.Module, batch: Batch, regression: bool = False) -> Tensor:
+    r"""``[N, F]`` first-order change of the summed :math:`\mathrm{KL}(\mathrm{softmax}(t) \| \mathrm{softmax}(s))`
+    if node ``v`` switched from its one-hot type to type ``f``: :math:`g_{v,f} - g_{v,t(v)}` with
+    :math:`g = \partial \mathrm{KL} / \partial x` (HotFlip, Ebrahimi et al., 2018); ``-inf`` at each node's own
+    type (``regression``: the squared error of the outputs instead of the KL). Both models run as they are
+    (put them in eval mode first)."""
+    x = batch.x.detach().clone().requires_grad_(True)
+    num_graphs = int(batch.num_graphs)
+    teacher_out = call_model(teacher, x, batch.edge_index, batch.batch, num_graphs)
+    student_out = call_model(student, x, batch.edge_index, batch.batch, num_graphs)
+    grad, = torch.autograd.grad(per_graph_disagreement(student_out, teacher_out, regression).sum(), x)
+    current = x.detach().argmax(-1)
+    gain = grad - grad.gather(1, current[:, None])
+    gain[torch.arange(current.numel(), device=gain.device), current] = -float("inf")
+    return gain
+
+
+def flip_types(types: Tensor, gain: Tensor, graph_of: Tensor, picked: Tensor, fraction: float) -> Tensor:
+    """``[N]`` node types after switching, in every graph with ``picked [B]`` set, its ``ceil(fraction · n)``
+    nodes of largest finite ``gain [N, F]`` (``n`` its node count) each to its best type; other nodes and
+    graphs keep ``types [N]`` (``graph_of [N]``: each node's graph)."""
+    best, target = gain.max(-1)
+    best = torch.where(picked[graph_of], best, torch.full_like(best, -float("inf")))
+    order = torch.argsort(best, descending=True, stable=True)
+    order = order[torch.argsort(graph_of[order], stable=True)]  # by graph, largest gain first within it
+    counts = torch.bincount(graph_of, minlength=picked.numel())
+    start = counts.cumsum(0) - counts
+    rank = torch.empty_like(types)
+    rank[order] = torch.arange(types.numel(), device=types.device) - start[graph_of[order]]
+    quota = (fraction * counts.double()).ceil().long()
+    flip = (rank < quota[graph_of]) & torch.isfinite(best)
+    return torch.where(flip, target, types)
 
 
 def _scaled_rank(values: Tensor) -> Tensor:

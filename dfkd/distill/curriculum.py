@@ -15,7 +15,9 @@ fraction of the ``E`` epochs. Difficulty of graph :math:`g`:
   the hardest; classification teachers only);
 * ``disagreement``: :math:`\mathrm{KL}(p^T_g \,\|\, p^S_g)` between teacher and current student (squared
   error of the outputs for regression teachers), read with the student in eval mode so that its
-  BatchNorm statistics are not touched.
+  BatchNorm statistics are not touched;
+* ``size`` and ``density``: the graph's complexity, its node count :math:`n_g` or its mean degree
+  :math:`2|E_g| / n_g` (small, sparse graphs first; any teacher).
 """
 from __future__ import annotations
 
@@ -32,7 +34,19 @@ from dfkd.distill.sources import GraphSource
 from dfkd.losses import per_graph_disagreement
 from dfkd.nn import forward_batch, select_graphs
 
-CRITERIA = ("confidence", "disagreement")
+COMPLEXITY = ("size", "density")
+CRITERIA = ("confidence", "disagreement") + COMPLEXITY
+
+
+def complexity(criterion: str, batch: Batch) -> Tensor:
+    """``[B]`` node count (``size``) or mean degree (``density``, directed edge entries per node: ``2|E| / n``
+    for undirected graphs) of every graph of ``batch``."""
+    graphs = int(batch.num_graphs)
+    nodes = torch.bincount(batch.batch, minlength=graphs).float()
+    if criterion == "size":
+        return nodes
+    entries = torch.bincount(batch.batch[batch.edge_index[0]], minlength=graphs).float()
+    return entries / nodes.clamp_min(1)
 
 
 def difficulty(criterion: str, teacher_logits: Tensor, student_logits: Optional[Tensor] = None,
@@ -85,6 +99,8 @@ class CurriculumSource(GraphSource):
 
     @torch.no_grad()
     def _scores(self, batch: Batch) -> Tensor:
+        if self.criterion in COMPLEXITY:
+            return complexity(self.criterion, batch)
         teacher_logits = getattr(batch, "teacher_logits", None)
         if teacher_logits is None:  # kept on the batch: the distiller then needs no second teacher pass
             teacher_logits = batch.teacher_logits = forward_batch(self.teacher, batch)

@@ -7,7 +7,7 @@ from torch_geometric.data import Batch
 import dfkd
 from dfkd.cli import main
 from dfkd.distill import DistillConfig, Distiller, SyntheticSetSource, distill_student
-from dfkd.distill.curriculum import CurriculumSource, difficulty
+from dfkd.distill.curriculum import CurriculumSource, complexity, difficulty
 from dfkd.nn import select_graphs
 from dfkd.generators import RandomGraphGenerator
 
@@ -52,6 +52,25 @@ def test_curriculum_keeps_the_most_confident_graphs_then_widens(tiny_teacher, sy
         sorted(confidence.sort(descending=True).values[:6].tolist()))
     (late,) = list(source.batches(5, torch.Generator().manual_seed(0)))
     assert late.num_graphs == 12 and source.epoch_stats()["curriculum_kept"] == 1.0
+
+
+def test_complexity_hand_computed(toy_graph):
+    """A triangle (3 nodes, 6 directed edge entries) and a path of 3 nodes (4 entries)."""
+    x, edge_index, graph_of = toy_graph
+    batch = Batch(x=x, edge_index=edge_index, batch=graph_of)
+    assert complexity("size", batch).tolist() == [3.0, 3.0]
+    assert complexity("density", batch).tolist() == pytest.approx([2.0, 4 / 3])
+
+
+@pytest.mark.parametrize("criterion", ["size", "density"])
+def test_complexity_curriculum_keeps_the_smallest_or_sparsest_graphs_first(tiny_teacher, synthetic, criterion):
+    source = CurriculumSource(SyntheticSetSource(synthetic, batch_size=12), tiny_teacher.build_model(), epochs=10,
+                              criterion=criterion, start=0.5, ramp=0.5)
+    whole = synthetic.batch(range(len(synthetic)))
+    (first,) = list(source.batches(0, torch.Generator().manual_seed(0)))
+    assert first.num_graphs == 6
+    assert sorted(complexity(criterion, first).tolist()) == pytest.approx(
+        complexity(criterion, whole).sort().values[:6].tolist())
 
 
 def test_distiller_runs_a_curriculum_and_reports_it(tiny_teacher, synthetic):

@@ -231,9 +231,9 @@ _WORKER = textwrap.dedent('''
 
 
     def shard_checks(teacher_path, sized_teacher_path):
-        """In the process group: prior's sample_shard (class balancing over gathered candidate outputs, and a
-        batch smaller than the world) equals slicing a single process's sample(), with the same random state
-        after; dfad's and conditional's sharded generator steps (conditional with its default batch-coupled
+        """In the process group: prior's sample_shard (class balancing over gathered candidate outputs, with the
+        student's disagreement, its embeddings' diversity and type switches, and a batch smaller than the
+        world) equals slicing a single process's sample(), with the same random state after; dfad's and conditional's sharded generator steps (conditional with its default batch-coupled
         terms and running statistics, with and without the adversarial term) equal a single process's step:
         the terms, the summed gradients (conditional), the running per-(class, size) CE and fidelity; and the
         gradient of terms computed from reduced statistics is the single-process one (float64)."""
@@ -243,8 +243,13 @@ _WORKER = textwrap.dedent('''
 
         ctx = distributed.context()
         ckpt, sized = load_checkpoint(teacher_path), load_checkpoint(sized_teacher_path)
-        for options in ({"balance": 3}, {"balance": 1}):
+        torch.manual_seed(0)
+        mined_by = build_model("gin-2-16", in_channels=7, out_channels=2)
+        for options in ({"balance": 3}, {"balance": 1}, {"balance": 3, "diversity": 0.5, "perturb": 0.5},
+                        {"balance": 1, "perturb": 1.0}):
             gen = make_generator("prior", ckpt, **options).build(0)
+            if "perturb" in options:  # the student-aware choice and type switches, shard by shard
+                gen.attach_student(mined_by)
             for size in (7, 1):
                 lo, hi, counted = distributed.rank_share(size, ctx)
                 single, shared = torch.Generator().manual_seed(size), torch.Generator().manual_seed(size)

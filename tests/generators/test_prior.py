@@ -8,6 +8,7 @@ from dfkd.config import FeatureSpec, GraphSizeStats
 from dfkd.distill.sources import OnlineSource
 from dfkd.evaluate import predict
 from dfkd.generators import OnlineGraphGenerator, PriorGraphGenerator, get_generator_class
+from dfkd.generators.prior import flip_types, hotflip_gain, isolation_rank
 
 
 class SizeTeacher(nn.Module):
@@ -310,3 +311,131 @@ def test_given_type_frequencies_of_the_wrong_width_or_sign_are_refused(tiny_teac
     degree = dfkd.build_model("gin-2-8", in_channels=5, out_channels=2)
     with pytest.raises(ValueError, match="degree-encoded: drop the option"):
         PriorGraphGenerator(degree, FeatureSpec(dim=5, encoding="degree"), 2, type_frequencies=[1.0] * 5).build(0)
+
+
+def test_isolation_rank_by_hand():
+    """Directions at angles 0, 0.0997, 0.2915 and pi/2 (after L2 normalisation): nearest-other distances
+    0.0997, 0.0997, 0.1915 and 1.194, so the lone point ranks first and the third second."""
+    points = torch.tensor([[1.0, 0.0], [1.0, 0.1], [1.0, 0.3], [0.0, 2.0]])
+    rank = isolation_rank(points, k=1)
+    assert rank[3] == 0.0 and rank[2] == 0.25
+    assert sorted(rank[:2].tolist()) == [0.5, 0.75]
+    # k beyond the other points: the farthest other point (distances 1.414, 1.342, 1.194, 1.414)
+    assert isolation_rank(points, k=8)[2] == 0.75
+
+
+def test_flip_types_by_hand():
+    types = torch.tensor([0, 0, 1, 2, 1, 1])
+    graph_of = torch.tensor([0, 0, 0, 0, 1, 1])
+    inf = float("inf")
+    gain = torch.tensor([[-inf, 0.1, 0.5], [-inf, 0.9, 0.2], [0.3, -inf, 0.2], [0.7, 0.8, -inf],
+                         [5.0, -inf, 1.0], [4.0, -inf, 3.0]])
+    # graph 0 picked, ceil(0.5 * 4) = 2 switches: node 1 (best 0.9 -> type 1) and node 3 (0.8 -> type 1)
+    out = flip_types(types, gain, graph_of, torch.tensor([True, False]), 0.5)
+    assert out.tolist() == [0, 1, 1, 1, 1, 1]
+    # every node of both graphs, but a node whose every other type is ruled out (-inf) keeps its own
+    gain[2] = torch.tensor([-inf, -inf, -inf])
+    out = flip_types(types, gain, graph_of, torch.tensor([True, True]), 1.0)
+    assert out.tolist() == [2, 1, 1, 1, 0, 0]
+
+
+def test_hotflip_gain_is_the_gradient_of_the_disagreement(tiny_teacher):
+    """Central finite differences of the summed KL(teacher || student) in each feature entry give the
+    gradient; the gain of type f at node v is its difference from the entry of v's own type."""
+    from dfkd.losses import per_graph_disagreement
+    from dfkd.nn import call_model
+
+    gen = PriorGraphGenerator.from_checkpoint(tiny_teacher).build(0)
+    batch = gen.sample(3, torch.Generator().manual_seed(0))
+    teacher = tiny_teacher.build_model().eval().double()
+    student = dfkd.build_model("gcn-2-8", in_channels=tiny_teacher.feature_spec.dim, out_channels=2).eval().double()
+    batch.x = batch.x.double()
+    gain = hotflip_gain(teacher, student, batch)
+
+    def kl(x):
+        g = int(batch.num_graphs)
+        return per_graph_disagreement(call_model(student, x, batch.edge_index, batch.batch, g),
+                                      call_model(teacher, x, batch.edge_index, batch.batch, g)).sum()
+
+    own = batch.x.argmax(-1)
+    for v, f in ((0, 1), (5, 0), (int(batch.x.size(0)) - 1, 3)):
+        if f == int(own[v]):
+            continue
+        grad = []
+        for col in (f, int(own[v])):
+            step = torch.zeros_like(batch.x)
+            step[v, col] = 1e-5
+            grad.append((kl(batch.x + step) - kl(batch.x - step)) / 2e-5)
+        assert gain[v, f].item() == pytest.approx((grad[0] - grad[1]).item(), rel=1e-4, abs=1e-7)
+    assert torch.isinf(gain[torch.arange(own.numel()), own]).all()
+
+
+def test_perturb_moves_node_types_towards_the_students_disagreement(tiny_teacher):
+    from dfkd.losses import per_graph_disagreement
+
+    student = dfkd.build_model("gin-2-8", in_channels=tiny_teacher.feature_spec.dim, out_channels=2).train()
+
+    def draw(perturb, attach=True):
+        gen = PriorGraphGenerator.from_checkpoint(tiny_teacher, perturb=perturb, perturb_nodes=0.2).build(0)
+        if attach:
+            gen.attach_student(student)
+        return gen, gen.sample(64, torch.Generator().manual_seed(3))
+
+    _, clean = draw(0.0)
+    gen, moved = draw(1.0)
+    assert student.training  # put back as it was
+    assert torch.equal(clean.edge_index, moved.edge_index)  # same selection and structures
+    changed = (clean.x.argmax(-1) != moved.x.argmax(-1))
+    counts = torch.bincount(moved.batch)
+    per_graph = torch.zeros(64, dtype=torch.long).index_add_(0, moved.batch, changed.long())
+    assert (per_graph <= (0.2 * counts).ceil().long()).all() and (per_graph > 0).float().mean() > 0.9
+    assert (gen.type_probs[moved.x.argmax(-1)] > 0).all()  # only types the prior draws
+    # relabelled by the teacher, and the student disagrees with it more than on the clean graphs
+    teacher = tiny_teacher.build_model().eval()
+    student.eval()
+    with torch.no_grad():
+        assert torch.equal(moved.y, teacher(moved.x, moved.edge_index, moved.batch).argmax(-1))
+
+        def gap(b):
+            return per_graph_disagreement(student(b.x, b.edge_index, b.batch), teacher(b.x, b.edge_index, b.batch))
+        assert gap(moved).mean() > gap(clean).mean()
+    student.train()
+    # nothing to perturb against without a student
+    assert torch.equal(draw(1.0, attach=False)[1].x, draw(0.0, attach=False)[1].x)
+
+
+def test_perturb_options_are_checked(tiny_teacher):
+    with pytest.raises(ValueError, match="perturb must be in"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, perturb=1.5)
+    with pytest.raises(ValueError, match="perturb_nodes must be in"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, perturb=0.5, perturb_nodes=0.0)
+    spec = FeatureSpec(dim=8, encoding="degree")
+    stats = GraphSizeStats(min_nodes=5, max_nodes=10, mean_nodes=7.0, mean_degree=2.0, degree_var=2.0)
+    with pytest.raises(ValueError, match="perturb switches one-hot node types"):
+        PriorGraphGenerator(SizeTeacher(), spec, 2, stats, perturb=0.5).build(0)
+
+
+def test_diversity_spreads_the_choice_over_the_students_embeddings(tiny_teacher):
+    """With diversity=1 (no mining) each class's quota takes the candidates most isolated in the student's
+    graph-embedding space, so the chosen graphs lie farther apart there than a random choice (mean pairwise
+    distance 0.29 against 0.22 when written)."""
+    from dfkd.nn import call_model
+
+    student = dfkd.build_model("gin-2-8", in_channels=tiny_teacher.feature_spec.dim, out_channels=2).eval()
+
+    def spread(diversity):
+        gen = PriorGraphGenerator.from_checkpoint(tiny_teacher, diversity=diversity, disagreement=0.0).build(0)
+        gen.attach_student(student)
+        b = gen.sample(64, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            z = call_model(student, b.x, b.edge_index, b.batch, 64, return_embeddings=True).graph_embedding
+        z = torch.nn.functional.normalize(z, dim=-1)
+        return torch.cdist(z, z).mean()
+
+    assert spread(1.0) > 1.15 * spread(0.0)
+    gen = PriorGraphGenerator.from_checkpoint(tiny_teacher, diversity=0.5).build(0)
+    gen.attach_student(UniformStudent())
+    with pytest.raises(ValueError, match="does not expose embeddings"):
+        gen.sample(8, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="diversity must be in"):
+        PriorGraphGenerator.from_checkpoint(tiny_teacher, diversity=2.0)
