@@ -308,9 +308,11 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         (cheap); the teacher runs on ``lo..hi`` only, or with class balancing (``balance > 1``) on this
         rank's share of the ``num_graphs * balance`` candidates, whose ``[P, C]`` outputs every rank of
         ``ctx`` then gathers, so the selection is the same everywhere (without ``ctx``: on all candidates).
+        With ``perturb`` the teacher and the student also run, with gradient, on the whole chosen batch.
         """
         self._require_built()
-        k = self.config.balance
+        cfg = self.config
+        k = cfg.balance
         if k == 1:
             return self._label(graph_range(self._perturbed(self._draw(num_graphs, generator), generator), lo, hi))
         pool = self._draw(num_graphs * k, generator)
@@ -318,31 +320,31 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         # Equal quota per predicted class (regression: per bin of the teacher's value), random within a
         # stratum; short strata are topped up at random.
         if self.regression:
-            y, strata = self.output_strata(pool.teacher_logits), self.config.output_bins + 1
+            y, strata = self.output_strata(pool.teacher_logits), cfg.output_bins + 1
         else:
             y, strata = pool.y.cpu(), self.num_classes
+        # Selection key: uniform, mixed as ``(1 - w) · key + w · rank`` with each rank term that is on.
         key = torch.rand(y.numel(), generator=generator)
-        if self.config.boundary > 0 and not self.regression:
-            key = (1 - self.config.boundary) * key + self.config.boundary * self._margin_rank(pool.teacher_logits)
-        cfg = self.config
+        if cfg.boundary > 0 and not self.regression:
+            key = _mixed(key, cfg.boundary, self._margin_rank(pool.teacher_logits))
         if (cfg.disagreement > 0 or cfg.diversity > 0) and self.student is not None:
             student, embedding = self._student_pool_outputs(pool, ctx, embeddings=cfg.diversity > 0)
             if cfg.disagreement > 0:
                 gap = per_graph_disagreement(student.float(), pool.teacher_logits.float(), self.regression).cpu()
-                key = (1 - cfg.disagreement) * key + cfg.disagreement * _scaled_rank(-gap)
+                key = _mixed(key, cfg.disagreement, _scaled_rank(-gap))
             if cfg.diversity > 0:
-                key = (1 - cfg.diversity) * key + cfg.diversity * isolation_rank(embedding.cpu())
+                key = _mixed(key, cfg.diversity, isolation_rank(embedding.cpu()))
         rank = torch.empty_like(y)
         order = torch.argsort(y.double() * 2 + key.double())
         counts = torch.bincount(y, minlength=strata)
         start = torch.cat([counts.new_zeros(1), counts.cumsum(0)[:-1]])
         rank[order] = torch.arange(y.numel()) - start[y[order]]
         if self.regression:  # graphs beyond the robust range only top up
-            rank[y == self.config.output_bins] += y.numel()
+            rank[y == cfg.output_bins] += y.numel()
         chosen = torch.argsort(rank.double() + key.double() * 0.5)[:num_graphs]
         flat = SyntheticGraphSet.from_edges(pool.x, pool.edge_index, pool.batch, pool.num_graphs, pool.y,
                                             self.feature_spec, teacher_logits=pool.teacher_logits)
-        if self.config.perturb > 0:  # types switched on the whole batch (the same on every rank), then relabelled
+        if cfg.perturb > 0:  # types switched on the whole batch (the same on every rank), then relabelled
             return self._label(graph_range(self._perturbed(flat.batch(chosen.tolist()), generator), lo, hi))
         return flat.batch(chosen[lo:hi].tolist())
 
@@ -531,6 +533,11 @@ def flip_types(types: Tensor, gain: Tensor, graph_of: Tensor, picked: Tensor, fr
     quota = (fraction * counts.double()).ceil().long()
     flip = (rank < quota[graph_of]) & torch.isfinite(best)
     return torch.where(flip, target, types)
+
+
+def _mixed(key: Tensor, weight: float, rank: Tensor) -> Tensor:
+    """``(1 - weight) · key + weight · rank``: a ``[P]`` selection key with a rank term mixed in."""
+    return (1 - weight) * key + weight * rank
 
 
 def _scaled_rank(values: Tensor) -> Tensor:
