@@ -132,6 +132,8 @@ METHODS = {
     # Twice the student steps (800 epochs of 256 fresh graphs): is the student still under-trained?
     "prior-teacher-only+long": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
                                     distill={"epochs": 800}, against=TEACHER_ONLY_BEFORE),
+    # The same on top of the default's mining (each epoch's graphs chosen against the current student).
+    "prior-teacher-only+long-mined": dict(generator="prior", options={}, teacher_only=True, distill={"epochs": 800}),
     # Calibration of the targets: a softer KL (T = 4) and matching the teacher's logits themselves (MSE).
     "prior-teacher-only+t4": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
                                   distill={"temperature": 4.0}, against=TEACHER_ONLY_BEFORE),
