@@ -134,6 +134,9 @@ METHODS = {
                                     distill={"epochs": 800}, against=TEACHER_ONLY_BEFORE),
     # The same on top of the default's mining (each epoch's graphs chosen against the current student).
     "prior-teacher-only+long-mined": dict(generator="prior", options={}, teacher_only=True, distill={"epochs": 800}),
+    # Lower and higher student learning rates (Adam 3e-3 and 2e-2 instead of GFKD's 1e-2, decaying linearly to 0).
+    "prior-teacher-only+lr3e-3": dict(generator="prior", options={}, teacher_only=True, distill={"lr": 3e-3}),
+    "prior-teacher-only+lr2e-2": dict(generator="prior", options={}, teacher_only=True, distill={"lr": 2e-2}),
     # Calibration of the targets: a softer KL (T = 4) and matching the teacher's logits themselves (MSE).
     "prior-teacher-only+t4": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
                                   distill={"temperature": 4.0}, against=TEACHER_ONLY_BEFORE),
