@@ -37,9 +37,11 @@ class DistillConfig(Config):
     """Student-training recipe (GFKD paper: KL, T=2, Adam 0.01 with linear decay, batch 32, 400 epochs).
 
     Args:
-        epochs: passes over the source.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
+        epochs: passes over the source. Teacher-only ``prior`` students with 800 instead of 400 agree with the
+            teacher a little better on its fitting graphs (+0.007) but not on its validation graphs (−0.001),
+            for twice the generation (``benchmarks/results/gap_analysis.md``, ``long-mined``).
+        lr: Adam learning rate (on the same students 3e-3 and 2e-2 did worse than 1e-2: −0.024, −0.006).
+        weight_decay: Adam weight decay (on the same students 5e-4: +0.002; 2e-3: −0.005).
         lr_schedule: ``linear`` (decay to 0) or ``constant``.
         batch_size: graphs per step.
         loss: recipe ``NAME[=WEIGHT],...`` over registered losses (``kl``, ``mae``, ``mse``, ``label_ce``,
@@ -54,8 +56,9 @@ class DistillConfig(Config):
         grad_clip: largest L2 norm of the student's gradient per step (``clip_grad_norm_``; 0 = off, the
             default). It stays out of the resume fingerprint, so a run stopped by a non-finite loss can
             ``--resume`` from its last good state with clipping added.
-        curriculum: ``confidence`` or ``disagreement``: keep the easiest graphs of every batch first and
-            widen to all (:class:`dfkd.distill.curriculum.CurriculumSource`); ``None`` (default) = off.
+        curriculum: ``confidence``, ``disagreement``, ``size`` or ``density``: keep the easiest (or smallest,
+            sparsest) graphs of every batch first and widen to all
+            (:class:`dfkd.distill.curriculum.CurriculumSource`); ``None`` (default) = off.
         curriculum_start: fraction of every batch kept at the first epoch.
         curriculum_ramp: fraction of the epochs after which every graph is kept.
         teacher_head: ``frozen`` or ``trained``: the student predicts through a learnt projection into
