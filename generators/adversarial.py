@@ -41,7 +41,7 @@ from dfkd.generators.registry import register_generator
 from dfkd.generators.sharding import ShardedGeneratorStep
 from dfkd.generators.structure import candidate_pairs, node_to_graph, sample_node_counts, undirected
 from dfkd.losses import BN_LOSSES, BatchNormStatsLoss, get_loss, is_stateful_loss
-from dfkd.nn import accepts_edge_weight, forward_batch
+from dfkd.nn import accepts_edge_weight, eval_mode, forward_batch
 from dfkd.parallel import DistContext
 
 logger = logging.getLogger(__name__)
@@ -180,16 +180,8 @@ def frozen_batchnorm_statistics(model: nn.Module) -> Iterator[None]:
 def student_mode(student: nn.Module, mode: str) -> Iterator[None]:
     """The student as the generator sees it (``AdversarialConfig.student_mode``): ``train`` with its BatchNorm
     running statistics frozen, or ``eval``; its own mode is restored afterwards."""
-    training = student.training
-    try:
-        if mode == "eval":
-            student.eval()
-            yield
-        else:
-            with frozen_batchnorm_statistics(student):
-                yield
-    finally:
-        student.train(training)
+    with eval_mode(student) if mode == "eval" else frozen_batchnorm_statistics(student):
+        yield
 
 
 def hard_edges(batch: Batch) -> Batch:

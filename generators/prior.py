@@ -64,7 +64,7 @@ from dfkd.generators.structure import (
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
 from dfkd.generators.type_pairs import TypePairModel, fit_type_pairs, same_type_share
 from dfkd.losses import per_graph_disagreement
-from dfkd.nn import call_model
+from dfkd.nn import call_model, eval_mode
 from dfkd.parallel import DistContext, all_gather_rows, shard_bounds, shard_sizes
 
 logger = logging.getLogger(__name__)
@@ -361,12 +361,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         """The student's ``[P, C]`` outputs on the pool and, with ``embeddings``, its ``[P, D]`` pooled graph
         embeddings (else ``None``). The student runs in eval mode (its running statistics untouched) and is
         put back as it was."""
-        training = self.student.training
-        self.student.eval()
-        try:
+        with eval_mode(self.student):
             rows = self._pool_outputs(pool, ctx, self.student, embeddings=embeddings)
-        finally:
-            self.student.train(training)
         if not embeddings:
             return rows, None
         return rows[:, :self.num_classes], rows[:, self.num_classes:]
@@ -404,13 +400,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
         picked = torch.rand(int(batch.num_graphs), generator=generator) < share
         if self.student is None or not picked.any():
             return batch
-        training = self.student.training
-        self.student.eval()
-        try:
-            with torch.enable_grad():
-                gain = hotflip_gain(self.teacher, self.student, batch, self.regression)
-        finally:
-            self.student.train(training)
+        with eval_mode(self.student), torch.enable_grad():
+            gain = hotflip_gain(self.teacher, self.student, batch, self.regression)
         gain[:, self.type_probs.to(gain.device) <= 0] = -float("inf")  # only types the prior draws
         types = flip_types(batch.x.argmax(-1), gain, batch.batch, picked.to(batch.x.device),
                            self.config.perturb_nodes)

@@ -32,7 +32,7 @@ from torch_geometric.data import Batch
 from dfkd.distill import distributed
 from dfkd.distill.sources import GraphSource
 from dfkd.losses import per_graph_disagreement
-from dfkd.nn import forward_batch, select_graphs
+from dfkd.nn import eval_mode, forward_batch, select_graphs
 
 COMPLEXITY = ("size", "density")
 CRITERIA = ("confidence", "disagreement") + COMPLEXITY
@@ -106,12 +106,8 @@ class CurriculumSource(GraphSource):
             teacher_logits = batch.teacher_logits = forward_batch(self.teacher, batch)
         student_logits = None
         if self.criterion == "disagreement":
-            training = self.student.training
-            self.student.eval()
-            try:
+            with eval_mode(self.student):
                 student_logits = forward_batch(self.student, batch)
-            finally:
-                self.student.train(training)
         return difficulty(self.criterion, teacher_logits.float(), student_logits, self.regression)
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:

@@ -21,7 +21,7 @@ from dfkd.distill.head import fold_teacher_head, reuse_teacher_head
 from dfkd.distill.sources import GraphSource
 from dfkd.evaluate import classification_metrics, compare_regression, is_regression_target, labels_of, predict, targets_of
 from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
-from dfkd.nn import call_model, count_parameters, forward_batch, use_precision
+from dfkd.nn import call_model, count_parameters, eval_mode, forward_batch, use_precision
 from dfkd.nn.precision import check_precision, validate_precision
 from dfkd.nn.teacher import prepare_teacher
 from dfkd.trackers import Tracker, numeric
@@ -431,14 +431,9 @@ def _node_width(model: nn.Module, device: torch.device) -> int:
         raise ValueError(f"{type(model).__name__} exposes no embeddings: representation losses need dfkd.nn models")
     x = torch.zeros(2, in_channels, device=device)
     edge_index = torch.tensor([[0, 1], [1, 0]], device=device)
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = call_model(model, x, edge_index, torch.zeros(2, dtype=torch.long, device=device), num_graphs=1,
-                             return_embeddings=True)
-    finally:
-        model.train(training)
+    with eval_mode(model), torch.no_grad():
+        out = call_model(model, x, edge_index, torch.zeros(2, dtype=torch.long, device=device), num_graphs=1,
+                         return_embeddings=True)
     if not out.node_embeddings:
         raise ValueError(f"{type(model).__name__} has no message-passing layers: no node states to distil")
     return out.node_embeddings[-1].size(-1)

@@ -1,8 +1,9 @@
 """Helpers to call any graph model on tensors or on a PyG ``Batch``."""
 from __future__ import annotations
 
+import contextlib
 import inspect
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import torch
 from torch import Tensor, nn
@@ -72,6 +73,18 @@ def freeze(model: nn.Module) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode inside the block (its BatchNorm running statistics read, not moved, and dropout
+    off), put back in the mode it had afterwards."""
+    training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(training)
 
 
 def count_parameters(model: nn.Module) -> int:
