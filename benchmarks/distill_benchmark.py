@@ -129,6 +129,10 @@ METHODS = {
     "prior-teacher-only+cliques": dict(generator="prior", options={**BEFORE_MINING, "clique_share": 0.5},
                                        teacher_only=True, against=TEACHER_ONLY_BEFORE),
     "prior-teacher-only+cliques+disagreement": dict(generator="prior", options={"clique_share": 0.5}, teacher_only=True),
+    # Ego-networks: a hub joined to every other node in half or all of the graphs, on top of the default (every
+    # IMDB-B graph is an actor's ego-network; the degree law draws no such node).
+    "prior-teacher-only+hub0.5": dict(generator="prior", options={"hub_share": 0.5}, teacher_only=True),
+    "prior-teacher-only+hub": dict(generator="prior", options={"hub_share": 1.0}, teacher_only=True),
     # Twice the student steps (800 epochs of 256 fresh graphs): is the student still under-trained?
     "prior-teacher-only+long": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
                                     distill={"epochs": 800}, against=TEACHER_ONLY_BEFORE),

@@ -59,7 +59,7 @@ from dfkd.config import Config, check_frequencies, check_known_shares
 from dfkd.generators.base import OnlineGraphGenerator, check_structure, graph_range
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import (
-    clique_unions, node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected,
+    add_hubs, clique_unions, node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected,
 )
 from dfkd.generators.synthetic import SyntheticGraphSet, degree_features
 from dfkd.generators.type_pairs import TypePairModel, fit_type_pairs, same_type_share
@@ -110,6 +110,12 @@ class PriorConfig(Config):
             of its films' casts), which the degree law's graphs lack, and which the teacher's statistics cannot
             tell apart (``benchmarks/results/gap_analysis.md``). 0 = off (the default): on molecules' teachers
             such graphs are off-distribution.
+        hub_share: fraction of the graphs given a hub, one node joined to all the others
+            (:func:`~dfkd.generators.structure.add_hubs`), on top of the degree law's (or the cliques')
+            edges: the ego of an ego-network (IMDB-B, co-authorship ego-nets). 0 = off (the default): on the
+            IMDB-B teachers (teacher only, seeds 0-2, with the default's mining) a hub in every graph lifted the
+            GCN teachers' GCN students' agreement on the fitting graphs (+0.056, +0.105, +0.019) but sank the
+            GIN teachers' GIN students' (-0.143, -0.083, -0.100; ``benchmarks/results/gap_analysis.md``).
         min_nodes, max_nodes: node-count range (``None``: teacher's statistics, else 10-30).
         balance: draw this many candidates per graph and keep an equal number of every class the
             teacher predicts (1 = off). Random graphs are often lopsided (85% one class for an NCI1
@@ -178,6 +184,7 @@ class PriorConfig(Config):
     type_spread: float = 0.0
     type_pairs: bool = False
     clique_share: float = 0.0
+    hub_share: float = 0.0
     min_nodes: Optional[int] = None
     max_nodes: Optional[int] = None
     balance: int = 4
@@ -203,7 +210,7 @@ class PriorConfig(Config):
             raise ValueError(f"type_spread must be >= 0, got {self.type_spread}")
         if self.type_pairs and self.type_spread > 0:
             raise ValueError("type_pairs and type_spread are two ways to vary node types within the batch: set one")
-        for name in ("boundary", "disagreement", "diversity", "perturb", "clique_share"):
+        for name in ("boundary", "disagreement", "diversity", "perturb", "clique_share", "hub_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.perturb_nodes <= 1.0:
@@ -425,7 +432,15 @@ class PriorGraphGenerator(OnlineGraphGenerator):
 
     def _structure(self, counts: Tensor, graph_of: Tensor, generator: torch.Generator) -> Tensor:
         """``[2, M]`` pairs ``i < j`` (sorted) of graphs with node counts ``counts [G]``: from the degree law, or
-        with ``clique_share`` that share of the graphs (each with that probability) as unions of cliques."""
+        with ``clique_share`` that share of the graphs (each with that probability) as unions of cliques; then
+        with ``hub_share`` that share of the graphs given a hub."""
+        pairs = self._base_structure(counts, graph_of, generator)
+        if self.config.hub_share == 0:
+            return pairs
+        return add_hubs(pairs, counts, torch.rand(counts.numel(), generator=generator) < self.config.hub_share)
+
+    def _base_structure(self, counts: Tensor, graph_of: Tensor, generator: torch.Generator) -> Tensor:
+        """:meth:`_structure` before the hubs."""
         mean, dispersion = self.degree_law()
         share = self.config.clique_share
         if share == 0:

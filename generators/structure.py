@@ -250,6 +250,27 @@ def clique_unions(num_nodes: Tensor, mean_degree: float, generator: torch.Genera
     return pairs
 
 
+def add_hubs(pairs: Tensor, num_nodes: Tensor, hubbed: Tensor) -> Tensor:
+    r"""``pairs`` with the first node of every graph in ``hubbed`` joined to all the other nodes of its graph:
+    a hub of degree :math:`n_g - 1`, as the ego of an ego-network is (every IMDB-B graph is one actor's
+    co-stars), which neither the degree law nor clique unions draw.
+
+    Args:
+        pairs: ``[2, M]`` pairs ``i < j`` with global node indices (graphs in node order).
+        num_nodes: ``[G]`` node count per graph.
+        hubbed: ``[G]`` which graphs get a hub.
+
+    Returns:
+        ``[2, M']`` the distinct pairs ``i < j``, sorted by first node.
+    """
+    graph_of = node_to_graph(num_nodes)
+    first = node_offsets(num_nodes)[:-1][graph_of]  # [N] each node's graph's first node
+    nodes = torch.arange(graph_of.numel())
+    spoke = hubbed[graph_of] & (nodes != first)
+    return unique_pairs(torch.cat([pairs[0], first[spoke]]), torch.cat([pairs[1], nodes[spoke]]),
+                        graph_of.numel())
+
+
 def _clique_union(num_nodes: Tensor, cliques: Tensor, scale: Tensor, generator: torch.Generator) -> Tensor:
     """``[2, M]`` pairs of graphs with ``round(cliques [G])`` cliques of sizes ``2 + Poisson(scale [G])``."""
     count = cliques.round().long().clamp(min=0)

@@ -8,7 +8,7 @@ from dfkd.config import FeatureSpec, GraphSizeStats
 from dfkd.distill.sources import OnlineSource
 from dfkd.evaluate import predict
 from dfkd.generators import OnlineGraphGenerator, PriorGraphGenerator, get_generator_class
-from dfkd.generators.prior import flip_types, hotflip_gain, isolation_rank
+from dfkd.generators.prior import PriorConfig, flip_types, hotflip_gain, isolation_rank
 
 
 class SizeTeacher(nn.Module):
@@ -180,6 +180,34 @@ def test_clique_share_draws_that_share_as_clique_unions(tiny_teacher, check_vali
     assert closed(mixed).mean() > 3 * closed(plain).mean()
     with pytest.raises(ValueError, match="clique_share must be in"):
         PriorGraphGenerator.from_checkpoint(tiny_teacher, clique_share=2.0)
+
+
+def test_hub_share_gives_that_share_of_graphs_a_node_joined_to_all_others(check_valid_graphs):
+    """hub_share=1: every graph's first node has degree n - 1 (and its degree feature says so); 0.5: about half
+    the graphs; 0 draws exactly what the default draws (no random numbers taken)."""
+    stats = GraphSizeStats(min_nodes=8, max_nodes=20, mean_nodes=14.0, mean_degree=3.0, degree_var=3.0)
+    spec = FeatureSpec(dim=20, encoding="degree", max_degree=19)
+    teacher = dfkd.build_model("gin-2-8", in_channels=20, out_channels=2)
+
+    def draw(share):
+        gen = PriorGraphGenerator(teacher, spec, 2, stats, PriorConfig(balance=1, hub_share=share)).build(0)
+        graphs = gen.generate(200, seed=0)
+        batch = graphs.batch(list(range(len(graphs))))
+        counts = torch.bincount(batch.batch)
+        first = batch.ptr[:-1]
+        degree = torch.bincount(batch.edge_index[0], minlength=batch.num_nodes)[first]
+        return graphs, batch, degree == counts - 1, first
+
+    graphs, batch, is_hub, first = draw(1.0)
+    check_valid_graphs(graphs, spec, 8, 20)
+    assert is_hub.all()
+    assert torch.equal(batch.x[first].argmax(-1), torch.bincount(batch.batch)[:] - 1)
+    assert 0.35 < draw(0.5)[2].float().mean() < 0.65
+    assert draw(0.0)[2].float().mean() < 0.05  # the degree law at mean 3 rarely draws one
+    plain = PriorGraphGenerator(teacher, spec, 2, stats, PriorConfig(balance=1)).build(0).generate(200, seed=0)
+    assert torch.equal(draw(0.0)[0].edge_index, plain.edge_index)
+    with pytest.raises(ValueError, match="hub_share must be in"):
+        PriorConfig(hub_share=-0.1)
 
 
 def test_degree_encoded_and_continuous_features(check_valid_graphs):

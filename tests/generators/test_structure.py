@@ -6,7 +6,7 @@ import torch
 from torch_geometric.utils import to_dense_adj
 
 from dfkd.generators.structure import (
-    clique_unions, configuration_model, conway_maxwell_poisson, node_to_graph, sample_node_counts, sample_structure, undirected,
+    add_hubs, clique_unions, configuration_model, conway_maxwell_poisson, node_to_graph, sample_node_counts, sample_structure, undirected,
 )
 
 
@@ -87,3 +87,15 @@ def test_clique_unions_keep_the_mean_degree_and_close_triangles(mean):
     assert clique_unions(counts, 0.0, gen).size(1) == 0
     with pytest.raises(ValueError, match="mean_degree >= 0"):
         clique_unions(counts, -1.0, gen)
+
+
+def test_add_hubs_joins_each_chosen_graphs_first_node_to_all_others():
+    # Graphs of 3, 4 and 2 nodes (nodes 0-2, 3-6, 7-8); the first has edge (1, 2), the second (3, 4) and (5, 6).
+    counts = torch.tensor([3, 4, 2])
+    pairs = torch.tensor([[1, 3, 5], [2, 4, 6]])
+    out = add_hubs(pairs, counts, torch.tensor([True, True, False]))
+    # By hand: hub 0 gains (0, 1), (0, 2); hub 3 gains (3, 5), (3, 6), its (3, 4) already there; graph 3 untouched.
+    assert out.tolist() == [[0, 0, 1, 3, 3, 3, 5], [1, 2, 2, 4, 5, 6, 6]]
+    assert torch.equal(add_hubs(pairs, counts, torch.zeros(3, dtype=torch.bool)), pairs)
+    one = add_hubs(torch.zeros(2, 0, dtype=torch.long), torch.tensor([1]), torch.tensor([True]))
+    assert one.size(1) == 0  # a one-node graph has nothing to join
