@@ -133,6 +133,10 @@ METHODS = {
     # IMDB-B graph is an actor's ego-network; the degree law draws no such node).
     "prior-teacher-only+hub0.5": dict(generator="prior", options={"hub_share": 0.5}, teacher_only=True),
     "prior-teacher-only+hub": dict(generator="prior", options={"hub_share": 1.0}, teacher_only=True),
+    # The inferred law's mean degree read off the teacher's first BatchNorm layer alone (its dispersion still from
+    # all layers): half the error of the mean degree on these teachers (generators/inference.py, choose_law).
+    "prior-teacher-only+first-layer-mean": dict(generator="prior", options={"law_mean_from": "first-layer"},
+                                                teacher_only=True),
     # Twice the student steps (800 epochs of 256 fresh graphs): is the student still under-trained?
     "prior-teacher-only+long": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
                                     distill={"epochs": 800}, against=TEACHER_ONLY_BEFORE),

@@ -135,7 +135,8 @@ class GraphGenerator(ABC):
         self.inferred_law = None
         if needed and self.uses_inferred_law():
             spec = self.feature_spec
-            law = infer_degree_law(self.teacher, spec, self.node_range(), seed=seed)
+            law = infer_degree_law(self.teacher, spec, self.node_range(), seed=seed,
+                                   mean_from=getattr(self.config, "law_mean_from", "all-layers"))
             if law is None and spec.encoding == "degree":
                 columns = trained_columns(self.teacher, spec.dim)
                 law = support_degree_law(columns) if columns is not None else None

@@ -57,6 +57,7 @@ from torch_geometric.data import Batch
 
 from dfkd.config import Config, check_frequencies, check_known_shares
 from dfkd.generators.base import OnlineGraphGenerator, check_structure, graph_range
+from dfkd.generators.inference import LAW_MEAN_SOURCES
 from dfkd.generators.registry import register_generator
 from dfkd.generators.structure import (
     add_hubs, clique_unions, node_offsets, node_to_graph, sample_node_counts, sample_structure, undirected,
@@ -175,6 +176,10 @@ class PriorConfig(Config):
             :mod:`dfkd.generators.inference`), or ``auto`` (default: the checkpoint's when it stores them,
             else the teacher's, so a teacher given as weights alone is never drawn from fixed defaults
             when it has BatchNorm statistics to read).
+        law_mean_from: with an inferred law: ``all-layers`` (default: the law the teacher's BatchNorm layers
+            together point to) or ``first-layer`` (its mean degree replaced by the one the first layer alone
+            points to; :func:`dfkd.generators.inference.choose_law`): half the error of the mean degree on the
+            leaderboard's one-hot teachers; its students' figures in ``benchmarks/results/gap_analysis.md``.
     """
 
     mean_degree: Optional[float] = None
@@ -197,9 +202,12 @@ class PriorConfig(Config):
     output_quantile: float = 0.05
     collapse_threshold: float = 0.95
     structure: str = "auto"
+    law_mean_from: str = "all-layers"
 
     def __post_init__(self) -> None:
         check_structure(self.structure)
+        if self.law_mean_from not in LAW_MEAN_SOURCES:
+            raise ValueError(f"law_mean_from must be one of {LAW_MEAN_SOURCES}, got {self.law_mean_from!r}")
         if self.balance < 1:
             raise ValueError(f"balance must be >= 1, got {self.balance}")
         if self.type_frequencies is not None:

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 import dfkd
 from dfkd.config import FeatureSpec
-from dfkd.generators.inference import (infer_degree_law, layer_mismatch, looks_initialised, support_degree_law,
-                                       trained_columns)
+from dfkd.generators.inference import (choose_law, infer_degree_law, layer_mismatch, looks_initialised,
+                                       support_degree_law, trained_columns)
 from dfkd.generators.structure import node_to_graph, sample_node_counts, sample_structure, undirected
 from dfkd.generators.synthetic import degree_features
 from dfkd.nn import call_model
@@ -217,3 +217,22 @@ def test_prior_reads_a_teacher_without_batchnorm_off_its_first_layer(caplog):
     assert gen.inferred_law.method == "weight-support"
     assert gen.degree_law()[0] == pytest.approx(7 / math.log(8))
     assert any("degrees its first layer was trained on" in r.getMessage() for r in caplog.records)
+
+
+def test_choose_law_takes_all_layers_law_or_the_first_layers_mean_degree():
+    laws = [(m, d) for m in (2.0, 3.5, 5.0) for d in (0.25, 1.0)]
+    # Two layers. The first alone is matched best at (3.5, 1.0); with weights 1 / (1 + min) = 1 / 1.1 and 1,
+    # both together at (5.0, 0.25) (weighted sum 0.3 / 1.1 + 0, the next 0.5 / 1.1 + 1 at (3.5, 0.25)).
+    table = torch.tensor([[0.9, 2.0], [0.8, 2.0],    # mean 2.0
+                          [0.5, 1.0], [0.1, 3.0],    # mean 3.5
+                          [0.3, 0.0], [0.6, 0.5]])   # mean 5.0
+    best, weights, score = choose_law(table, laws)
+    assert laws[best] == (5.0, 0.25) and score == pytest.approx((0.3 / 1.1) / (1 / 1.1 + 1.0))
+    assert torch.allclose(weights, torch.tensor([1 / 1.1, 1.0]))
+    best, _, score = choose_law(table, laws, mean_from="first-layer")
+    assert laws[best] == (3.5, 0.25) and score == pytest.approx((0.5 / 1.1 + 1.0) / (1 / 1.1 + 1.0))
+    # Degree-encoded features weigh the first layer only: its own minimum, dispersion included.
+    best, weights, _ = choose_law(table, laws, first_layer_only=True)
+    assert laws[best] == (3.5, 1.0) and weights[1] == 0
+    with pytest.raises(ValueError, match="unknown mean_from"):
+        choose_law(table, laws, mean_from="last-layer")

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 import torch_geometric
@@ -7,6 +9,7 @@ import dfkd
 from dfkd.config import FeatureSpec, GraphSizeStats
 from dfkd.distill.sources import OnlineSource
 from dfkd.evaluate import predict
+import dfkd.generators.base as generator_base
 from dfkd.generators import OnlineGraphGenerator, PriorGraphGenerator, get_generator_class
 from dfkd.generators.prior import PriorConfig, flip_types, hotflip_gain, isolation_rank
 
@@ -208,6 +211,23 @@ def test_hub_share_gives_that_share_of_graphs_a_node_joined_to_all_others(check_
     assert torch.equal(draw(0.0)[0].edge_index, plain.edge_index)
     with pytest.raises(ValueError, match="hub_share must be in"):
         PriorConfig(hub_share=-0.1)
+
+
+def test_law_mean_from_reaches_the_inference(tiny_teacher, monkeypatch):
+    """law_mean_from is handed to infer_degree_law when the law is inferred; a bad value is refused."""
+    seen = []
+    infer = generator_base.infer_degree_law
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("mean_from"))
+        return infer(*args, **kwargs)
+
+    monkeypatch.setattr(generator_base, "infer_degree_law", spy)
+    stripped = dataclasses.replace(tiny_teacher, size_stats=None)
+    PriorGraphGenerator.from_checkpoint(stripped, law_mean_from="first-layer").build(0)
+    assert seen == ["first-layer"]
+    with pytest.raises(ValueError, match="law_mean_from must be one of"):
+        PriorConfig(law_mean_from="deepest")
 
 
 def test_degree_encoded_and_continuous_features(check_valid_graphs):
