@@ -516,8 +516,8 @@ READING = [
     "on the validation graphs −0.014, all of it PTC's (the other datasets' +0.003; PTC's validation sets hold 24 "
     "graphs and its teachers sit within 0.06 of the majority class). It lifts the leaderboard's worst teacher-only cell, PROTEINS GIN seed 2, from 0.840 to 0.944 (its "
     "true law gives 0.949, 20-60 nodes at the inferred law 0.913; one-off runs). With validation mixed it is an "
-    "option, not yet the default, which would mean redoing every teacher-only run the options above are set "
-    "against. Hedging the law instead, each graph's mean degree 0.67-1.5 times the inferred one (seed 0, the "
+    "option, not yet the default, which would mean redoing every teacher-only run the options table sets its "
+    "rows against. Hedging the law instead, each graph's mean degree 0.67-1.5 times the inferred one (seed 0, the "
     "eight one-hot pairs, one-off), loses: −0.012, 1 up and 3 down.",
     "- **Nor, on those teachers, a narrower fallback degree law or a student without BatchNorm** (seed 0, "
     "teacher only, agreement on the fitting graphs; one-off runs, not committed). Without BatchNorm statistics "
