@@ -128,15 +128,16 @@ class GraphGenerator(ABC):
         structure = getattr(self.config, "structure", "checkpoint")
         return structure == "teacher" or (structure == "auto" and not self.stored_law)
 
-    def infer_structure(self, seed: int = 0, needed: bool = True) -> Optional[InferredDegreeLaw]:
+    def infer_structure(self, seed: int = 0, needed: bool = True,
+                        mean_from: str = "all-layers") -> Optional[InferredDegreeLaw]:
         """Set :attr:`inferred_law` when :meth:`uses_inferred_law` and ``needed`` (some part of the law is not
-        set by options): from the teacher's BatchNorm statistics (:func:`infer_degree_law`), else, for
-        degree-encoded features, from the degrees its first layer was trained on (:func:`support_degree_law`)."""
+        set by options): from the teacher's BatchNorm statistics (:func:`infer_degree_law`, its mean degree read
+        where ``mean_from`` says), else, for degree-encoded features, from the degrees its first layer was
+        trained on (:func:`support_degree_law`)."""
         self.inferred_law = None
         if needed and self.uses_inferred_law():
             spec = self.feature_spec
-            law = infer_degree_law(self.teacher, spec, self.node_range(), seed=seed,
-                                   mean_from=getattr(self.config, "law_mean_from", "all-layers"))
+            law = infer_degree_law(self.teacher, spec, self.node_range(), seed=seed, mean_from=mean_from)
             if law is None and spec.encoding == "degree":
                 columns = trained_columns(self.teacher, spec.dim)
                 law = support_degree_law(columns) if columns is not None else None

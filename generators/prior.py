@@ -260,7 +260,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
 
     def build(self, seed: int = 0) -> "PriorGraphGenerator":
         spec, cfg = self.feature_spec, self.config
-        self.infer_structure(seed, needed=cfg.mean_degree is None or cfg.degree_dispersion is None)
+        self.infer_structure(seed, needed=cfg.mean_degree is None or cfg.degree_dispersion is None,
+                             mean_from=cfg.law_mean_from)
         mean, dispersion = self.degree_law()
         sources = self.structure_sources(cfg.mean_degree)
         sources["degree dispersion"] = self.dispersion_entry(cfg.degree_dispersion)
