@@ -49,6 +49,11 @@ import paper_fidelity  # noqa: E402
 # it, so they name disagreement=0.0, and ``against`` names the row they are compared with.
 BEFORE_MINING = {"disagreement": 0.0}
 TEACHER_ONLY_BEFORE = "prior-teacher-only-no-disagreement"
+# ... and before it read an inferred law's mean degree off the first BatchNorm layer (2026-12-07): every prior entry
+# of METHODS run before then names law_mean_from="all-layers" (set below; it only matters where the law is inferred
+# from BatchNorm layers over one-hot node types), and the teacher-only options run on it are set ``against`` it.
+BEFORE_FIRST_LAYER = {"law_mean_from": "all-layers"}
+TEACHER_ONLY_ALL_LAYERS = "prior-teacher-only-all-layers"
 
 METHODS = {
     # dfkd's default: teacher-prior graphs, fresh every step, each class's quota mined where the student
@@ -134,7 +139,8 @@ METHODS = {
     "prior-teacher-only+hub0.5": dict(generator="prior", options={"hub_share": 0.5}, teacher_only=True),
     "prior-teacher-only+hub": dict(generator="prior", options={"hub_share": 1.0}, teacher_only=True),
     # The inferred law's mean degree read off the teacher's first BatchNorm layer alone (its dispersion still from
-    # all layers): half the error of the mean degree on these teachers (generators/inference.py, choose_law).
+    # all layers): half the error of the mean degree on these teachers (generators/inference.py, choose_law). The
+    # default since; its runs, made as an option against the default before, stay here.
     "prior-teacher-only+first-layer-mean": dict(generator="prior", options={"law_mean_from": "first-layer"},
                                                 teacher_only=True),
     # Twice the student steps (800 epochs of 256 fresh graphs): is the student still under-trained?
@@ -184,6 +190,19 @@ METHODS = {
     # GFKD and DFAD-GNN as published (--preset paper) and with one of dfkd's deviations each (paper_fidelity.py).
     **paper_fidelity.methods(),
 }
+_CURRENT_PRIOR = ("prior", "prior-teacher-only", "prior-teacher-only+first-layer-mean")
+for _name, _spec in METHODS.items():  # every prior entry above ran before the first-layer mean
+    if _spec["generator"] in ("prior", "oracle-prior") and _name not in _CURRENT_PRIOR:
+        _spec["options"] = {**BEFORE_FIRST_LAYER, **_spec["options"]}
+        if _name.startswith("prior-teacher-only+"):
+            _spec.setdefault("against", TEACHER_ONLY_ALL_LAYERS)
+METHODS.update({
+    # The two defaults before the first-layer mean, with statistics (dev teachers' variants) and teacher-only.
+    "prior-all-layers": dict(generator="prior", options=BEFORE_FIRST_LAYER),
+    TEACHER_ONLY_ALL_LAYERS: dict(generator="prior", options=BEFORE_FIRST_LAYER, teacher_only=True,
+                                  against=TEACHER_ONLY_BEFORE),
+})
+METHODS["prior-teacher-only+first-layer-mean"]["against"] = TEACHER_ONLY_ALL_LAYERS
 
 
 def main(argv=None) -> int:

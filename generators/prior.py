@@ -176,13 +176,14 @@ class PriorConfig(Config):
             :mod:`dfkd.generators.inference`), or ``auto`` (default: the checkpoint's when it stores them,
             else the teacher's, so a teacher given as weights alone is never drawn from fixed defaults
             when it has BatchNorm statistics to read).
-        law_mean_from: with an inferred law: ``all-layers`` (default: the law the teacher's BatchNorm layers
-            together point to) or ``first-layer`` (its mean degree replaced by the one the first layer alone
-            points to; :func:`dfkd.generators.inference.choose_law`): half the error of the mean degree on the
-            leaderboard's one-hot teachers; their students' agreement on the fitting graphs +0.005 (30 runs, 6
-            up, 2 down; PROTEINS GIN seed 2 0.840 -> 0.944), on the validation graphs -0.014, all of it PTC's
-            (``benchmarks/results/gap_analysis.md``, ``first-layer-mean``): an option until the default's runs
-            are redone on it.
+        law_mean_from: with an inferred law: ``first-layer`` (default: the law all of the teacher's BatchNorm
+            layers together point to, its mean degree replaced by the one the first layer alone points to;
+            :func:`dfkd.generators.inference.choose_law`) or ``all-layers`` (that joint law as it is). Over the
+            leaderboard's one-hot GIN and GCN teachers the first layer's mean has a third to half the error
+            (``benchmarks/results/structure_inference.md``) and moves less between probe draws; their students'
+            agreement on the fitting graphs +0.005 (30 runs, 6 up, 2 down; PROTEINS GIN seed 2 0.840 -> 0.944),
+            on the validation graphs -0.014, all of it PTC's 24-graph sets (``benchmarks/results/gap_analysis.md``,
+            ``first-layer-mean``).
     """
 
     mean_degree: Optional[float] = None
@@ -205,7 +206,7 @@ class PriorConfig(Config):
     output_quantile: float = 0.05
     collapse_threshold: float = 0.95
     structure: str = "auto"
-    law_mean_from: str = "all-layers"
+    law_mean_from: str = "first-layer"
 
     def __post_init__(self) -> None:
         check_structure(self.structure)

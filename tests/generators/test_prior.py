@@ -214,7 +214,8 @@ def test_hub_share_gives_that_share_of_graphs_a_node_joined_to_all_others(check_
 
 
 def test_law_mean_from_reaches_the_inference(tiny_teacher, monkeypatch):
-    """law_mean_from is handed to infer_degree_law when the law is inferred; a bad value is refused."""
+    """law_mean_from (default first-layer) is handed to infer_degree_law when the law is inferred; a bad value is
+    refused."""
     seen = []
     infer = generator_base.infer_degree_law
 
@@ -224,8 +225,9 @@ def test_law_mean_from_reaches_the_inference(tiny_teacher, monkeypatch):
 
     monkeypatch.setattr(generator_base, "infer_degree_law", spy)
     stripped = dataclasses.replace(tiny_teacher, size_stats=None)
-    PriorGraphGenerator.from_checkpoint(stripped, law_mean_from="first-layer").build(0)
-    assert seen == ["first-layer"]
+    PriorGraphGenerator.from_checkpoint(stripped).build(0)
+    PriorGraphGenerator.from_checkpoint(stripped, law_mean_from="all-layers").build(0)
+    assert seen == ["first-layer", "all-layers"]
     with pytest.raises(ValueError, match="law_mean_from must be one of"):
         PriorConfig(law_mean_from="deepest")
 
