@@ -31,8 +31,10 @@ RAW = os.path.join(RUNS, "structure_inference.jsonl")
 VERSIONS = {
     1: "one probe batch, dispersion 0.15-9, mean degree 0.75-16",
     2: "two probe batches averaged, dispersion 0.25-9, mean degree >= 1.8 (connected graphs of >= 10 nodes)",
+    3: "version 2, its mean degree read off the first BatchNorm layer alone (the prior generator's default)",
 }
 VERSION = max(VERSIONS)
+MEAN_FROM = {1: "all-layers", 2: "all-layers", 3: "first-layer"}  # infer_degree_law's mean_from in each version
 
 
 def main(argv=None) -> int:
@@ -56,7 +58,8 @@ def main(argv=None) -> int:
             ckpt = holdout_teacher(dataset, name, args.teacher, seed, args.cache)
             stats = ckpt.size_stats
             start = time.perf_counter()
-            law = infer_degree_law(ckpt.build_model().eval(), ckpt.feature_spec, (10, 30), seed=seed)
+            law = infer_degree_law(ckpt.build_model().eval(), ckpt.feature_spec, (10, 30), seed=seed,
+                                   mean_from=MEAN_FROM[VERSION])
             run = dict(benchmark="structure_inference", version=VERSION, dataset=name, teacher=args.teacher, seed=seed,
                        encoding=ckpt.feature_spec.encoding, true_mean_degree=stats.mean_degree,
                        true_dispersion=stats.degree_dispersion, mean_degree=law.mean_degree,

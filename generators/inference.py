@@ -19,15 +19,17 @@ drowning the rest). Layers are weighed by how well they can be matched at all,
 :math:`w_l = 1 / (1 + \min_{\bar d, D} m_l)`: on teachers of dense social graphs the running statistics
 of the deeper layers describe no batch of graphs well (sums over high-degree nodes are heavy-tailed),
 while the first layers do. The law minimising :math:`\sum_l w_l m_l / \sum_l w_l`, averaged over two
-independent probe batches, wins. Optionally (``mean_from="first-layer"``, :func:`choose_law`) its mean degree
-is replaced by the one the first BatchNorm layer alone points to: the first layer sees one hop of neighbours,
+independent probe batches, wins. With ``mean_from="first-layer"`` (:func:`choose_law`; the prior generator's default,
+``PriorConfig.law_mean_from``) its mean degree is replaced by the one the first BatchNorm layer alone points to: the first layer sees one hop of neighbours,
 as on the training graphs, while a deeper layer's sums over several hops also depend on graph sizes and type
 arrangements the probes do not share, and pull the joint minimum off the mean degree (PROTEINS teachers 5.0
 against a true 3.75, a PTC GCN teacher 10.0 against 2.03); the deeper layers still tell a molecule's narrow
 law from a wide one, which the first alone does not (it put MUTAG GCN teachers at dispersion 9 against 0.25).
 Over the leaderboard's 24 one-hot GIN and GCN teachers it halves the mean absolute log error of the mean
-degree (0.24 to 0.12, the largest error 393% to 47%; the dispersion's unchanged; one-off diagnostic), and
-its students' gains and losses are in ``benchmarks/results/gap_analysis.md`` (``first-layer-mean``).
+degree (0.24 to 0.12, the largest error 393% to 47%; the dispersion's unchanged), moves less between probe
+draws (``benchmarks/results/structure_inference.md``), and its students' gains and losses are in
+``benchmarks/results/gap_analysis.md`` (``first-layer-mean``). The GFKD and DFAD-GNN generators start from
+the joint law (``all-layers``, the default here).
 
 Two limits on the grid make the guess safe to train on. Graph-classification graphs are connected, and a
 connected graph on :math:`n` nodes has mean degree at least :math:`2(n-1)/n` (a tree), so sparser laws
