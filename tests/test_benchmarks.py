@@ -527,3 +527,32 @@ def test_gap_analysis_oracle_table_reports_the_share_of_the_gap_each_factor_clos
     closed = rows["**share of the gap closed** (fitting graphs)"]
     assert closed[2:10] == ["0.00", "0.40", "0.60", "0.00", "0.50", "0.80", "1.00", "1.00"]
     assert gap_analysis.oracle_section(runs[:-1]) == ([], [])  # without real-data KD: no table
+
+
+def test_gap_analysis_sets_each_option_against_the_default_it_ran_on(bench):
+    """Options run before a default changed are compared with that earlier default, and only what they change
+    against it is shown; each default is compared with the one before it."""
+    gap_analysis, methods = bench("gap_analysis"), bench("distill_benchmark").METHODS
+    joint, before = gap_analysis.TEACHER_ONLY_ALL_LAYERS, gap_analysis.TEACHER_ONLY_BEFORE
+    assert gap_analysis.baseline(gap_analysis.DEFAULT) == joint and gap_analysis.baseline(joint) == before
+    assert gap_analysis.baseline("prior-teacher-only+wd") == joint
+    assert gap_analysis.baseline("prior-teacher-only+long") == before
+    assert gap_analysis.describe_option("prior-teacher-only+wd") == "weight_decay=0.0005"
+    assert gap_analysis.describe_option("prior-teacher-only+first-layer-mean") == "law_mean_from=first-layer"
+    assert gap_analysis.describe_option("prior-teacher-only+long") == "epochs=800"
+    assert methods["prior-teacher-only+wd"]["options"]["law_mean_from"] == "all-layers"
+    assert "law_mean_from" not in methods[gap_analysis.DEFAULT]["options"]
+
+    def run(method, fit):
+        return dict(benchmark="distill", protocol="holdout", dataset="MUTAG", seed=0, fold=None, teacher="gin-5-64",
+                    student="gin-2-32", method=method, precision="fp32", epochs=400, num_graphs=256, overrides={},
+                    wall_s=1.0, fit=dict(agreement=fit), val=dict(agreement=fit), test=dict(agreement=fit),
+                    **PROVENANCE)
+
+    runs = [run(gap_analysis.DEFAULT, 0.90), run(joint, 0.85), run(before, 0.80), run("prior-teacher-only+wd", 0.86)]
+    lines, used = gap_analysis.option_sections(runs)
+    assert len(used) == 6  # three comparisons, each option run and its baseline's
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[4] for line in lines if line.startswith("| ")}
+    assert rows["**default** (against `all-layers`)"] == "+0.050"
+    assert rows["`all-layers` (the default before) (against `no-disagreement`)"] == "+0.050"
+    assert rows["`wd` (against `all-layers`)"] == "+0.010"
