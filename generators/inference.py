@@ -26,7 +26,7 @@ arrangements the probes do not share, and pull the joint minimum off the mean de
 against a true 3.75, a PTC GCN teacher 10.0 against 2.03); the deeper layers still tell a molecule's narrow
 law from a wide one, which the first alone does not (it put MUTAG GCN teachers at dispersion 9 against 0.25).
 Over the leaderboard's 24 one-hot GIN and GCN teachers it halves the mean absolute log error of the mean
-degree (0.24 to 0.12, the largest error 393% to 47%; the dispersion's unchanged), moves less between probe
+degree (0.24 to 0.12, the largest error 393% to 48%; the dispersion's unchanged), moves less between probe
 draws (``benchmarks/results/structure_inference.md``), and its students' gains and losses are in
 ``benchmarks/results/gap_analysis.md`` (``first-layer-mean``). The GFKD and DFAD-GNN generators start from
 the joint law (``all-layers``, the default here).
@@ -65,7 +65,8 @@ types, a teacher without BatchNorm gets types drawn among the trained ones
 Measured on the benchmark's hold-out teachers against their true training statistics
 (``benchmarks/structure_inference.py``, ``benchmarks/results/structure_inference.md``), median error of
 the mean degree 4% on GIN-5-64 teachers (largest 34%) and 18% on GCN-5-64 ones (largest 393%, on a PTC
-teacher barely above chance). GCN's symmetric normalisation :math:`1/\sqrt{d_i d_j}` cancels most of the
+teacher barely above chance) for the joint law; with the first layer's mean, 7% (largest 18%) and 9% (largest
+48%). GCN's symmetric normalisation :math:`1/\sqrt{d_i d_j}` cancels most of the
 degree from its activations, so its BatchNorm statistics barely depend on the law, and the node-type fit
 at each grid point absorbs what is left.
 
