@@ -19,12 +19,13 @@ drowning the rest). Layers are weighed by how well they can be matched at all,
 :math:`w_l = 1 / (1 + \min_{\bar d, D} m_l)`: on teachers of dense social graphs the running statistics
 of the deeper layers describe no batch of graphs well (sums over high-degree nodes are heavy-tailed),
 while the first layers do. The law minimising :math:`\sum_l w_l m_l / \sum_l w_l`, averaged over two
-independent probe batches, wins. With ``mean_from="first-layer"`` (:func:`choose_law`; the prior generator's default,
-``PriorConfig.law_mean_from``) its mean degree is replaced by the one the first BatchNorm layer alone points to: the first layer sees one hop of neighbours,
-as on the training graphs, while a deeper layer's sums over several hops also depend on graph sizes and type
-arrangements the probes do not share, and pull the joint minimum off the mean degree (PROTEINS teachers 5.0
-against a true 3.75, a PTC GCN teacher 10.0 against 2.03); the deeper layers still tell a molecule's narrow
-law from a wide one, which the first alone does not (it put MUTAG GCN teachers at dispersion 9 against 0.25).
+independent probe batches, wins. With ``mean_from="first-layer"`` (:func:`choose_law`; the prior generator's
+default, ``PriorConfig.law_mean_from``) its mean degree is replaced by the one the first BatchNorm layer alone
+points to: the first layer sees one hop of neighbours, as on the training graphs, while a deeper layer's sums
+over several hops also depend on graph sizes and type arrangements the probes do not share, and pull the joint
+minimum off the mean degree (PROTEINS teachers 5.0 against a true 3.75, a PTC GCN teacher 10.0 against 2.03);
+the deeper layers still tell a molecule's narrow law from a wide one, which the first alone does not (it put
+MUTAG GCN teachers at dispersion 9 against 0.25).
 Over the leaderboard's 24 one-hot GIN and GCN teachers it halves the mean absolute log error of the mean
 degree (0.24 to 0.12, the largest error 393% to 48%; the dispersion's unchanged), moves less between probe
 draws (``benchmarks/results/structure_inference.md``), and its students' gains and losses are in
@@ -66,9 +67,9 @@ Measured on the benchmark's hold-out teachers against their true training statis
 (``benchmarks/structure_inference.py``, ``benchmarks/results/structure_inference.md``), median error of
 the mean degree 4% on GIN-5-64 teachers (largest 34%) and 18% on GCN-5-64 ones (largest 393%, on a PTC
 teacher barely above chance) for the joint law; with the first layer's mean, 7% (largest 18%) and 9% (largest
-48%). GCN's symmetric normalisation :math:`1/\sqrt{d_i d_j}` cancels most of the
-degree from its activations, so its BatchNorm statistics barely depend on the law, and the node-type fit
-at each grid point absorbs what is left.
+48%). GCN's symmetric normalisation :math:`1/\sqrt{d_i d_j}` cancels most of the degree from its activations,
+so its BatchNorm statistics barely depend on the law, and the node-type fit at each grid point absorbs what is
+left.
 
 Node counts barely move node-level statistics (on MUTAG, PTC and IMDB-B GIN teachers the mismatch
 changes by a few percent from 4-8 to 50-100 nodes, and the class balance of the teacher's predictions
