@@ -142,7 +142,7 @@ METHODS = {
     # all layers): half the error of the mean degree on these teachers (generators/inference.py, choose_law). The
     # default since; its runs, made as an option against the default before, stay here.
     "prior-teacher-only+first-layer-mean": dict(generator="prior", options={"law_mean_from": "first-layer"},
-                                                teacher_only=True),
+                                                teacher_only=True, against=TEACHER_ONLY_ALL_LAYERS),
     # Twice the student steps (800 epochs of 256 fresh graphs): is the student still under-trained?
     "prior-teacher-only+long": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
                                     distill={"epochs": 800}, against=TEACHER_ONLY_BEFORE),
@@ -202,7 +202,6 @@ METHODS.update({
     TEACHER_ONLY_ALL_LAYERS: dict(generator="prior", options=BEFORE_FIRST_LAYER, teacher_only=True,
                                   against=TEACHER_ONLY_BEFORE),
 })
-METHODS["prior-teacher-only+first-layer-mean"]["against"] = TEACHER_ONLY_ALL_LAYERS
 
 
 def main(argv=None) -> int:

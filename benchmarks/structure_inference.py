@@ -34,7 +34,7 @@ VERSIONS = {
     3: "version 2, its mean degree read off the first BatchNorm layer alone (the prior generator's default)",
 }
 VERSION = max(VERSIONS)
-MEAN_FROM = {1: "all-layers", 2: "all-layers", 3: "first-layer"}  # infer_degree_law's mean_from in each version
+MEAN_FROM = "first-layer"  # where version 3 reads the mean degree (infer_degree_law's mean_from); 1 and 2: all layers
 
 
 def main(argv=None) -> int:
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
             stats = ckpt.size_stats
             start = time.perf_counter()
             law = infer_degree_law(ckpt.build_model().eval(), ckpt.feature_spec, (10, 30), seed=seed,
-                                   mean_from=MEAN_FROM[VERSION])
+                                   mean_from=MEAN_FROM)
             run = dict(benchmark="structure_inference", version=VERSION, dataset=name, teacher=args.teacher, seed=seed,
                        encoding=ckpt.feature_spec.encoding, true_mean_degree=stats.mean_degree,
                        true_dispersion=stats.degree_dispersion, mean_degree=law.mean_degree,

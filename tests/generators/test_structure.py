@@ -6,7 +6,8 @@ import torch
 from torch_geometric.utils import to_dense_adj
 
 from dfkd.generators.structure import (
-    add_hubs, clique_unions, configuration_model, conway_maxwell_poisson, node_to_graph, sample_node_counts, sample_structure, undirected,
+    add_hubs, clique_unions, configuration_model, conway_maxwell_poisson, node_to_graph, sample_node_counts,
+    sample_structure, undirected,
 )
 
 
