@@ -54,6 +54,10 @@ TEACHER_ONLY_BEFORE = "prior-teacher-only-no-disagreement"
 # from BatchNorm layers over one-hot node types), and the teacher-only options run on it are set ``against`` it.
 BEFORE_FIRST_LAYER = {"law_mean_from": "all-layers"}
 TEACHER_ONLY_ALL_LAYERS = "prior-teacher-only-all-layers"
+# ... and before its students of the teacher's family started from the teacher's weights (2026-12-07,
+# dfkd.distill.inherit): every prior entry run before names student_init="random" (a student-recipe field).
+BEFORE_INHERITANCE = {"student_init": "random"}
+TEACHER_ONLY_RANDOM_INIT = "prior-teacher-only-random-init"
 
 METHODS = {
     # dfkd's default: teacher-prior graphs, fresh every step, each class's quota mined where the student
@@ -143,6 +147,10 @@ METHODS = {
     # default since; its runs, made as an option against the default before, stay here.
     "prior-teacher-only+first-layer-mean": dict(generator="prior", options={"law_mean_from": "first-layer"},
                                                 teacher_only=True, against=TEACHER_ONLY_ALL_LAYERS),
+    # Students of the teacher's family started from its first layers, narrowed to their busiest channels, with its
+    # BatchNorm statistics kept (dfkd.distill.inherit): the default since; these are the steps on the way.
+    "prior-teacher-only+inherit-lr1e-2": dict(generator="prior", options={}, teacher_only=True,
+                                              distill={"student_init": "teacher", "lr": 1e-2}),
     # Twice the student steps (800 epochs of 256 fresh graphs): is the student still under-trained?
     "prior-teacher-only+long": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
                                     distill={"epochs": 800}, against=TEACHER_ONLY_BEFORE),
@@ -201,7 +209,14 @@ METHODS.update({
     "prior-all-layers": dict(generator="prior", options=BEFORE_FIRST_LAYER),
     TEACHER_ONLY_ALL_LAYERS: dict(generator="prior", options=BEFORE_FIRST_LAYER, teacher_only=True,
                                   against=TEACHER_ONLY_BEFORE),
+    # The two defaults before students started from the teacher's weights (their runs relabelled; a student of
+    # another family, or a teacher from other code, still starts at random, so those runs kept their names).
+    "prior-random-init": dict(generator="prior", options={}),
+    TEACHER_ONLY_RANDOM_INIT: dict(generator="prior", options={}, teacher_only=True, against=TEACHER_ONLY_ALL_LAYERS),
 })
+for _name, _spec in METHODS.items():  # ... and every one of them ran before the students' inheritance
+    if _spec["generator"] in ("prior", "oracle-prior") and _name not in ("prior", "prior-teacher-only"):
+        _spec["distill"] = {**BEFORE_INHERITANCE, **_spec.get("distill", {})}
 
 
 def main(argv=None) -> int:

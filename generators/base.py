@@ -74,6 +74,9 @@ class GraphGenerator(ABC):
     conditional: bool = False  # can be asked for graphs of given classes
     # The student loss recipe this family is designed for (``DistillConfig(loss="auto")`` picks it).
     recommended_loss: str = "kl"
+    # How this family's students start (``DistillConfig(student_init="auto")``): ``teacher`` where the student can
+    # inherit the teacher's weights (dfkd.distill.inherit), else ``random``.
+    recommended_student_init: str = "random"
     # Whether the family can serve a regression teacher (label-conditioned families cannot).
     supports_regression: bool = True
     inferred_law: Optional[InferredDegreeLaw] = None  # degree law read off the teacher (infer_structure)

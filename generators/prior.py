@@ -244,6 +244,8 @@ class PriorGraphGenerator(OnlineGraphGenerator):
     """Fresh random graphs from the teacher's priors every step (see module docstring)."""
 
     config_cls = PriorConfig
+    # Teacher only, seeds 0-2 on the leaderboard's GIN and GCN pairs: see dfkd.distill.inherit.
+    recommended_student_init = "teacher"
     type_probs: Optional[Tensor] = None  # [F] node-type distribution (one-hot encodings)
     type_pairs: Optional[TypePairModel] = None  # node types that follow their neighbours' (config type_pairs)
     _built = False

@@ -15,6 +15,7 @@ from dfkd.checkpoint import Checkpoint, encoding_spec, load_checkpoint
 from dfkd.config import FeatureSpec, GraphSizeStats
 from dfkd.distill import distributed
 from dfkd.distill.distiller import DistillConfig, Distiller, DistillReport
+from dfkd.distill.inherit import why_not_inheritable
 from dfkd.distill.sources import GraphListSource, GraphSource, OnlineSource, SyntheticSetSource
 from dfkd.generators import GraphGenerator, SyntheticGraphSet, get_generator_class
 from dfkd.generators.presets import get_preset
@@ -167,6 +168,8 @@ def distill_student(
         else:
             loss = "kl" if real_graphs is not None else get_generator_class(generator).recommended_loss
         config = config.replace(loss=loss)
+    # What student_init="auto" becomes where the student can inherit (_fit checks that it can, stage by stage).
+    recommended_init = "random" if real_graphs is not None else get_generator_class(generator).recommended_student_init
     if regression:
         check_regression_recipe(parse_recipe(config.loss))
     work_dir = work_dir or (f"{out}.run" if out else None)
@@ -184,7 +187,8 @@ def distill_student(
         assistant = build_student(arch, ckpt)
         stage_dir = os.path.join(work_dir, f"assistant-{index + 1}") if work_dir else None
         logger.info("teacher-assistant chain: stage %d, %s", index + 1, arch)
-        stage = _fit(teacher_model, assistant, builder.source(relabel=index > 0), config, eval_graphs, stage_dir,
+        stage = _fit(teacher_model, assistant, builder.source(relabel=index > 0),
+                     _student_init(config, recommended_init, assistant, teacher_model), eval_graphs, stage_dir,
                      resume, device, show_progress, task=ckpt.task)
         chain.append({"assistant": arch, "parameters": stage.student_parameters, **stage.final})
         teacher_model = assistant
@@ -198,8 +202,9 @@ def distill_student(
             tracker.log_params({"generator": gen_name, "preset": preset, "student": _arch(getattr(student_model,
                                 "config", None)), "teacher": ckpt.path, "num_graphs": num_graphs,
                                 "generator_options": generator_options or {}, "distill": config.to_dict()})
-        report = _fit(teacher_model, student_model, source, config, eval_graphs, work_dir, resume, device,
-                      show_progress, task=ckpt.task, trackers=trackers)
+        report = _fit(teacher_model, student_model, source,
+                      _student_init(config, recommended_init, student_model, teacher_model), eval_graphs, work_dir,
+                      resume, device, show_progress, task=ckpt.task, trackers=trackers)
     finally:
         for tracker in trackers:
             tracker.close()
@@ -244,6 +249,19 @@ def distill_student(
         report.save(report_path(out))
     distributed.barrier()  # the files exist when every rank returns
     return DistillResult(student=student_model.eval(), checkpoint=student_ckpt, report=report, graphs=graphs)
+
+
+def _student_init(config: DistillConfig, recommended: str, student: nn.Module, teacher: nn.Module) -> DistillConfig:
+    """``config`` with ``student_init="auto"`` resolved: ``recommended`` (the generator's) where ``student`` can
+    start from ``teacher``'s weights and no teacher head is asked for, else ``random``."""
+    if config.student_init != "auto":
+        return config
+    reason = why_not_inheritable(student, teacher) if recommended == "teacher" else None
+    if recommended == "teacher" and config.teacher_head != "off":
+        reason = "teacher_head is on"
+    if reason is not None:
+        logger.info("student initialised at random (student_init=auto): %s", reason)
+    return config.replace(student_init="random" if reason is not None else recommended)
 
 
 def _fit(teacher: nn.Module, student: nn.Module, source: GraphSource, config: DistillConfig,

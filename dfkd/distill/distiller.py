@@ -18,6 +18,8 @@ from dfkd.config import Config
 from dfkd.distill import distributed
 from dfkd.distill.curriculum import CRITERIA, CurriculumSource
 from dfkd.distill.head import fold_teacher_head, reuse_teacher_head
+from dfkd.distill.inherit import (INHERITED_LR, RANDOM_INIT_LR, freeze_batch_norm, inherit_from_teacher,
+                                  why_not_inheritable)
 from dfkd.distill.sources import GraphSource
 from dfkd.evaluate import classification_metrics, compare_regression, is_regression_target, labels_of, predict, targets_of
 from dfkd.losses import build_loss, get_loss, is_stateful_loss, parse_recipe
@@ -30,6 +32,7 @@ from dfkd.utils import check_finite, progress
 logger = logging.getLogger(__name__)
 
 STATE_FORMAT = "dfkd.distill-state"
+STUDENT_INITS = ("auto", "teacher", "random")
 
 
 @dataclasses.dataclass
@@ -40,7 +43,9 @@ class DistillConfig(Config):
         epochs: passes over the source. Teacher-only ``prior`` students with 800 instead of 400 agree with the
             teacher a little better on its fitting graphs (+0.007) but not on its validation graphs (−0.001),
             for twice the generation (``benchmarks/results/gap_analysis.md``, ``long-mined``).
-        lr: Adam learning rate (on the same students 3e-3 and 2e-2 did worse than 1e-2: −0.024, −0.006).
+        lr: Adam learning rate; ``None`` (default): 1e-2 for a student initialised at random (on teacher-only
+            ``prior`` students 3e-3 and 2e-2 did worse: −0.024, −0.006), 3e-3 for one started from the teacher's
+            weights (``student_init``; at 1e-2 one MUTAG GCN student collapsed to one class).
         weight_decay: Adam weight decay (on the same students 5e-4: +0.002; 2e-3: −0.005).
         lr_schedule: ``linear`` (decay to 0) or ``constant``.
         batch_size: graphs per step.
@@ -64,6 +69,11 @@ class DistillConfig(Config):
         teacher_head: ``frozen`` or ``trained``: the student predicts through a learnt projection into
             the teacher's readout space and a copy of the teacher's classifier (frozen, or trained from
             it), folded back into one linear head at the end (:mod:`dfkd.distill.head`); ``off`` (default).
+        student_init: ``teacher``: start the student from the teacher's first layers, narrowed to their busiest
+            channels, and keep the teacher's BatchNorm statistics while it trains (:mod:`dfkd.distill.inherit`;
+            the student must be of the teacher's family, no deeper or wider); ``random``: PyTorch's
+            initialisation; ``auto`` (default): the generator's recommendation (``teacher`` for ``prior``
+            where the student can inherit, else ``random``; real-data distillation: ``random``).
         precision: ``fp32`` (default), ``bf16`` or ``fp16``: the models' forward passes run under
             ``torch.autocast`` (:mod:`dfkd.nn.precision`; weights, gradients, losses and evaluation stay
             float32); ``fp16`` adds loss scaling (``torch.amp.GradScaler``). Faster only on hardware with
@@ -71,7 +81,7 @@ class DistillConfig(Config):
     """
 
     epochs: int = 400
-    lr: float = 0.01
+    lr: Optional[float] = None
     weight_decay: float = 0.0
     lr_schedule: str = "linear"
     batch_size: int = 32
@@ -86,10 +96,12 @@ class DistillConfig(Config):
     curriculum_start: float = 0.5
     curriculum_ramp: float = 0.5
     teacher_head: str = "off"
+    student_init: str = "auto"
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        positive = all(math.isfinite(v) and v > 0 for v in (self.lr, self.temperature))  # NaN fails too
+        lr = RANDOM_INIT_LR if self.lr is None else self.lr
+        positive = all(math.isfinite(v) and v > 0 for v in (lr, self.temperature))  # NaN fails too
         if self.epochs < 1 or self.batch_size < 1 or not positive:
             raise ValueError(f"invalid distillation config: epochs={self.epochs}, batch_size={self.batch_size}, "
                              f"lr={self.lr}, temperature={self.temperature}: need epochs, batch_size >= 1 and a "
@@ -109,6 +121,11 @@ class DistillConfig(Config):
             raise ValueError(f"unknown curriculum {self.curriculum!r}: choose {' or '.join(CRITERIA)}")
         if self.teacher_head not in ("off", "frozen", "trained"):
             raise ValueError(f"unknown teacher_head {self.teacher_head!r}: choose off, frozen or trained")
+        if self.student_init not in STUDENT_INITS:
+            raise ValueError(f"unknown student_init {self.student_init!r}: choose {', '.join(STUDENT_INITS)}")
+        if self.student_init == "teacher" and self.teacher_head != "off":
+            raise ValueError("student_init='teacher' and teacher_head both set the student's head: set one "
+                             "(student_init='random' with teacher_head)")
         validate_precision(self.precision)
         if not 0 < self.curriculum_start <= 1 or not 0 < self.curriculum_ramp <= 1:
             raise ValueError(f"curriculum_start and curriculum_ramp must be in (0, 1], got {self.curriculum_start} "
@@ -168,6 +185,7 @@ class Distiller:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.config.seed)
                 reuse_teacher_head(self.student, self.teacher, train_head=self.config.teacher_head == "trained")
+        self._init_student()
         if self.config.curriculum:
             source = CurriculumSource(source, self.teacher, self.config.epochs, self.config.curriculum,
                                       self.config.curriculum_start, self.config.curriculum_ramp,
@@ -200,6 +218,19 @@ class Distiller:
             self.show_progress = False
 
     # --- helpers --------------------------------------------------------------------------------
+    def _init_student(self) -> None:
+        """``student_init`` and ``lr`` resolved (``auto`` here: ``random``; :func:`~dfkd.distill.api.distill_student`
+        resolves it per generator first), the student started from the teacher's weights for ``teacher``."""
+        init = "random" if self.config.student_init == "auto" else self.config.student_init
+        if init == "teacher":
+            reason = why_not_inheritable(self.student, self.teacher)
+            if reason is not None:
+                raise ValueError(f"student_init='teacher': {reason}; use student_init='random' (or 'auto', which "
+                                 "falls back to it)")
+            logger.info("student initialised from %s", inherit_from_teacher(self.student, self.teacher))
+        lr = self.config.lr if self.config.lr is not None else INHERITED_LR if init == "teacher" else RANDOM_INIT_LR
+        self.config = self.config.replace(student_init=init, lr=lr)
+
     def _build_stateful_loss(self, cls) -> nn.Module:
         available: Dict[str, Any] = {"temperature": self.config.temperature}
         if getattr(cls, "needs_embeddings", False):
@@ -367,6 +398,8 @@ class Distiller:
                     batch, counted = distributed.shard(batch, self.dist)
                     scale = self.dist.world_size * counted / total
                 batch = batch.to(self.device)
+                if cfg.student_init == "teacher":  # the teacher's statistics, also after a mode switch by the source
+                    freeze_batch_norm(self.student)
                 terms = self._loss(batch)
                 (distributed.check_finite_all if self.dist is not None else check_finite)(
                     terms, f"student loss at epoch {epoch + 1}", self._blowup_advice(step))
