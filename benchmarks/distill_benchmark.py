@@ -147,10 +147,6 @@ METHODS = {
     # default since; its runs, made as an option against the default before, stay here.
     "prior-teacher-only+first-layer-mean": dict(generator="prior", options={"law_mean_from": "first-layer"},
                                                 teacher_only=True, against=TEACHER_ONLY_ALL_LAYERS),
-    # Students of the teacher's family started from its first layers, narrowed to their busiest channels, with its
-    # BatchNorm statistics kept (dfkd.distill.inherit): the default since; these are the steps on the way.
-    "prior-teacher-only+inherit-lr1e-2": dict(generator="prior", options={}, teacher_only=True,
-                                              distill={"student_init": "teacher", "lr": 1e-2}),
     # Twice the student steps (800 epochs of 256 fresh graphs): is the student still under-trained?
     "prior-teacher-only+long": dict(generator="prior", options=BEFORE_MINING, teacher_only=True,
                                     distill={"epochs": 800}, against=TEACHER_ONLY_BEFORE),
@@ -213,6 +209,9 @@ METHODS.update({
     # another family, or a teacher from other code, still starts at random, so those runs kept their names).
     "prior-random-init": dict(generator="prior", options={}),
     TEACHER_ONLY_RANDOM_INIT: dict(generator="prior", options={}, teacher_only=True, against=TEACHER_ONLY_ALL_LAYERS),
+    # The default's inheritance (dfkd.distill.inherit) at the random-init learning rate, 1e-2 instead of 3e-3.
+    "prior-teacher-only+inherit-lr1e-2": dict(generator="prior", options={}, teacher_only=True,
+                                              distill={"student_init": "teacher", "lr": 1e-2}),
 })
 for _name, _spec in METHODS.items():  # ... and every one of them ran before the students' inheritance
     if _spec["generator"] in ("prior", "oracle-prior") and _name not in ("prior", "prior-teacher-only"):

@@ -33,13 +33,15 @@ from dfkd.train import recorded_splits
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, holdout_teacher, provenance,  # noqa: E402
                     read_runs, table)
-from distill_benchmark import METHODS, TEACHER_ONLY_ALL_LAYERS, TEACHER_ONLY_BEFORE, distil, score  # noqa: E402
+from distill_benchmark import (METHODS, TEACHER_ONLY_ALL_LAYERS, TEACHER_ONLY_BEFORE,  # noqa: E402
+                               TEACHER_ONLY_RANDOM_INIT, distil, score)
 from leaderboard import DATASETS, mean  # noqa: E402
 
 RAW = os.path.join(RUNS, "gap_analysis.jsonl")
 MAIN_METHODS = ["prior-teacher-only", "prior", "real"]
 TITLES = {"prior-teacher-only": "teacher only", "prior": "with statistics", "real": "real-data KD",
-          TEACHER_ONLY_ALL_LAYERS: "teacher only, joint law (the default before)"}
+          TEACHER_ONLY_ALL_LAYERS: "teacher only, joint law (an earlier default)",
+          TEACHER_ONLY_RANDOM_INIT: "teacher only, student at random (the default before)"}
 BANDS = ("nodes", "degree", "confidence")
 
 
@@ -234,7 +236,8 @@ def pair_section(key: Tuple[str, str, str], by_method: Dict[str, List[Dict]], me
 
 DEFAULT = "prior-teacher-only"
 OPTION_PREFIX = DEFAULT + "+"  # distill_benchmark.py's teacher-only variants of the default
-EARLIER_DEFAULTS = (TEACHER_ONLY_ALL_LAYERS, TEACHER_ONLY_BEFORE)  # the teacher-only defaults before, latest first
+# The teacher-only defaults before, latest first.
+EARLIER_DEFAULTS = (TEACHER_ONLY_RANDOM_INIT, TEACHER_ONLY_ALL_LAYERS, TEACHER_ONLY_BEFORE)
 PAIRS = (("gin-5-64", "gin-2-32"), ("gcn-5-64", "gcn-3-32"))
 
 
@@ -254,8 +257,9 @@ def describe_option(method: str) -> str:
     if method == DEFAULT or method in EARLIER_DEFAULTS:
         return "–"
     base = METHODS.get(baseline(method) or "", {})
+    base_fields = {**base.get("options", {}), **base.get("distill", {})}
     changes = {k: v for k, v in {**spec.get("options", {}), **spec.get("distill", {})}.items()
-               if base.get("options", {}).get(k) != v}
+               if base_fields.get(k) != v}
     for key in ("loss", "curriculum"):
         if spec.get(key):
             changes[key] = spec[key]
@@ -276,7 +280,8 @@ def baseline(method: str) -> Optional[str]:
 
 def option_label(method: str) -> str:
     if method == DEFAULT or method in EARLIER_DEFAULTS:
-        name = "**default**" if method == DEFAULT else f"`{method[len(DEFAULT) + 1:]}` (the default before)"
+        when = "the default before" if method == EARLIER_DEFAULTS[0] else "an earlier default"
+        name = "**default**" if method == DEFAULT else f"`{method[len(DEFAULT) + 1:]}` ({when})"
         return f"{name} (against `{baseline(method)[len(DEFAULT) + 1:]}`)"
     suffix = "" if baseline(method) == DEFAULT else f" (against `{baseline(method)[len(DEFAULT) + 1:]}`)"
     return f"`{method[len(OPTION_PREFIX):]}`{suffix}"
@@ -340,10 +345,11 @@ def option_sections(runs: List[Dict]) -> Tuple[List[str], List[Dict]]:
             "share the machine unevenly: a rough ratio).", "",
             *table(["option", "changes", "runs", "seeds", "Δ agreement, fitting graphs", "better / worse",
                     "Δ agreement, validation graphs", "wall ×"], summary), "",
-            "Δ agreement on the fitting graphs by dataset and pair (runs); the first three columns are the "
-            "agreement there of the default, of the default before it read the mean degree off the first layer "
-            "(joint law) and of the one before disagreement mining (means over their seeds):", "",
-            *table(["dataset", "teacher → student", "default", "joint law", "before mining",
+            "Δ agreement on the fitting graphs by dataset and pair (runs); the first four columns are the "
+            "agreement there of the default, of the default before its students started from the teacher's "
+            "weights (random init), of the one before it read the mean degree off the first layer (joint law) and "
+            "of the one before disagreement mining (means over their seeds):", "",
+            *table(["dataset", "teacher → student", "default", "random init", "joint law", "before mining",
                     *[option_label(n) for n in names]],
                    grid), ""], used
 

@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("student training")
     # Defaults None: a --preset's student recipe fills what is not given, then DistillConfig's defaults.
     g.add_argument("--epochs", type=int, default=None, help="passes over the synthetic set (default 400)")
-    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.01)")
+    g.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default 0.01; 0.003 for a student started from the teacher's weights)")
     g.add_argument("--lr-schedule", choices=["linear", "constant"], default=None,
                    help="learning-rate schedule (default linear decay to 0)")
     g.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (default 0)")
@@ -210,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--teacher-head", choices=["off", "frozen", "trained"], default="off",
                    help="predict through a projection into the teacher's readout and its classifier (frozen or "
                         "trained from it), folded into the student's own head at the end")
+    g.add_argument("--student-init", choices=["auto", "teacher", "random"], default="auto",
+                   help="start a student of the teacher's family from the teacher's first layers, narrowed to their "
+                        "busiest channels, keeping its BatchNorm statistics (teacher), or at random; auto: teacher "
+                        "with the prior generator where the student can inherit, else random")
     g.add_argument("--resample", action=argparse.BooleanOptionalAction, default=None,
                    help="draw fresh samples of the synthetic graphs' distributions every epoch (default), or reuse the "
                         "same graphs (--no-resample)")
@@ -559,7 +564,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     fields = {name: getattr(args, name) for name in PRESET_FLAGS if getattr(args, name) is not None}
     fields.update(seed=args.seed, checkpoint_every=args.checkpoint_every, grad_clip=args.grad_clip,
                   curriculum=args.curriculum, curriculum_start=args.curriculum_start,
-                  curriculum_ramp=args.curriculum_ramp, teacher_head=args.teacher_head, precision=args.precision)
+                  curriculum_ramp=args.curriculum_ramp, teacher_head=args.teacher_head, precision=args.precision,
+                  student_init=args.student_init)
     config = preset_config(args.generator, args.preset, **fields) if args.preset else DistillConfig(**fields)
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,

@@ -533,15 +533,21 @@ def test_gap_analysis_sets_each_option_against_the_default_it_ran_on(bench):
     """Options run before a default changed are compared with that earlier default, and only what they change
     against it is shown; each default is compared with the one before it."""
     gap_analysis, methods = bench("gap_analysis"), bench("distill_benchmark").METHODS
+    random_init = gap_analysis.TEACHER_ONLY_RANDOM_INIT
     joint, before = gap_analysis.TEACHER_ONLY_ALL_LAYERS, gap_analysis.TEACHER_ONLY_BEFORE
-    assert gap_analysis.baseline(gap_analysis.DEFAULT) == joint and gap_analysis.baseline(joint) == before
+    assert gap_analysis.baseline(gap_analysis.DEFAULT) == random_init
+    assert gap_analysis.baseline(random_init) == joint and gap_analysis.baseline(joint) == before
     assert gap_analysis.baseline("prior-teacher-only+wd") == joint
     assert gap_analysis.baseline("prior-teacher-only+long") == before
+    assert gap_analysis.baseline("prior-teacher-only+inherit-lr1e-2") == gap_analysis.DEFAULT
     assert gap_analysis.describe_option("prior-teacher-only+wd") == "weight_decay=0.0005"
     assert gap_analysis.describe_option("prior-teacher-only+first-layer-mean") == "law_mean_from=first-layer"
     assert gap_analysis.describe_option("prior-teacher-only+long") == "epochs=800"
+    assert gap_analysis.describe_option("prior-teacher-only+inherit-lr1e-2") == "student_init=teacher, lr=0.01"
     assert methods["prior-teacher-only+wd"]["options"]["law_mean_from"] == "all-layers"
+    assert methods["prior-teacher-only+wd"]["distill"]["student_init"] == "random"
     assert "law_mean_from" not in methods[gap_analysis.DEFAULT]["options"]
+    assert "distill" not in methods[gap_analysis.DEFAULT]
 
     def run(method, fit):
         return dict(benchmark="distill", protocol="holdout", dataset="MUTAG", seed=0, fold=None, teacher="gin-5-64",
@@ -549,10 +555,12 @@ def test_gap_analysis_sets_each_option_against_the_default_it_ran_on(bench):
                     wall_s=1.0, fit=dict(agreement=fit), val=dict(agreement=fit), test=dict(agreement=fit),
                     **PROVENANCE)
 
-    runs = [run(gap_analysis.DEFAULT, 0.90), run(joint, 0.85), run(before, 0.80), run("prior-teacher-only+wd", 0.86)]
+    runs = [run(gap_analysis.DEFAULT, 0.92), run(random_init, 0.90), run(joint, 0.85), run(before, 0.80),
+            run("prior-teacher-only+wd", 0.86)]
     lines, used = gap_analysis.option_sections(runs)
-    assert len(used) == 6  # three comparisons, each option run and its baseline's
+    assert len(used) == 8  # four comparisons, each option run and its baseline's
     rows = {line.split(" | ")[0][2:]: line.split(" | ")[4] for line in lines if line.startswith("| ")}
-    assert rows["**default** (against `all-layers`)"] == "+0.050"
-    assert rows["`all-layers` (the default before) (against `no-disagreement`)"] == "+0.050"
+    assert rows["**default** (against `random-init`)"] == "+0.020"
+    assert rows["`random-init` (the default before) (against `all-layers`)"] == "+0.050"
+    assert rows["`all-layers` (an earlier default) (against `no-disagreement`)"] == "+0.050"
     assert rows["`wd` (against `all-layers`)"] == "+0.010"
