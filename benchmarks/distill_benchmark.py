@@ -191,6 +191,9 @@ METHODS = {
     "conditional": dict(generator="conditional", options={}),
     "random": dict(generator="random", options={}),
     "real": dict(generator=None, options={}),
+    # Real-data KD whose student starts from the teacher's weights, as the prior default's same-family students do
+    # (dfkd.distill.inherit); real-data KD itself starts at random.
+    "real+inherit": dict(generator=None, options={}, distill={"student_init": "teacher"}),
     # GFKD and DFAD-GNN as published (--preset paper) and with one of dfkd's deviations each (paper_fidelity.py).
     **paper_fidelity.methods(),
 }
