@@ -36,6 +36,11 @@ often as its middle.
 being trained disagrees with the teacher on most are preferred, so the stream follows what the student has not
 learnt yet (the image-domain data-free line's adaptive competition, here as selection rather than gradient).
 
+**Its students start from the teacher** (``recommended_student_init = "teacher"``, what
+``DistillConfig(student_init="auto")`` picks): a student of the teacher's family takes the teacher's first layers,
+narrowed to their busiest channels, and keeps its BatchNorm statistics while it trains
+(:mod:`dfkd.distill.inherit`); students of other families start at random.
+
 **How the defaults were chosen.** They were chosen in sessions of 2026-11-26 to 11-28, before that protocol existed, by
 comparing *test* accuracy of the 70/30 benchmark seeds 0-2 (the archived ``leaderboard.md``): class
 balancing (``balance``), the checkpoint's degree law and the BatchNorm type prior each against its
