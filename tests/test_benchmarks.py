@@ -244,6 +244,7 @@ def test_paper_deviations_are_exactly_the_differences_between_each_preset_and_th
     import dataclasses
 
     from dfkd.distill import DistillConfig
+    from dfkd.distill.inherit import RANDOM_INIT_LR
     from dfkd.generators import get_generator_class
 
     paper_fidelity = bench("paper_fidelity")
@@ -254,6 +255,9 @@ def test_paper_deviations_are_exactly_the_differences_between_each_preset_and_th
             base = dataclasses.asdict(base)
             if side == "distill":
                 base["loss"] = cls.recommended_loss  # what loss="auto" resolves to
+                # ... and lr=None for a student the family starts at random (as GFKD and DFAD-GNN do)
+                assert cls.recommended_student_init == "random"
+                base["lr"] = RANDOM_INIT_LR
             differing = {k for k, v in values.items() if v != base[k]}
             switched = [k for d in deviations.values() for k in d.get(side, {})]
             assert sorted(switched) == sorted(set(switched)), (family, side)  # one deviation per option

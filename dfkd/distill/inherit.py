@@ -27,7 +27,7 @@ that normalised by its synthetic batches would be calibrated to the wrong graphs
 3e-3 (:data:`INHERITED_LR`), not 1e-2, which trains the inherited start away. Teacher only, on the leaderboard's
 GIN and GCN pairs (30 runs, seeds 0-2), agreement with the teacher on its fitting graphs +0.014 and on its
 validation graphs +0.025 against students initialised at random (IMDB-B GCN +0.074, NCI1 +0.03; MUTAG and PTC
--0.01); at 1e-2, -0.108 (seed 0); with statistics from the synthetic batches the gain went
+-0.01); at 1e-2, -0.089 (seed 0); with statistics from the synthetic batches the gain went
 (``benchmarks/results/gap_analysis.md``).
 """
 from __future__ import annotations
