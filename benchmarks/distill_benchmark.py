@@ -31,6 +31,7 @@ import json
 import os
 import sys
 import time
+from typing import Optional
 
 import torch
 
@@ -197,12 +198,21 @@ METHODS = {
     # GFKD and DFAD-GNN as published (--preset paper) and with one of dfkd's deviations each (paper_fidelity.py).
     **paper_fidelity.methods(),
 }
-_CURRENT_PRIOR = ("prior", "prior-teacher-only", "prior-teacher-only+first-layer-mean")
-for _name, _spec in METHODS.items():  # every prior entry above ran before the first-layer mean
-    if _spec["generator"] in ("prior", "oracle-prior") and _name not in _CURRENT_PRIOR:
-        _spec["options"] = {**BEFORE_FIRST_LAYER, **_spec["options"]}
-        if _name.startswith("prior-teacher-only+"):
-            _spec.setdefault("against", TEACHER_ONLY_ALL_LAYERS)
+
+
+def _ran_before(field: str, earlier: dict, current: tuple, against: Optional[str] = None) -> None:
+    """Every prior entry of :data:`METHODS` so far but ``current`` ran before a default changed: it names the
+    ``earlier`` values in its ``field`` (``options`` or ``distill``; its own values win), and its teacher-only
+    options are set ``against`` the default they ran on where they name none."""
+    for name, spec in METHODS.items():
+        if spec["generator"] in ("prior", "oracle-prior") and name not in current:
+            spec[field] = {**earlier, **spec.get(field, {})}
+            if against and name.startswith("prior-teacher-only+"):
+                spec.setdefault("against", against)
+
+
+_ran_before("options", BEFORE_FIRST_LAYER, ("prior", "prior-teacher-only", "prior-teacher-only+first-layer-mean"),
+            against=TEACHER_ONLY_ALL_LAYERS)
 METHODS.update({
     # The two defaults before the first-layer mean, with statistics (dev teachers' variants) and teacher-only.
     "prior-all-layers": dict(generator="prior", options=BEFORE_FIRST_LAYER),
@@ -216,9 +226,7 @@ METHODS.update({
     "prior-teacher-only+inherit-lr1e-2": dict(generator="prior", options={}, teacher_only=True,
                                               distill={"student_init": "teacher", "lr": 1e-2}),
 })
-for _name, _spec in METHODS.items():  # ... and every one of them ran before the students' inheritance
-    if _spec["generator"] in ("prior", "oracle-prior") and _name not in ("prior", "prior-teacher-only"):
-        _spec["distill"] = {**BEFORE_INHERITANCE, **_spec.get("distill", {})}
+_ran_before("distill", BEFORE_INHERITANCE, ("prior", "prior-teacher-only"))  # ... and before the inheritance
 
 
 def main(argv=None) -> int:

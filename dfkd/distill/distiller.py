@@ -384,6 +384,8 @@ class Distiller:
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * self._lr_factor(epoch)
             self.student.train()
+            if cfg.student_init == "teacher":  # normalised by the teacher's statistics (eval_mode keeps it so)
+                freeze_batch_norm(self.student)
             self.loss_modules.train()
             if self.teacher.training:  # switched by someone else's code since: back to a fixed function
                 prepare_teacher(self.teacher)
@@ -398,8 +400,6 @@ class Distiller:
                     batch, counted = distributed.shard(batch, self.dist)
                     scale = self.dist.world_size * counted / total
                 batch = batch.to(self.device)
-                if cfg.student_init == "teacher":  # the teacher's statistics, also after a mode switch by the source
-                    freeze_batch_norm(self.student)
                 terms = self._loss(batch)
                 (distributed.check_finite_all if self.dist is not None else check_finite)(
                     terms, f"student loss at epoch {epoch + 1}", self._blowup_advice(step))

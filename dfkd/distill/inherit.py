@@ -151,7 +151,8 @@ def _copy_norm(dst: nn.Module, src: nn.Module, index: Tensor) -> None:
 
 def freeze_batch_norm(model: nn.Module) -> None:
     """Put ``model``'s BatchNorm layers in eval mode (normalise by, and keep, their running statistics);
-    the rest of the model keeps its mode (dropout trains). Call after every ``model.train()``."""
+    the rest of the model keeps its mode (dropout trains). Call after every ``model.train()``
+    (:func:`dfkd.nn.eval_mode` puts every module back in its own mode, so they stay frozen)."""
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()

@@ -78,13 +78,14 @@ def freeze(model: nn.Module) -> nn.Module:
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """``model`` in eval mode inside the block (its BatchNorm running statistics read, not moved, and dropout
-    off), put back in the mode it had afterwards."""
-    training = model.training
+    off), every module put back in the mode it had afterwards."""
+    modes = [(module, module.training) for module in model.modules()]  # each its own (frozen BatchNorm stays)
     model.eval()
     try:
         yield model
     finally:
-        model.train(training)
+        for module, training in modes:
+            module.training = training
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -25,3 +25,15 @@ def test_eval_mode_restores_the_mode_when_the_block_raises():
         with eval_mode(model):
             raise RuntimeError("boom")
     assert model.training
+
+
+def test_eval_mode_puts_every_module_back_in_its_own_mode():
+    # A student training with frozen BatchNorm (dfkd.distill.inherit) stays frozen after the source scores graphs.
+    model = build_model("gin-2-8", in_channels=3, out_channels=2).train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.eval()
+    modes = [m.training for m in model.modules()]
+    with eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == modes and model.training and model.dropout.training
