@@ -74,6 +74,11 @@ class DistillConfig(Config):
             the student must be of the teacher's family, no deeper or wider); ``random``: PyTorch's
             initialisation; ``auto`` (default): the generator's recommendation (``teacher`` for ``prior``
             where the student can inherit, else ``random``; real-data distillation: ``random``).
+        inherited_lr_scale: learning-rate multiplier of an inherited student's layers below its head (the head
+            trains at ``lr``); 0 freezes them. Ignored for a student initialised at random.
+        probe_fraction: fraction of the epochs during which an inherited student trains its head alone, its
+            inherited layers frozen, before all train (linear probing then fine-tuning, Kumar et al. 2022);
+            0 = off. Ignored for a student initialised at random.
         precision: ``fp32`` (default), ``bf16`` or ``fp16``: the models' forward passes run under
             ``torch.autocast`` (:mod:`dfkd.nn.precision`; weights, gradients, losses and evaluation stay
             float32); ``fp16`` adds loss scaling (``torch.amp.GradScaler``). Faster only on hardware with
@@ -97,6 +102,8 @@ class DistillConfig(Config):
     curriculum_ramp: float = 0.5
     teacher_head: str = "off"
     student_init: str = "auto"
+    inherited_lr_scale: float = 1.0
+    probe_fraction: float = 0.0
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
@@ -126,6 +133,10 @@ class DistillConfig(Config):
         if self.student_init == "teacher" and self.teacher_head != "off":
             raise ValueError("student_init='teacher' and teacher_head both set the student's head: set one "
                              "(student_init='random' with teacher_head)")
+        if not math.isfinite(self.inherited_lr_scale) or self.inherited_lr_scale < 0:
+            raise ValueError(f"inherited_lr_scale must be a finite number >= 0, got {self.inherited_lr_scale}")
+        if not 0 <= self.probe_fraction < 1:
+            raise ValueError(f"probe_fraction must be in [0, 1), got {self.probe_fraction}")
         validate_precision(self.precision)
         if not 0 < self.curriculum_start <= 1 or not 0 < self.curriculum_ramp <= 1:
             raise ValueError(f"curriculum_start and curriculum_ramp must be in (0, 1], got {self.curriculum_start} "
@@ -270,6 +281,23 @@ class Distiller:
             raise FloatingPointError(f"student gradient at epoch {epoch + 1}: non-finite gradient norm ({float(norm)}) "
                                      f"although every loss term was finite; {self._blowup_advice(step)}")
 
+    def _student_groups(self) -> List[Dict[str, Any]]:
+        """Adam's parameter groups for the student: one, or an inherited student's head and the layers below
+        it apart (``inherited_lr_scale``, ``probe_fraction``)."""
+        cfg = self.config
+        head = getattr(self.student, "head", None)
+        split = cfg.student_init == "teacher" and (cfg.inherited_lr_scale != 1.0 or cfg.probe_fraction > 0)
+        if not split or not isinstance(head, nn.Module):
+            return [{"params": list(self.student.parameters())}]
+        in_head = {id(p) for p in head.parameters()}
+        return [{"params": list(head.parameters())},
+                {"params": [p for p in self.student.parameters() if id(p) not in in_head], "inherited": True}]
+
+    def _group_scale(self, group: Dict[str, Any], epoch: int) -> float:
+        if not group.get("inherited"):
+            return 1.0
+        return 0.0 if epoch < self.config.probe_fraction * self.config.epochs else self.config.inherited_lr_scale
+
     def _lr_factor(self, epoch: int) -> float:
         return 1.0 - epoch / self.config.epochs if self.config.lr_schedule == "linear" else 1.0
 
@@ -352,7 +380,7 @@ class Distiller:
 
     def _fit(self, resume: bool) -> DistillReport:
         cfg = self.config
-        groups = [{"params": list(self.student.parameters())}]
+        groups = self._student_groups()
         if any(True for _ in self.loss_modules.parameters()):
             groups.append({"params": list(self.loss_modules.parameters())})
         opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -382,7 +410,7 @@ class Distiller:
             torch.manual_seed(cfg.seed * 1_000_003 + epoch)
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * self._lr_factor(epoch)
+                group["lr"] = cfg.lr * self._lr_factor(epoch) * self._group_scale(group, epoch)
             self.student.train()
             if cfg.student_init == "teacher":  # normalised by the teacher's statistics (eval_mode keeps it so)
                 freeze_batch_norm(self.student)
