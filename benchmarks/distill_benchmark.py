@@ -225,6 +225,9 @@ METHODS.update({
     # The default's inheritance (dfkd.distill.inherit) at the random-init learning rate, 1e-2 instead of 3e-3.
     "prior-teacher-only+inherit-lr1e-2": dict(generator="prior", options={}, teacher_only=True,
                                               distill={"student_init": "teacher", "lr": 1e-2}),
+})
+_ran_before("distill", BEFORE_INHERITANCE, ("prior", "prior-teacher-only"))  # ... and before the inheritance
+METHODS.update({
     # The inherited layers kept closer to the teacher's (the head trains at the full rate): at a tenth of it, frozen
     # throughout, or frozen for the first quarter of the epochs (linear probing, then fine-tuning all).
     "prior-teacher-only+inherited-lr0.1": dict(generator="prior", options={}, teacher_only=True,
@@ -234,7 +237,6 @@ METHODS.update({
     "prior-teacher-only+probe0.25": dict(generator="prior", options={}, teacher_only=True,
                                          distill={"probe_fraction": 0.25}),
 })
-_ran_before("distill", BEFORE_INHERITANCE, ("prior", "prior-teacher-only"))  # ... and before the inheritance
 
 
 def main(argv=None) -> int:

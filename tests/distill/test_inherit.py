@@ -158,3 +158,24 @@ def test_auto_follows_the_generator_where_the_student_can_inherit(tiny_teacher, 
                              show_progress=False)
     assert result.report.config["student_init"] == init
     assert result.report.config["lr"] == (INHERITED_LR if init == "teacher" else RANDOM_INIT_LR)
+
+
+@pytest.mark.parametrize("changes, body_moves", [
+    (dict(inherited_lr_scale=0.0), [False, False]),  # frozen: only the head trains
+    (dict(probe_fraction=0.5), [False, True]),  # the head alone for the first of two epochs
+    (dict(inherited_lr_scale=0.5), [True, True]),
+])
+def test_inherited_layers_train_at_their_own_rate(tiny_teacher, changes, body_moves):
+    teacher = tiny_teacher.build_model()
+    graphs = RandomGraphGenerator.from_checkpoint(tiny_teacher).generate(24, seed=0, show_progress=False)
+    student = dfkd.build_model("gin-2-8", in_channels=7, out_channels=2)
+    distiller = Distiller(teacher, student, SyntheticSetSource(graphs, batch_size=12),
+                          DistillConfig(epochs=1, student_init="teacher", **changes), show_progress=False)
+    for epochs, moves in zip((1, 2), body_moves):
+        body = [p.detach().clone() for n, p in student.named_parameters() if not n.startswith("head.")]
+        head = student.head.weight.detach().clone()
+        distiller.config = distiller.config.replace(epochs=epochs) if epochs > 1 else distiller.config
+        distiller.fit(resume=epochs > 1)
+        assert not torch.equal(student.head.weight, head)
+        now = [p for n, p in student.named_parameters() if not n.startswith("head.")]
+        assert any(not torch.equal(a, b) for a, b in zip(body, now)) == moves
