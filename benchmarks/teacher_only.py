@@ -53,6 +53,10 @@ TITLES = {"teacher-only": "teacher-only", "with-statistics": "with statistics",
 TYPE_VARIANTS = ("type-frequencies", "top-type-shares", "all-statistics")  # only for one-hot node types
 TOP_TYPES = 3  # top-type-shares: the shares of this many commonest types
 REAL = "real"  # KD on the teacher's own fitting graphs: the ceiling every data-free cell is set against
+# A method's runs with the teacher kept as a module from other code (--keep-teacher-module): every run before
+# dfkd recognised the zoo model a teacher computes (dfkd.nn.convert), which changed the GraphSAGE and
+# GIN-without-normalisation teachers' students of their own family (the teacher's readout, its weights to start).
+AS_MODULE = "@module"
 
 
 def main(argv=None) -> int:
@@ -61,7 +65,7 @@ def main(argv=None) -> int:
     p.add_argument("--families", nargs="+", default=list(dev_teachers.FAMILIES), choices=dev_teachers.FAMILIES)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--methods", nargs="+", default=["prior"], choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=["prior"], choices=[*METHODS, *(m + AS_MODULE for m in METHODS)])
     p.add_argument("--num-graphs", type=int, default=256)
     p.add_argument("--epochs", type=int, default=400)
     p.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
@@ -78,10 +82,11 @@ def main(argv=None) -> int:
                 fit, val, test = dev_teachers.splits(dataset, seed)
                 parts = {"fit": [dataset[i] for i in fit], "val": [dataset[i] for i in val],
                          "test": [dataset[i] for i in test]}
-                teacher = load_code_teacher("dev_teachers:build", weights, dataset.num_features, dataset.num_classes,
-                                            features=dataset.feature_spec.encoding, trust=True,
-                                            kwargs=dict(name=family, in_channels=dataset.num_features,
-                                                        num_classes=dataset.num_classes))
+                teachers = {recognise: load_code_teacher(
+                    "dev_teachers:build", weights, dataset.num_features, dataset.num_classes, trust=True,
+                    features=dataset.feature_spec.encoding, recognise=recognise,
+                    kwargs=dict(name=family, in_channels=dataset.num_features, num_classes=dataset.num_classes))
+                    for recognise in (True, False)}
                 stats = size_stats(parts["fit"] + parts["val"])
                 # What each variant hands over (with-statistics: size and degree only, as its runs before type
                 # shares were recorded; type-frequencies passes the shares as an option instead).
@@ -89,8 +94,10 @@ def main(argv=None) -> int:
                 for student in STUDENTS[family]:
                     for variant in args.variants:
                         for method in args.methods:
-                            options = dict(METHODS[method]["options"])
-                            if variant in TYPE_VARIANTS and (METHODS[method]["generator"] != "prior"
+                            spec = METHODS[method.removesuffix(AS_MODULE)]
+                            teacher = teachers[not method.endswith(AS_MODULE)]
+                            options = dict(spec["options"])
+                            if variant in TYPE_VARIANTS and (spec["generator"] != "prior"
                                                              or dataset.feature_spec.encoding != "one_hot"):
                                 continue  # the prior generator's node types, for one-hot features
                             if variant == "type-frequencies":
@@ -104,7 +111,7 @@ def main(argv=None) -> int:
                             if run_key(run) in {run_key(r) for r in read_runs([args.raw])}:
                                 continue
                             run.update(distill_run(dataclasses.replace(teacher, size_stats=given.get(variant)), student,
-                                                   METHODS[method], options, parts, seed, args))
+                                                   spec, options, parts, seed, args))
                             append_run(args.raw, {**run, **provenance()})
                             print(json.dumps({k: run[k] for k in ("dataset", "family", "seed", "student", "variant",
                                                                   "method")}),

@@ -204,12 +204,15 @@ class Checkpoint:
     @classmethod
     def from_module(cls, model: nn.Module, feature_spec: FeatureSpec, num_classes: Optional[int] = None,
                     label_values: Optional[List[Any]] = None, size_stats: Optional[GraphSizeStats] = None,
-                    provenance: Optional[Dict[str, Any]] = None) -> "Checkpoint":
+                    provenance: Optional[Dict[str, Any]] = None, recognise: bool = True) -> "Checkpoint":
         """Wrap any graph-classification module ("bring your own teacher") for :func:`dfkd.distill_student`
         and the generators.
 
-        The module is kept as it is (in memory, not saved: :meth:`save` needs a zoo model) and called as
-        ``model(x, edge_index, batch)`` → ``[B, C]`` logits.
+        A module that computes exactly what a zoo model does (a plain stack of PyG ``GINConv`` or
+        mean-aggregating ``SAGEConv`` layers, :func:`dfkd.nn.convert.zoo_equivalent`, checked on probe graphs)
+        becomes that zoo model, with copies of its weights: it saves in dfkd's format and a student of its
+        family can start from its weights. Any other module is kept as it is (in memory, not saved:
+        :meth:`save` needs a zoo model) and called as ``model(x, edge_index, batch)`` → ``[B, C]`` logits.
 
         Args:
             model: the trained classifier.
@@ -219,6 +222,7 @@ class Checkpoint:
             size_stats: node/degree statistics of its training graphs (:func:`dfkd.data.size_stats`);
                 generators draw graph sizes and degrees from them.
             provenance: free-form facts recorded in the student's checkpoint.
+            recognise: look for the zoo model it computes (``False``: keep the module as it is).
         """
         if not isinstance(model, nn.Module):
             raise CheckpointError(f"from_module needs a torch.nn.Module, got {type(model).__name__}")
@@ -230,10 +234,22 @@ class Checkpoint:
         labels = list(label_values) if label_values else list(range(int(num_classes)))
         if num_classes is not None and len(labels) != num_classes:
             raise CheckpointError(f"label_values has {len(labels)} entries for num_classes={num_classes}")
+        config = getattr(model, "config", None)
+        config = config if isinstance(config, ModelConfig) else None
+        module, facts = model, {"source": f"module {type(model).__name__}", **(provenance or {})}
+        if config is None and recognise:
+            from dfkd.nn.convert import zoo_equivalent  # PyG's layers, imported only here
+
+            zoo, found = zoo_equivalent(model, feature_spec.dim, len(labels))
+            if zoo is not None:
+                logger.info("teacher %s computes the zoo model %s: it is used as one (saved in dfkd's format; a "
+                            "student of its family can start from its weights)", type(model).__name__, found)
+                model, module, config, facts["recognised_as"] = zoo, None, zoo.config, found
+            else:
+                logger.info("teacher %s is used as a module from other code: %s", type(model).__name__, found)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        return cls(model_config=getattr(model, "config", None) if isinstance(getattr(model, "config", None), ModelConfig)
-                   else None, state_dict=state, feature_spec=feature_spec, label_values=labels, size_stats=size_stats,
-                   provenance={"source": f"module {type(model).__name__}", **(provenance or {})}, module=model)
+        return cls(model_config=config, state_dict=state, feature_spec=feature_spec, label_values=labels,
+                   size_stats=size_stats, provenance=facts, module=module)
 
     def to_dict(self) -> Dict[str, Any]:
         if self.model_config is None:
@@ -504,14 +520,15 @@ def _feature_spec_for(ckpt: Checkpoint, features: str, path: str) -> FeatureSpec
 
 def load_code_teacher(factory: str, weights: str, in_channels: Optional[int], num_classes: Optional[int],
                       features: Optional[str] = None, kwargs: Optional[Dict[str, Any]] = None,
-                      trust: bool = False) -> Checkpoint:
+                      trust: bool = False, recognise: bool = True) -> Checkpoint:
     """A teacher built by the user's own code: ``factory`` (``"package.module:callable"``, importable from
     the current directory or ``sys.path``) is called with ``kwargs`` and must return an ``nn.Module``
     ``forward(x, edge_index, batch) → [B, C]``; the ``state_dict`` in ``weights`` (loaded safely) is loaded
     into it, strictly. Importing runs that code, so ``trust=True`` is required.
 
     ``in_channels`` and ``features`` (default ``one_hot``) say how its node features are encoded,
-    ``num_classes`` its output width; the result is a :meth:`Checkpoint.from_module` checkpoint.
+    ``num_classes`` its output width; the result is a :meth:`Checkpoint.from_module` checkpoint (the zoo model
+    it computes, if any and ``recognise``).
     """
     import importlib
 
@@ -547,7 +564,8 @@ def load_code_teacher(factory: str, weights: str, in_channels: Optional[int], nu
     except RuntimeError as exc:
         raise CheckpointError(f"{weights} does not fit {factory}: {_first_line(exc)}") from None
     ckpt = Checkpoint.from_module(model.eval(), feature_spec=encoding_spec(in_channels, features or "one_hot"),
-                                  num_classes=num_classes, provenance={"source": f"module {factory}", "weights": weights})
+                                  num_classes=num_classes, provenance={"source": f"module {factory}", "weights": weights},
+                                  recognise=recognise)
     ckpt.path = weights
     return ckpt
 

@@ -126,6 +126,10 @@ def _add_teacher_module_options(p) -> None:
                         "--in-channels, --classes and --trust-checkpoint (it runs that code)")
     p.add_argument("--teacher-kwargs", type=json.loads, default=None, metavar="JSON",
                    help="keyword arguments of the --teacher-module factory, e.g. '{\"hidden\": 64}'")
+    p.add_argument("--keep-teacher-module", action="store_true",
+                   help="use the --teacher-module model as it is even when it computes a zoo model (by default "
+                        "such a teacher becomes that zoo model: saved in dfkd's format, and a student of its family "
+                        "can start from its weights)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -454,7 +458,8 @@ def _load_teacher(args: argparse.Namespace):
         from dfkd.checkpoint import load_code_teacher
 
         return load_code_teacher(args.teacher_module, args.teacher, args.in_channels, args.classes,
-                                 features=args.features, kwargs=args.teacher_kwargs, trust=args.trust_checkpoint)
+                                 features=args.features, kwargs=args.teacher_kwargs, trust=args.trust_checkpoint,
+                                 recognise=not getattr(args, "keep_teacher_module", False))
     return _load(args.teacher, args)
 
 

@@ -22,7 +22,7 @@ from dfkd.generators.presets import get_preset
 from dfkd.evaluate import evaluate
 from dfkd.losses import parse_recipe
 from dfkd.losses.logits import REGRESSION_DEFAULT_LOSS, check_regression_recipe, is_classification_only
-from dfkd.nn import build_model, count_parameters, use_precision
+from dfkd.nn import build_model, count_parameters, parse_arch, use_precision
 from dfkd.nn.precision import check_precision
 from dfkd.trackers import Tracker, make_tracker
 from dfkd.version import __version__
@@ -48,10 +48,19 @@ class DistillResult:
     graphs: Optional[SyntheticGraphSet]
 
 
+# What a student of the teacher's own family takes from it unless told otherwise (``options``).
+TEACHER_LIKE_FIELDS = ("pool", "jk", "batch_norm")
+
+
 def build_student(spec: str, teacher: Checkpoint, **options: Any) -> nn.Module:
-    """A zoo model with the teacher's input width and class count."""
-    return build_model(spec, in_channels=teacher.model_config.in_channels if teacher.model_config else
-                       teacher.feature_spec.dim, out_channels=teacher.num_classes, **options)
+    """A zoo model with the teacher's input width and class count; one of the teacher's family (a zoo teacher,
+    or one recognised as such) also takes its readout and normalisation (:data:`TEACHER_LIKE_FIELDS`, so that
+    it can start from the teacher's weights, :mod:`dfkd.distill.inherit`) unless ``options`` set them."""
+    config = teacher.model_config
+    if config is not None and parse_arch(spec)["arch"] == config.arch:
+        options = {**{field: getattr(config, field) for field in TEACHER_LIKE_FIELDS}, **options}
+    return build_model(spec, in_channels=config.in_channels if config else teacher.feature_spec.dim,
+                       out_channels=teacher.num_classes, **options)
 
 
 def make_generator(name: str, teacher: Checkpoint, device: str = "cpu", preset: Optional[str] = None,
