@@ -1,8 +1,9 @@
 """Teacher-only distillation of development teachers nobody tuned dfkd for (``dev_teachers.py``).
 
 Each teacher is a bare ``state_dict`` of a plain PyTorch Geometric model, loaded through the foreign path
-(:func:`dfkd.checkpoint.load_code_teacher`, as ``--teacher-module benchmarks.dev_teachers:build``) with no
-statistics of its training graphs: the **teacher-only** variant is dfkd's default recipe on exactly that.
+(:func:`dfkd.checkpoint.load_code_teacher`, as ``--teacher-module benchmarks.dev_teachers:build``; the GraphSAGE
+and GIN-without-normalisation teachers are recognised as the zoo models they compute, ``METHOD@module`` keeps them
+modules as every run before did) with no statistics of its training graphs: the **teacher-only** variant is dfkd's default recipe on exactly that.
 The **with-statistics** variant hands the same teacher the size and degree statistics of its training
 graphs (what a dfkd checkpoint carried before it recorded node-type shares); **type-frequencies** hands it only
 the share of each one-hot node type among its training nodes (``--set type_frequencies=[...]``), which a
@@ -141,8 +142,8 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         return None  # the teachers' own runs alone make no table
     groups, real = defaultdict(list), defaultdict(list)
     for r in runs:
-        if r["method"] == REAL:  # the graphs are real, so the variant (statistics or not) does not apply
-            real[(r["dataset"], r["family"], r["student"])].append(r)
+        if r["method"].removesuffix(AS_MODULE) == REAL:  # the graphs are real: the variant does not apply
+            real[(r["dataset"], r["family"], r["student"], r["method"].endswith(AS_MODULE))].append(r)
         else:
             groups[(r["dataset"], r["family"], r["student"], r["method"], r["variant"])].append(r)
     keys = sorted({k[:4] for k in groups})
@@ -159,7 +160,7 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         rows.append([key[0], f"{key[1]} → {key[2]}", key[3],
                      mean_std([r["test"]["teacher_accuracy"] for r in any_items]) + weak,
                      f"{sum(r['test']['majority_accuracy'] for r in any_items) / len(any_items):.3f}",
-                     *cells, _real_cell(real.get(key[:3], [])), *agree,
+                     *cells, _real_cell(real.get(key[:3] + (key[3].endswith(AS_MODULE),), [])), *agree,
                      len(any_items)])
     return "\n".join([
         "# Teacher-only distillation of development teachers", "",
@@ -172,6 +173,12 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         f"the shares of its {TOP_TYPES} commonest node types (`--set type_frequencies={{column: share, ...}}`, the "
         "rest spread uniformly over the other trained types); **with statistics and type frequencies**: both, as a "
         "dfkd checkpoint now carries them.",
+        f"- `{AS_MODULE}`: the method with the teacher kept as the module it is (`--keep-teacher-module`), as every run "
+        "before dfkd recognised the zoo model a teacher computes (`dfkd.nn.convert`, 2026-12-07): the GraphSAGE and "
+        "GIN-without-normalisation teachers are now zoo models, so their students of the same family take their "
+        "readout and normalisation and start from their weights (their other students are unchanged: a rerun of "
+        "MUTAG GIN-without-normalisation → GCN, seed 0, matches its committed run); the GAT and residual-GCN "
+        "teachers are not recognised.",
         "- cell: student test accuracy, mean ± std over seeds (chance-adjusted accuracy from the means); "
         f"⚠: teacher less than {WEAK_TEACHER_GAIN} above the majority class; **real-data KD**: the same student "
         "distilled on the teacher's own fitting graphs (`--methods real`; its seeds in brackets).", "",
@@ -203,9 +210,10 @@ def summary_tables(groups: Dict[tuple, List[Dict]], real: Dict[tuple, List[Dict]
                           f"{statistics.median(adj):.2f}", f"{mean(agree):.3f}"])
         pairs = []  # (chance-adjusted, real-data KD's, agreement, real-data KD's) per cell, on shared seeds
         for cell, items in cells.items():
-            shared = {r["seed"] for r in items} & {r["seed"] for r in real.get(cell, [])}
+            reference = real.get(cell + (method.endswith(AS_MODULE),), [])
+            shared = {r["seed"] for r in items} & {r["seed"] for r in reference}
             mine = [r for r in items if r["seed"] in shared]
-            ref = [r for r in real.get(cell, []) if r["seed"] in shared]
+            ref = [r for r in reference if r["seed"] in shared]
             if shared and gain(ref) >= WEAK_TEACHER_GAIN:
                 pairs.append((adjusted(mine), adjusted(ref), _agreement(mine), _agreement(ref)))
         if pairs:

@@ -215,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--teacher-head", choices=["off", "frozen", "trained"], default="off",
                    help="predict through a projection into the teacher's readout and its classifier (frozen or "
                         "trained from it), folded into the student's own head at the end")
+    g.add_argument("--inherited-lr-scale", type=float, default=1.0,
+                   help="learning-rate multiplier of an inherited student's layers below its head (0 freezes them)")
+    g.add_argument("--probe-fraction", type=float, default=0.0,
+                   help="fraction of the epochs an inherited student trains its head alone before all (0 = off)")
     g.add_argument("--student-init", choices=["auto", "teacher", "random"], default="auto",
                    help="start a student of the teacher's family from the teacher's first layers, narrowed to their "
                         "busiest channels, keeping its BatchNorm statistics (teacher), or at random; auto: teacher "
@@ -222,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resample", action=argparse.BooleanOptionalAction, default=None,
                    help="draw fresh samples of the synthetic graphs' distributions every epoch (default), or reuse the "
                         "same graphs (--no-resample)")
-    g.add_argument("--student-batch-norm", choices=["on", "off"], default="on", help="BatchNorm in the student")
+    g.add_argument("--student-batch-norm", choices=["on", "off"], default=None,
+                   help="BatchNorm in the student (default: the teacher's, for a student of its family; else on)")
     g.add_argument("--student-dropout", type=float, default=None,
                    help="dropout before the student's head (default: the architecture's, 0.5)")
     g.add_argument("--assistant", action="append", default=[], metavar="ARCH",
@@ -570,14 +575,15 @@ def cmd_distill(args: argparse.Namespace) -> int:
     fields.update(seed=args.seed, checkpoint_every=args.checkpoint_every, grad_clip=args.grad_clip,
                   curriculum=args.curriculum, curriculum_start=args.curriculum_start,
                   curriculum_ramp=args.curriculum_ramp, teacher_head=args.teacher_head, precision=args.precision,
-                  student_init=args.student_init)
+                  student_init=args.student_init, inherited_lr_scale=args.inherited_lr_scale,
+                  probe_fraction=args.probe_fraction)
     config = preset_config(args.generator, args.preset, **fields) if args.preset else DistillConfig(**fields)
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,
         generator_options=options, config=config, preset=args.preset, eval_graphs=eval_graphs, real_graphs=real_graphs,
         out=args.out, work_dir=args.work_dir, provenance={"recipe": recipe},
         trackers=args.log, resume=args.resume, show_progress=not args.quiet, device=_device(args),
-        student_options={"batch_norm": args.student_batch_norm == "on",
+        student_options={**({} if args.student_batch_norm is None else {"batch_norm": args.student_batch_norm == "on"}),
                          **({} if args.student_dropout is None else {"dropout": args.student_dropout})},
         assistants=args.assistant,
     )

@@ -114,3 +114,48 @@ def test_pyg_layer_teachers_distil(conv, norm, pool, encoding, mutag):
     assert result.graphs is None or len(result.graphs) == 16
     x = result.student(mutag[0].x, mutag[0].edge_index, torch.zeros(mutag[0].num_nodes, dtype=torch.long))
     assert x.shape == (1, 2) and torch.isfinite(x).all()
+
+
+GIN_CODE = textwrap.dedent('''
+    import torch
+    from torch import nn
+    from torch_geometric.nn import GINConv, global_add_pool
+
+
+    class PlainGIN(nn.Module):
+        def __init__(self, in_channels=7, hidden=8, num_classes=2):
+            super().__init__()
+            mlp = lambda i: nn.Sequential(nn.Linear(i, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+            self.convs = nn.ModuleList([GINConv(mlp(in_channels)), GINConv(mlp(hidden)), GINConv(mlp(hidden))])
+            self.head = nn.Linear(hidden, num_classes)
+
+        def forward(self, x, edge_index, batch):
+            for conv in self.convs:
+                x = torch.relu(conv(x, edge_index))
+            return self.head(global_add_pool(x, batch))
+''')
+
+
+def test_a_teacher_module_that_computes_a_zoo_model_is_used_as_one(tmp_path, monkeypatch):
+    """--teacher-module code that is a plain GIN stack becomes the zoo GIN it computes: its student of the same
+    family takes its readout and normalisation and starts from its weights; --keep-teacher-module opts out."""
+    import json
+
+    (tmp_path / "plainlab").mkdir()
+    (tmp_path / "plainlab" / "__init__.py").write_text("")
+    (tmp_path / "plainlab" / "gin.py").write_text(GIN_CODE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from plainlab.gin import PlainGIN  # noqa: E402
+
+    torch.manual_seed(0)
+    torch.save(PlainGIN().state_dict(), tmp_path / "gin.pt")
+    run = ["distill", "--teacher", str(tmp_path / "gin.pt"), "--teacher-module", "plainlab.gin:PlainGIN",
+           "--in-channels", "7", "--classes", "2", "--trust-checkpoint", "--student", "gin-2-4", "--num-graphs", "8",
+           "--epochs", "1", "--quiet"]
+    for extra, init, batch_norm in (([], "teacher", False), (["--keep-teacher-module"], "random", True)):
+        out = str(tmp_path / f"student{len(extra)}.pt")
+        assert main(run + extra + ["--out", out]) == 0
+        report = json.load(open(out.replace(".pt", ".report.json")))
+        assert report["config"]["student_init"] == init
+        assert dfkd.load_checkpoint(out).model_config.batch_norm is batch_norm
