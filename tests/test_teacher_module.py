@@ -34,14 +34,19 @@ USER_CODE = textwrap.dedent('''
 ''')
 
 
+def _write_package(tmp_path, monkeypatch, package: str, module: str, code: str) -> None:
+    """``package.module`` of the user's beside them (the current directory), importable."""
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / f"{module}.py").write_text(code)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
 @pytest.fixture
 def user_package(tmp_path, monkeypatch):
     """A package of the user's beside them (the current directory), and weights of its model."""
-    (tmp_path / "mylab").mkdir()
-    (tmp_path / "mylab" / "__init__.py").write_text("")
-    (tmp_path / "mylab" / "models.py").write_text(USER_CODE)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _write_package(tmp_path, monkeypatch, "mylab", "models", USER_CODE)
     from mylab.models import make_teacher  # noqa: E402
 
     torch.manual_seed(0)
@@ -141,11 +146,7 @@ def test_a_teacher_module_that_computes_a_zoo_model_is_used_as_one(tmp_path, mon
     family takes its readout and normalisation and starts from its weights; --keep-teacher-module opts out."""
     import json
 
-    (tmp_path / "plainlab").mkdir()
-    (tmp_path / "plainlab" / "__init__.py").write_text("")
-    (tmp_path / "plainlab" / "gin.py").write_text(GIN_CODE)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _write_package(tmp_path, monkeypatch, "plainlab", "gin", GIN_CODE)  # not mylab: another test imported that
     from plainlab.gin import PlainGIN  # noqa: E402
 
     torch.manual_seed(0)

@@ -69,8 +69,8 @@ def _candidates(module: nn.Module, in_channels: int, out_channels: int
     norms = [m for m in outside if isinstance(m, nn.BatchNorm1d)]
     heads = [m for m in outside if isinstance(m, _linear_types())]
     if len(heads) != 1 or len(norms) + 1 != len(outside) or len(norms) not in (0, len(convs)):
-        return [], ("besides its message-passing layers it has more than one BatchNorm1d per layer and one Linear "
-                    "head")
+        return [], ("besides its message-passing layers it holds other than one BatchNorm1d per layer and one "
+                    "Linear head")
     if mlps and any((m[1] is None) != (not norms) for m in mlps):
         return [], "its GIN layers normalise inside their MLPs but not after them (or the other way round)"
     lins = [m[0] for m in mlps] if mlps else [c.lin_l for c in convs]
@@ -154,7 +154,10 @@ def zoo_equivalent(module: nn.Module, in_channels: int, out_channels: int
     tolerance = 1e-4 * max(1.0, float(expected.abs().max()))
     for config, state in candidates:
         model = build_model(config).to(device)
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError:  # e.g. BatchNorm without running statistics: not a zoo layer
+            return None, "its weights do not fill a zoo model's (BatchNorm without running statistics?)"
         model.eval()
         if torch.allclose(call_model(model, x, edge_index, batch), expected, rtol=0, atol=tolerance):
             return model, (f"{config.short_name} (pool={config.pool}, jk={config.jk}, "

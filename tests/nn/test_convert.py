@@ -86,7 +86,10 @@ def test_other_modules_stay_modules_and_say_why(module, reason):
 def test_layer_norm_or_a_second_head_layer_is_not_a_zoo_model():
     module = PygStack("sage")
     module.extra = nn.LayerNorm(8)
-    assert "more than one BatchNorm1d per layer and one Linear head" in zoo_equivalent(module, 7, 2)[1]
+    assert "other than one BatchNorm1d per layer and one Linear head" in zoo_equivalent(module, 7, 2)[1]
+    untracked = PygStack("gin")
+    untracked.norms[0] = nn.BatchNorm1d(8, track_running_stats=False)
+    assert "BatchNorm without running statistics" in zoo_equivalent(untracked, 7, 2)[1]
 
 
 def test_from_module_recognises_and_a_student_of_its_family_inherits(mutag, tmp_path):
