@@ -17,6 +17,10 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.nn import GINConv as PygGINConv
+from torch_geometric.nn import Linear as PygLinear
+from torch_geometric.nn import MessagePassing
+from torch_geometric.nn import SAGEConv as PygSAGEConv
 
 from dfkd.config import ModelConfig
 from dfkd.nn.models import GraphClassifier
@@ -24,16 +28,6 @@ from dfkd.nn.registry import build_model
 from dfkd.nn.utils import call_model, eval_mode
 
 POOLS = ("sum", "mean", "max")
-
-
-def _pyg_layers():
-    from torch_geometric.nn import GINConv, MessagePassing, SAGEConv
-    return MessagePassing, GINConv, SAGEConv
-
-
-def _linear_types():
-    from torch_geometric.nn import Linear
-    return nn.Linear, Linear
 
 
 def _gin_mlp(conv: nn.Module) -> Optional[Tuple[nn.Linear, Optional[nn.BatchNorm1d], nn.Linear]]:
@@ -51,23 +45,22 @@ def _gin_mlp(conv: nn.Module) -> Optional[Tuple[nn.Linear, Optional[nn.BatchNorm
 def _candidates(module: nn.Module, in_channels: int, out_channels: int
                 ) -> Tuple[List[Tuple[ModelConfig, Dict[str, Tensor]]], Optional[str]]:
     """Zoo configurations (and their state_dicts) ``module`` may compute, or ``([], why not)``."""
-    MessagePassing, PygGIN, PygSAGE = _pyg_layers()
     convs = [m for m in module.modules() if isinstance(m, MessagePassing)]
     if not convs:
         return [], "it has no PyTorch Geometric message-passing layers"
     kind = type(convs[0])
-    if kind not in (PygGIN, PygSAGE) or any(type(c) is not kind for c in convs):
+    if kind not in (PygGINConv, PygSAGEConv) or any(type(c) is not kind for c in convs):
         return [], f"its layers ({', '.join(sorted({type(c).__name__ for c in convs}))}) have no zoo equivalent"
-    if kind is PygSAGE and any(c.aggr != "mean" or c.normalize or not c.root_weight or c.project for c in convs):
+    if kind is PygSAGEConv and any(c.aggr != "mean" or c.normalize or not c.root_weight or c.project for c in convs):
         return [], "its SAGEConv layers are not plain mean aggregation with a root weight"
-    mlps = [_gin_mlp(c) for c in convs] if kind is PygGIN else []
+    mlps = [_gin_mlp(c) for c in convs] if kind is PygGINConv else []
     if any(m is None for m in mlps):
         return [], "its GINConv MLPs are not Linear, [BatchNorm1d], ReLU, Linear"
     inside = {id(p) for c in convs for p in c.parameters()}
     outside = [m for m in module.modules() if not any(True for _ in m.children())
                and any(id(p) not in inside for p in m.parameters(recurse=False))]
     norms = [m for m in outside if isinstance(m, nn.BatchNorm1d)]
-    heads = [m for m in outside if isinstance(m, _linear_types())]
+    heads = [m for m in outside if isinstance(m, (nn.Linear, PygLinear))]
     if len(heads) != 1 or len(norms) + 1 != len(outside) or len(norms) not in (0, len(convs)):
         return [], ("besides its message-passing layers it holds other than one BatchNorm1d per layer and one "
                     "Linear head")
