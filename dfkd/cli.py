@@ -219,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate multiplier of an inherited student's layers below its head (0 freezes them)")
     g.add_argument("--probe-fraction", type=float, default=0.0,
                    help="fraction of the epochs an inherited student trains its head alone before all (0 = off)")
+    g.add_argument("--average-fraction", type=float, default=0.0,
+                   help="average the student's weights over this fraction of the final epochs (stochastic weight "
+                        "averaging; 0 = off)")
+    g.add_argument("--start-share", type=float, default=0.0,
+                   help="blend this share of an inherited student's starting weights back into its trained ones "
+                        "(WiSE-FT; 0 = off)")
     g.add_argument("--student-init", choices=["auto", "teacher", "random"], default="auto",
                    help="start a student of the teacher's family from the teacher's first layers, narrowed to their "
                         "busiest channels, keeping its BatchNorm statistics (teacher), or at random; auto: teacher "
@@ -576,7 +582,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
                   curriculum=args.curriculum, curriculum_start=args.curriculum_start,
                   curriculum_ramp=args.curriculum_ramp, teacher_head=args.teacher_head, precision=args.precision,
                   student_init=args.student_init, inherited_lr_scale=args.inherited_lr_scale,
-                  probe_fraction=args.probe_fraction)
+                  probe_fraction=args.probe_fraction, average_fraction=args.average_fraction,
+                  start_share=args.start_share)
     config = preset_config(args.generator, args.preset, **fields) if args.preset else DistillConfig(**fields)
     run = dict(
         teacher=teacher, student=args.student, generator=args.generator, num_graphs=args.num_graphs,

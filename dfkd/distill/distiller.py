@@ -16,6 +16,7 @@ from torch import nn
 from dfkd.checkpoint import atomic_save, safe_torch_load
 from dfkd.config import Config
 from dfkd.distill import distributed
+from dfkd.distill.averaging import WeightAverage, blend_states, float_state, load_float_state
 from dfkd.distill.curriculum import CRITERIA, CurriculumSource
 from dfkd.distill.head import fold_teacher_head, reuse_teacher_head
 from dfkd.distill.inherit import (INHERITED_LR, RANDOM_INIT_LR, freeze_batch_norm, inherit_from_teacher,
@@ -79,6 +80,12 @@ class DistillConfig(Config):
         probe_fraction: fraction of the epochs during which an inherited student trains its head alone, its
             inherited layers frozen, before all train (linear probing then fine-tuning, Kumar et al. 2022);
             0 = off. Ignored for a student initialised at random.
+        average_fraction: fraction of the final epochs whose end-of-epoch weights are averaged into the student
+            it ships (stochastic weight averaging, Izmailov et al. 2018, Eq. 2; :mod:`dfkd.distill.averaging`);
+            0 = off (default): the last epoch's weights.
+        start_share: share of an inherited student's starting weights blended back into its trained ones at the
+            end, ``(1 - s) * trained + s * start`` (WiSE-FT, Wortsman et al. 2022, Eq. 1); 0 = off (default).
+            Ignored for a student initialised at random.
         precision: ``fp32`` (default), ``bf16`` or ``fp16``: the models' forward passes run under
             ``torch.autocast`` (:mod:`dfkd.nn.precision`; weights, gradients, losses and evaluation stay
             float32); ``fp16`` adds loss scaling (``torch.amp.GradScaler``). Faster only on hardware with
@@ -104,6 +111,8 @@ class DistillConfig(Config):
     student_init: str = "auto"
     inherited_lr_scale: float = 1.0
     probe_fraction: float = 0.0
+    average_fraction: float = 0.0
+    start_share: float = 0.0
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
@@ -137,6 +146,9 @@ class DistillConfig(Config):
             raise ValueError(f"inherited_lr_scale must be a finite number >= 0, got {self.inherited_lr_scale}")
         if not 0 <= self.probe_fraction < 1:
             raise ValueError(f"probe_fraction must be in [0, 1), got {self.probe_fraction}")
+        for name in ("average_fraction", "start_share"):
+            if not 0 <= getattr(self, name) <= 1:  # NaN fails too
+                raise ValueError(f"{name} must be in [0, 1] (0 = off), got {getattr(self, name)}")
         validate_precision(self.precision)
         if not 0 < self.curriculum_start <= 1 or not 0 < self.curriculum_ramp <= 1:
             raise ValueError(f"curriculum_start and curriculum_ramp must be in (0, 1], got {self.curriculum_start} "
@@ -197,6 +209,10 @@ class Distiller:
                 torch.manual_seed(self.config.seed)
                 reuse_teacher_head(self.student, self.teacher, train_head=self.config.teacher_head == "trained")
         self._init_student()
+        # Weight-space ensembles (dfkd.distill.averaging): the inherited start, and the running mean of the last epochs.
+        blend = self.config.start_share > 0 and self.config.student_init == "teacher"
+        self._start_state = float_state(self.student) if blend else None
+        self._average = WeightAverage() if self.config.average_fraction > 0 else None
         if self.config.curriculum:
             source = CurriculumSource(source, self.teacher, self.config.epochs, self.config.curriculum,
                                       self.config.curriculum_start, self.config.curriculum_ramp,
@@ -341,6 +357,15 @@ class Distiller:
             return compare_regression(student, self._teacher_eval, targets_of(self.eval_graphs))
         return classification_metrics(student, self._teacher_eval, y)
 
+    def _ensemble_weights(self) -> None:
+        """The shipped weights: the mean of the last epochs' (``average_fraction``), blended towards the inherited
+        start (``start_share``); the last epoch's otherwise."""
+        trained = self._average.mean if self._average is not None and self._average.count else None
+        if self._start_state is not None:
+            trained = blend_states(trained or float_state(self.student), self._start_state, self.config.start_share)
+        if trained is not None:
+            load_float_state(self.student, trained)
+
     # --- state ----------------------------------------------------------------------------------
     def _save_state(self, epoch: int, opt, scaler, report: DistillReport) -> None:
         if not self.state_path or not distributed.is_main():
@@ -350,6 +375,7 @@ class Distiller:
                      "source": self.source.state_dict(), "history": report.history,
                      "seconds": report.distill_seconds,
                      **({"losses": self.loss_modules.state_dict()} if len(self.loss_modules) else {}),
+                     **({"average": self._average.state_dict()} if self._average is not None else {}),
                      **({"scaler": scaler.state_dict()} if scaler is not None else {})},
                     self.state_path)
         self._saved_epoch = epoch
@@ -370,6 +396,8 @@ class Distiller:
         if scaler is not None:
             scaler.load_state_dict(state["scaler"])
         self.source.load_state_dict(state["source"])
+        if self._average is not None:
+            self._average.load_state_dict(state["average"])
         return state
 
     # --- training -------------------------------------------------------------------------------
@@ -462,6 +490,8 @@ class Distiller:
                     logger.warning("epoch %d: the teacher predicts one class for almost every generated graph "
                                    "(class histogram %s): the generator has collapsed (the report counts such "
                                    "epochs)", epoch + 1, row["class_histogram"])
+            if self._average is not None and epoch + 1 > cfg.epochs * (1 - cfg.average_fraction):
+                self._average.update(self.student)
             if self.eval_graphs and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 row.update(self.evaluate())
             report.history.append(row)
@@ -476,6 +506,7 @@ class Distiller:
             report.extra["collapsed_epochs"] = sum(bool(row.get("collapsed")) for row in report.history)
         if self.state_path:
             self._save_state(cfg.epochs, opt, scaler, report)  # before folding: a resumed run rebuilds the wrapped head
+        self._ensemble_weights()  # after the final state: a resumed run ensembles the same trained weights again
         fold_teacher_head(self.student)
         report.student_parameters = count_parameters(self.student)
         report.final = self.evaluate()
