@@ -47,6 +47,9 @@ class ModelConfig(Config):
         pool: graph readout, ``sum``, ``mean`` or ``max``.
         jk: ``cat`` pools every layer (input included) and concatenates them,
             as GIN's readout does; ``last`` pools the last layer only.
+        bias_after_propagation: ``gcn`` only: each layer adds its bias after the normalised propagation,
+            ``Â X W + b``, as PyTorch Geometric's ``GCNConv`` does, instead of before it, ``Â (X W + b)``
+            (dfkd's default, which its zoo checkpoints were trained with).
     """
 
     arch: str = "gin"
@@ -59,6 +62,7 @@ class ModelConfig(Config):
     residual: bool = False
     pool: str = "sum"
     jk: str = "cat"
+    bias_after_propagation: bool = False
 
     def __post_init__(self) -> None:
         if self.num_layers < 1 or self.hidden < 1 or self.in_channels < 1 or self.out_channels < 1:
@@ -72,6 +76,8 @@ class ModelConfig(Config):
             raise ValueError(f"unknown jk {self.jk!r}: choose cat or last")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.bias_after_propagation and self.arch != "gcn":
+            raise ValueError(f"bias_after_propagation applies to gcn layers only, not {self.arch!r}: leave it False")
 
     @property
     def short_name(self) -> str:

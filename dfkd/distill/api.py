@@ -49,13 +49,14 @@ class DistillResult:
 
 
 # What a student of the teacher's own family takes from it unless told otherwise (``options``).
-TEACHER_LIKE_FIELDS = ("pool", "jk", "batch_norm")
+TEACHER_LIKE_FIELDS = ("pool", "jk", "batch_norm", "bias_after_propagation")
 
 
 def build_student(spec: str, teacher: Checkpoint, **options: Any) -> nn.Module:
     """A zoo model with the teacher's input width and class count; one of the teacher's family (a zoo teacher,
-    or one recognised as such) also takes its readout and normalisation (:data:`TEACHER_LIKE_FIELDS`, so that
-    it can start from the teacher's weights, :mod:`dfkd.distill.inherit`) unless ``options`` set them."""
+    or one recognised as such) also takes its readout, normalisation and bias placement
+    (:data:`TEACHER_LIKE_FIELDS`, so that it can start from the teacher's weights, :mod:`dfkd.distill.inherit`)
+    unless ``options`` set them."""
     config = teacher.model_config
     if config is not None and parse_arch(spec)["arch"] == config.arch:
         options = {**{field: getattr(config, field) for field in TEACHER_LIKE_FIELDS}, **options}

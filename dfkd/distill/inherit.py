@@ -77,8 +77,8 @@ def _linears(conv: nn.Module):
 
 def why_not_inheritable(student: nn.Module, teacher: nn.Module) -> Optional[str]:
     """Why ``student`` cannot start from ``teacher``'s weights, or ``None`` when it can: both dfkd
-    classifiers of one family (GIN, GCN, GraphSAGE, MLP), the same readout, normalisation, input and output
-    widths, no residual connections, and the student no deeper or wider than the teacher."""
+    classifiers of one family (GIN, GCN, GraphSAGE, MLP), the same readout, normalisation, bias placement, input
+    and output widths, no residual connections, and the student no deeper or wider than the teacher."""
     if not isinstance(student, GraphClassifier) or not isinstance(teacher, GraphClassifier):
         return "the teacher or the student is not a dfkd zoo model"
     if type(student) is not type(teacher) or isinstance(student, MLPWithEncodings):
@@ -86,7 +86,7 @@ def why_not_inheritable(student: nn.Module, teacher: nn.Module) -> Optional[str]
     if not isinstance(student.convs[0], (GINConv, GCNConv, SAGEConv, NodeLinear)):
         return f"its layers ({type(student.convs[0]).__name__}) have no channel map"
     s, t = student.config, teacher.config
-    for field in ("in_channels", "out_channels", "pool", "jk", "batch_norm"):
+    for field in ("in_channels", "out_channels", "pool", "jk", "batch_norm", "bias_after_propagation"):
         if getattr(s, field) != getattr(t, field):
             return f"{field} differs ({getattr(s, field)} against the teacher's {getattr(t, field)})"
     if s.residual or t.residual:

@@ -77,23 +77,29 @@ class GCNConv(MessagePassingLayer):
     r"""Graph convolution (Kipf & Welling, ICLR 2017, Eq. 2) with edge weights.
 
     .. math::
-        H' = \hat D^{-1/2} (\hat A) \hat D^{-1/2} H W, \quad \hat A = A_w + I,
+        H' = \hat D^{-1/2} (\hat A) \hat D^{-1/2} (H W + b), \quad \hat A = A_w + I,
         \quad \hat D_{ii} = 1 + \sum_j w_{ji}
+
+    With ``bias_after_propagation`` the bias is added to the propagated states instead,
+    :math:`\hat D^{-1/2} \hat A \hat D^{-1/2} H W + b`, as PyTorch Geometric's ``GCNConv`` does.
 
     Shapes:
         x ``[N, F_in]``, edge_index ``[2, E]``, edge_weight ``[E]`` → ``[N, F_out]``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, bias_after_propagation: bool = False):
         super().__init__(in_channels, out_channels)
         self.lin = nn.Linear(in_channels, out_channels)
+        self.bias_after_propagation = bias_after_propagation
 
     def forward(self, x: Tensor, edge_index: EdgeIndex, edge_weight: Optional[Tensor] = None) -> Tensor:
-        h = self.lin(x)
+        after = self.bias_after_propagation
+        h = nn.functional.linear(x, self.lin.weight) if after else self.lin(x)
         adj = as_adjacency(edge_index, edge_weight, x.size(0))
         inv_sqrt = (1.0 + adj.in_degree(h)).rsqrt().view(-1, 1)  # self-loop contributes 1 to the degree
         # sum_j d_i^-1/2 w_ji d_j^-1/2 h_j: the symmetric normalisation factors out of the sum.
-        return inv_sqrt * adj.propagate(h * inv_sqrt) + h * inv_sqrt * inv_sqrt
+        out = inv_sqrt * adj.propagate(h * inv_sqrt) + h * inv_sqrt * inv_sqrt
+        return out + self.lin.bias if after else out
 
 
 class SAGEConv(MessagePassingLayer):

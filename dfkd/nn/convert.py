@@ -3,8 +3,8 @@
 A teacher from other code (``--teacher-module``, :meth:`dfkd.Checkpoint.from_module`) is a black box to dfkd:
 it can be called, not saved in the safe format, and a student cannot start from its weights
 (:mod:`dfkd.distill.inherit`). Many such teachers are plain stacks of PyG layers that a zoo model computes
-exactly: ``GINConv(Sequential(Linear, [BatchNorm1d], ReLU, Linear))`` or mean-aggregating ``SAGEConv``
-layers, each followed by ``[BatchNorm1d] → ReLU``, a ``sum``/``mean``/``max`` readout of the last layer
+exactly: ``GINConv(Sequential(Linear, [BatchNorm1d], ReLU, Linear))``, mean-aggregating ``SAGEConv`` or
+symmetric-normalised ``GCNConv`` layers (the zoo's GCN with ``bias_after_propagation``), each followed by ``[BatchNorm1d] → ReLU``, a ``sum``/``mean``/``max`` readout of the last layer
 (``jk="last"``) or of the input and every layer (``jk="cat"``), and one ``Linear`` head.
 :func:`zoo_equivalent` reads the candidate configurations off the module's layers and weight shapes, copies
 the weights into each, and keeps the one whose logits match the module's on random probe graphs: the module's
@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.nn import GCNConv as PygGCNConv
 from torch_geometric.nn import GINConv as PygGINConv
 from torch_geometric.nn import Linear as PygLinear
 from torch_geometric.nn import MessagePassing
@@ -28,6 +29,7 @@ from dfkd.nn.registry import build_model
 from dfkd.nn.utils import call_model, eval_mode
 
 POOLS = ("sum", "mean", "max")
+ARCHS = {PygGINConv: "gin", PygSAGEConv: "sage", PygGCNConv: "gcn"}  # the PyG layers a zoo model computes
 
 
 def _gin_mlp(conv: nn.Module) -> Optional[Tuple[nn.Linear, Optional[nn.BatchNorm1d], nn.Linear]]:
@@ -49,10 +51,12 @@ def _candidates(module: nn.Module, in_channels: int, out_channels: int
     if not convs:
         return [], "it has no PyTorch Geometric message-passing layers"
     kind = type(convs[0])
-    if kind not in (PygGINConv, PygSAGEConv) or any(type(c) is not kind for c in convs):
+    if kind not in ARCHS or any(type(c) is not kind for c in convs):
         return [], f"its layers ({', '.join(sorted({type(c).__name__ for c in convs}))}) have no zoo equivalent"
     if kind is PygSAGEConv and any(c.aggr != "mean" or c.normalize or not c.root_weight or c.project for c in convs):
         return [], "its SAGEConv layers are not plain mean aggregation with a root weight"
+    if kind is PygGCNConv and any(c.improved or not c.add_self_loops or not c.normalize for c in convs):
+        return [], "its GCNConv layers are not symmetric-normalised with unit self-loops (improved=False)"
     mlps = [_gin_mlp(c) for c in convs] if kind is PygGINConv else []
     if any(m is None for m in mlps):
         return [], "its GINConv MLPs are not Linear, [BatchNorm1d], ReLU, Linear"
@@ -66,7 +70,7 @@ def _candidates(module: nn.Module, in_channels: int, out_channels: int
                     "Linear head")
     if mlps and any((m[1] is None) != (not norms) for m in mlps):
         return [], "its GIN layers normalise inside their MLPs but not after them (or the other way round)"
-    lins = [m[0] for m in mlps] if mlps else [c.lin_l for c in convs]
+    lins = [m[0] for m in mlps] if mlps else [c.lin_l if kind is PygSAGEConv else c.lin for c in convs]
     widths = [tuple(lin.weight.shape) for lin in lins]  # (out, in)
     hidden, layers, head = widths[0][0], len(convs), heads[0]
     if widths[0][1] != in_channels or any(w != (hidden, hidden) for w in widths[1:]) \
@@ -85,6 +89,9 @@ def _candidates(module: nn.Module, in_channels: int, out_channels: int
             if inner is not None:
                 state.update(_prefixed(f"convs.{i}.mlp.1.", inner))
             state[f"convs.{i}.eps"] = conv.eps.detach().reshape(1)
+        elif kind is PygGCNConv:  # PyG: lin without bias, the bias added after propagation
+            bias = conv.bias if conv.bias is not None else conv.lin.weight.new_zeros(hidden)
+            state.update({f"convs.{i}.lin.weight": conv.lin.weight.detach(), f"convs.{i}.lin.bias": bias.detach()})
         else:  # PyG: lin_l (bias) reads the neighbours' mean, lin_r (no bias) the node itself
             state[f"convs.{i}.lin_self.weight"] = conv.lin_r.weight.detach()
             state[f"convs.{i}.lin_self.bias"] = _linear("", conv.lin_l)["bias"]
@@ -92,9 +99,10 @@ def _candidates(module: nn.Module, in_channels: int, out_channels: int
         if norms:
             state.update(_prefixed(f"norms.{i}.", norms[i]))
     state.update(_linear("head.", head))
-    arch = "gin" if mlps else "sage"
+    arch = ARCHS[kind]
     configs = [ModelConfig(arch=arch, in_channels=in_channels, out_channels=out_channels, num_layers=layers,
-                           hidden=hidden, batch_norm=bool(norms), pool=pool, jk=jk, residual=residual)
+                           hidden=hidden, batch_norm=bool(norms), pool=pool, jk=jk, residual=residual,
+                           bias_after_propagation=arch == "gcn")
                for jk, pool, residual in itertools.product(jks, POOLS, (False, True))]
     return [(config, state) for config in configs], None
 

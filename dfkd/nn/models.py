@@ -130,6 +130,9 @@ class GCN(GraphClassifier):
 
     conv_cls = GCNConv
 
+    def _make_conv(self, in_channels: int, out_channels: int) -> nn.Module:
+        return GCNConv(in_channels, out_channels, bias_after_propagation=self.config.bias_after_propagation)
+
 
 @register_model("sage")
 class GraphSAGE(GraphClassifier):

@@ -2,17 +2,18 @@ import pytest
 import torch
 from torch import nn
 from torch_geometric.data import Batch
-from torch_geometric.nn import GATConv, GINConv, SAGEConv, global_add_pool, global_max_pool, global_mean_pool
+from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv, global_add_pool, global_max_pool, global_mean_pool
 
 import dfkd
 from dfkd.distill import build_student
+from dfkd.distill.inherit import why_not_inheritable
 from dfkd.nn.convert import zoo_equivalent
 
 POOLS = {"sum": global_add_pool, "mean": global_mean_pool, "max": global_max_pool}
 
 
 class PygStack(nn.Module):
-    """A user's plain PyG classifier: GIN or GraphSAGE layers, [BatchNorm], ReLU, a readout, a linear head."""
+    """A user's plain PyG classifier: GIN, GraphSAGE or GCN layers, [BatchNorm], ReLU, a readout, a linear head."""
 
     def __init__(self, conv="gin", norm=True, pool="sum", jk="last", in_channels=7, hidden=8, layers=2, act=torch.relu):
         super().__init__()
@@ -21,6 +22,8 @@ class PygStack(nn.Module):
         def make(i, o):
             if conv == "sage":
                 return SAGEConv(i, o)
+            if conv == "gcn":
+                return GCNConv(i, o)
             if conv == "gat":
                 return GATConv(i, o)
             inner = [nn.Linear(i, o), nn.BatchNorm1d(o)] if norm else [nn.Linear(i, o)]
@@ -51,12 +54,15 @@ def _trained_like(model, seed=0):
                 m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
             if isinstance(m, GINConv):
                 m.eps.fill_(0.3)
+            if isinstance(m, GCNConv):  # PyG starts its bias at zero, where before and after propagation agree
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen))
     return model.eval()
 
 
 @pytest.mark.parametrize("conv, norm, pool, jk", [
     ("gin", True, "sum", "last"), ("gin", False, "sum", "last"), ("gin", True, "max", "cat"),
-    ("sage", True, "mean", "last"), ("sage", False, "sum", "cat"),
+    ("sage", True, "mean", "last"), ("sage", False, "sum", "cat"), ("gcn", True, "sum", "last"),
+    ("gcn", False, "mean", "cat"),
 ])
 def test_a_plain_pyg_stack_becomes_the_zoo_model_it_computes(mutag, conv, norm, pool, jk):
     torch.manual_seed(0)
@@ -111,3 +117,21 @@ def test_from_module_recognises_and_a_student_of_its_family_inherits(mutag, tmp_
     result = dfkd.distill_student(ckpt, "gin-2-8", num_graphs=16, config=dfkd.DistillConfig(epochs=1, seed=0),
                                   show_progress=False)
     assert result.report.config["student_init"] == "teacher"
+
+
+def test_a_pyg_gcn_teacher_adds_its_bias_after_propagation_and_its_gcn_student_too(mutag):
+    torch.manual_seed(0)
+    ckpt = dfkd.Checkpoint.from_module(_trained_like(PygStack("gcn", hidden=16, layers=3)),
+                                       feature_spec=mutag.feature_spec, num_classes=2)
+    assert ckpt.model_config.arch == "gcn" and ckpt.model_config.bias_after_propagation
+    assert build_student("gcn-2-8", ckpt).config.bias_after_propagation
+    assert not build_student("gin-2-8", ckpt).config.bias_after_propagation  # another family: its own layers
+    result = dfkd.distill_student(ckpt, "gcn-2-8", num_graphs=16, config=dfkd.DistillConfig(epochs=1, seed=0),
+                                  show_progress=False)
+    assert result.report.config["student_init"] == "teacher"
+    # dfkd's own GCN (bias before propagation) cannot start from it: the same weights compute something else.
+    assert "bias_after_propagation differs" in why_not_inheritable(build_student("gcn-2-8", ckpt,
+                                                                                 bias_after_propagation=False),
+                                                                   ckpt.build_model())
+    with pytest.raises(ValueError, match="bias_after_propagation applies to gcn layers only, not 'gin'"):
+        dfkd.build_model("gin-2-8", bias_after_propagation=True)
