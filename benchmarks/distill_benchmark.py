@@ -236,10 +236,13 @@ METHODS.update({
                                                 distill={"inherited_lr_scale": 0.0}),
     "prior-teacher-only+probe0.25": dict(generator="prior", options={}, teacher_only=True,
                                          distill={"probe_fraction": 0.25}),
-    # Weight-space ensembles (dfkd.distill.averaging): the mean of the last half's epoch-end weights (SWA), and a
-    # quarter or half of the inherited start blended back into the trained weights (WiSE-FT).
+    # Weight-space ensembles (dfkd.distill.averaging): the mean of the last half's epoch-end weights (SWA; with the
+    # learning rate held constant throughout, as SWA's recipe keeps it high while averaging), and a quarter or half
+    # of the inherited start blended back into the trained weights (WiSE-FT).
     "prior-teacher-only+swa0.5": dict(generator="prior", options={}, teacher_only=True,
                                       distill={"average_fraction": 0.5}),
+    "prior-teacher-only+swa0.5-constant": dict(generator="prior", options={}, teacher_only=True,
+                                               distill={"average_fraction": 0.5, "lr_schedule": "constant"}),
     "prior-teacher-only+wise0.25": dict(generator="prior", options={}, teacher_only=True,
                                         distill={"start_share": 0.25}),
     "prior-teacher-only+wise0.5": dict(generator="prior", options={}, teacher_only=True,
