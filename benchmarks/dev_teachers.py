@@ -10,6 +10,8 @@ with no statistics of their training graphs. Families:
 * ``sage``: GraphSAGE (mean aggregation) ×3, BatchNorm, mean pooling.
 * ``gin_nobn``: GIN ×3 without any normalisation, sum pooling.
 * ``gat``: GAT ×3 (4 heads averaged) with LayerNorm, mean pooling.
+* ``gcn``: PyG's GCNConv ×3, BatchNorm, mean pooling (added 2026-12-08, when dfkd began to recognise plain PyG
+  GCN stacks as the zoo GCN they compute).
 
 Each is trained per seed on GFKD's stratified 70% (10% of it kept to pick the best epoch, as
 ``dfkd.train`` does, so the benchmark's splits coincide), Adam 0.01 halved every 50 epochs; its test
@@ -39,7 +41,7 @@ from common import (DEFAULT_DATA_ROOT, RUNS, append_run, header_lines, provenanc
 
 RAW = os.path.join(RUNS, "dev_teachers.jsonl")
 CACHE = os.path.join(RUNS, "dev_teachers")
-FAMILIES = ("resgcn", "sage", "gin_nobn", "gat")
+FAMILIES = ("resgcn", "sage", "gin_nobn", "gat", "gcn")
 
 
 class ResGCN(nn.Module):
@@ -66,6 +68,22 @@ class Sage(nn.Module):
         super().__init__()
         widths = [in_channels] + [hidden] * layers
         self.convs = nn.ModuleList([SAGEConv(a, b) for a, b in zip(widths[:-1], widths[1:])])
+        self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in range(layers)])
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x, edge_index, batch):
+        for conv, norm in zip(self.convs, self.norms):
+            x = torch.relu(norm(conv(x, edge_index)))
+        return self.head(global_mean_pool(x, batch))
+
+
+class Gcn(nn.Module):
+    """PyG's GCNConv with BatchNorm, mean pooling."""
+
+    def __init__(self, in_channels: int, num_classes: int, hidden: int = 64, layers: int = 3):
+        super().__init__()
+        widths = [in_channels] + [hidden] * layers
+        self.convs = nn.ModuleList([GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:])])
         self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in range(layers)])
         self.head = nn.Linear(hidden, num_classes)
 
@@ -109,7 +127,7 @@ class Gat(nn.Module):
 
 def build(name: str, in_channels: int, num_classes: int) -> nn.Module:
     """The factory ``--teacher-module benchmarks.dev_teachers:build`` calls (``--teacher-kwargs``)."""
-    classes = {"resgcn": ResGCN, "sage": Sage, "gin_nobn": GinNoNorm, "gat": Gat}
+    classes = {"resgcn": ResGCN, "sage": Sage, "gin_nobn": GinNoNorm, "gat": Gat, "gcn": Gcn}
     if name not in classes:
         raise ValueError(f"unknown development teacher {name!r}: choose one of {', '.join(classes)}")
     return classes[name](in_channels, num_classes)

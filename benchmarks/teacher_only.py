@@ -46,7 +46,7 @@ from dfkd.evaluate import WEAK_TEACHER_GAIN  # noqa: E402
 RAW = os.path.join(RUNS, "teacher_only.jsonl")
 # teacher family -> (a student of its family or the nearest zoo model, a student of another family)
 STUDENTS = {"resgcn": ("gcn-3-32", "gin-2-32"), "sage": ("sage-3-32", "gin-2-32"),
-            "gin_nobn": ("gin-2-32", "gcn-3-32"), "gat": ("gcn-3-32", "gin-2-32")}
+            "gin_nobn": ("gin-2-32", "gcn-3-32"), "gat": ("gcn-3-32", "gin-2-32"), "gcn": ("gcn-3-32", "gin-2-32")}
 VARIANTS = ("teacher-only", "with-statistics", "type-frequencies", "top-type-shares", "all-statistics")
 TITLES = {"teacher-only": "teacher-only", "with-statistics": "with statistics",
           "type-frequencies": "with type frequencies", "top-type-shares": "with the top types' shares",
@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--methods", nargs="+", default=["prior"], choices=[*METHODS, *(m + AS_MODULE for m in METHODS)])
+    p.add_argument("--students", nargs="+", default=None,
+                   help="only these of each family's two students (default: both)")
     p.add_argument("--num-graphs", type=int, default=256)
     p.add_argument("--epochs", type=int, default=400)
     p.add_argument("--data-root", default=DEFAULT_DATA_ROOT)
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
                 # What each variant hands over (with-statistics: size and degree only, as its runs before type
                 # shares were recorded; type-frequencies passes the shares as an option instead).
                 given = {"with-statistics": dataclasses.replace(stats, type_frequencies=None), "all-statistics": stats}
-                for student in STUDENTS[family]:
+                for student in [s for s in STUDENTS[family] if args.students is None or s in args.students]:
                     for variant in args.variants:
                         for method in args.methods:
                             spec = METHODS[method.removesuffix(AS_MODULE)]
