@@ -180,7 +180,8 @@ def render(all_runs: List[Dict]) -> Optional[str]:
         "GIN-without-normalisation teachers are now zoo models, so their students of the same family take their "
         "readout and normalisation and start from their weights (their other students are unchanged: a rerun of "
         "MUTAG GIN-without-normalisation → GCN, seed 0, matches its committed run); the GAT and residual-GCN "
-        "teachers are not recognised.",
+        "teachers are not recognised. The plain PyG GCN teachers (`gcn`, added 2026-12-08) are recognised since "
+        "PyG's bias after propagation has a zoo equivalent (`bias_after_propagation`).",
         "- cell: student test accuracy, mean ± std over seeds (chance-adjusted accuracy from the means); "
         f"⚠: teacher less than {WEAK_TEACHER_GAIN} above the majority class; **real-data KD**: the same student "
         "distilled on the teacher's own fitting graphs (`--methods real`; its seeds in brackets).", "",
