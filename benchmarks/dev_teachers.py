@@ -61,36 +61,34 @@ class ResGCN(nn.Module):
         return self.head(global_add_pool(h, batch))
 
 
-class Sage(nn.Module):
+class NormedStack(nn.Module):
+    """``conv`` layers, each followed by BatchNorm and ReLU, mean pooling, a linear head."""
+
+    conv = SAGEConv
+
+    def __init__(self, in_channels: int, num_classes: int, hidden: int = 64, layers: int = 3):
+        super().__init__()
+        widths = [in_channels] + [hidden] * layers
+        self.convs = nn.ModuleList([self.conv(a, b) for a, b in zip(widths[:-1], widths[1:])])
+        self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in range(layers)])
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x, edge_index, batch):
+        for conv, norm in zip(self.convs, self.norms):
+            x = torch.relu(norm(conv(x, edge_index)))
+        return self.head(global_mean_pool(x, batch))
+
+
+class Sage(NormedStack):
     """GraphSAGE with mean aggregation and BatchNorm, mean pooling."""
 
-    def __init__(self, in_channels: int, num_classes: int, hidden: int = 64, layers: int = 3):
-        super().__init__()
-        widths = [in_channels] + [hidden] * layers
-        self.convs = nn.ModuleList([SAGEConv(a, b) for a, b in zip(widths[:-1], widths[1:])])
-        self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in range(layers)])
-        self.head = nn.Linear(hidden, num_classes)
-
-    def forward(self, x, edge_index, batch):
-        for conv, norm in zip(self.convs, self.norms):
-            x = torch.relu(norm(conv(x, edge_index)))
-        return self.head(global_mean_pool(x, batch))
+    conv = SAGEConv
 
 
-class Gcn(nn.Module):
+class Gcn(NormedStack):
     """PyG's GCNConv with BatchNorm, mean pooling."""
 
-    def __init__(self, in_channels: int, num_classes: int, hidden: int = 64, layers: int = 3):
-        super().__init__()
-        widths = [in_channels] + [hidden] * layers
-        self.convs = nn.ModuleList([GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:])])
-        self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in range(layers)])
-        self.head = nn.Linear(hidden, num_classes)
-
-    def forward(self, x, edge_index, batch):
-        for conv, norm in zip(self.convs, self.norms):
-            x = torch.relu(norm(conv(x, edge_index)))
-        return self.head(global_mean_pool(x, batch))
+    conv = GCNConv
 
 
 class GinNoNorm(nn.Module):
